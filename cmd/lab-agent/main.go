@@ -1,0 +1,56 @@
+// Command lab-agent is lab's guest agent, packed into the initramfs as
+// u-root's uinit.
+//
+// Synopsis:
+//
+//	lab-agent                 serve steps over SSH on port 22
+//	lab-agent unload MODULE   (internal) run one delete_module
+//
+// Description:
+//
+//	At boot it loads the NIC modules listed in /lab/boot/order, configures
+//	QEMU's user network, writes "lab-agent: ready" to the kernel log and
+//	accepts only the SSH key the host generated for this run.
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"lab/internal/agent"
+)
+
+// Keep main on the thread group leader: the unload child blocks in
+// delete_module there, so /proc/PID/status and the kernel's hung-task
+// reports show that thread.
+func init() { runtime.LockOSThread() }
+
+func main() {
+	if agent.RunChild(os.Args) {
+		return
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := agent.Boot(); err != nil {
+		fail(err)
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf(":%d", agent.Port))
+	if err != nil {
+		fail(err)
+	}
+	agent.Ready()
+	fail(agent.New(log).Serve(l))
+}
+
+// fail reports on the console and keeps the process alive: if uinit exited,
+// u-root's init would start a shell on the console and the host would wait
+// for a ready marker that never comes instead of reading this message.
+func fail(err error) {
+	agent.Fatal(err)
+	for {
+		time.Sleep(time.Hour)
+	}
+}

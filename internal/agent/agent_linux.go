@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"lab/internal/guest"
+)
+
+// DefaultStepTimeout bounds a step whose request names no timeout.
+const DefaultStepTimeout = 10 * time.Second
+
+// Agent serves steps. Its state is the holders and the asynchronous steps
+// still to be awaited.
+type Agent struct {
+	log      *slog.Logger
+	children *reaper
+
+	mu      sync.Mutex
+	holders map[string]*worker
+	tickets map[string]*ticket
+	nextID  int
+}
+
+type ticket struct {
+	w       *worker
+	step    *pendingStep
+	timeout time.Duration
+}
+
+// New returns an agent that reaps its children in the background.
+func New(log *slog.Logger) *Agent {
+	sig := make(chan os.Signal, 16)
+	signal.Notify(sig, syscall.SIGCHLD)
+	return &Agent{
+		log:      log,
+		children: newReaper(sig),
+		holders:  map[string]*worker{},
+		tickets:  map[string]*ticket{},
+	}
+}
+
+// Handle runs one step and returns its reply; it never blocks longer than the
+// step's timeout plus the time to describe a stuck process.
+func (a *Agent) Handle(req guest.Request) guest.Reply {
+	start := time.Now()
+	kmsg("lab-agent: step %d %s %s%s%s", req.Step, req.Action, req.Module, req.Holder, req.Ticket)
+	rep := a.handle(req)
+	if rep.MS == 0 {
+		rep.MS = time.Since(start).Milliseconds()
+	}
+	return rep
+}
+
+func (a *Agent) handle(req guest.Request) guest.Reply {
+	timeout := DefaultStepTimeout
+	if req.TimeoutMS > 0 {
+		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	var rep guest.Reply
+	switch req.Action {
+	case guest.ActionPing:
+		rep.OK = true
+		rep.Facts = facts()
+	case guest.ActionLoad:
+		if !validName(req.Module) {
+			return failure("bad module name %q", req.Module)
+		}
+		fillErr(&rep, loadModule(filepath.Join(ModulesDir, req.Module+".ko"), req.Params))
+	case guest.ActionUnload:
+		if !validName(req.Module) {
+			return failure("bad module name %q", req.Module)
+		}
+		w, err := startWorker("unload", req.Module)
+		if err != nil {
+			return failure("%v", err)
+		}
+		return a.run(w, guest.Request{Action: guest.ActionUnload}, req.Async, timeout)
+	case guest.ActionOpen:
+		if !validName(req.Holder) {
+			return failure("bad holder name %q", req.Holder)
+		}
+		if err := allowedPath(req.Path); err != nil {
+			return failure("%v", err)
+		}
+		a.mu.Lock()
+		_, exists := a.holders[req.Holder]
+		a.mu.Unlock()
+		if exists {
+			return failure("holder %s exists already", req.Holder)
+		}
+		w, err := startWorker("holder", req.Holder)
+		if err != nil {
+			return failure("%v", err)
+		}
+		a.mu.Lock()
+		a.holders[req.Holder] = w
+		a.mu.Unlock()
+		return a.run(w, req, req.Async, timeout)
+	case guest.ActionRead, guest.ActionSeek, guest.ActionClose:
+		w, err := a.holder(req.Holder)
+		if err != nil {
+			return failure("%v", err)
+		}
+		return a.run(w, req, req.Async, timeout)
+	case guest.ActionObserve:
+		w, err := a.holder(req.Holder)
+		if err != nil {
+			return failure("%v", err)
+		}
+		rep.OK = true
+		rep.Process = a.children.state(w.pid)
+	case guest.ActionAwait:
+		a.mu.Lock()
+		t, ok := a.tickets[req.Ticket]
+		a.mu.Unlock()
+		if !ok {
+			return failure("no asynchronous step %q", req.Ticket)
+		}
+		if req.TimeoutMS == 0 {
+			timeout = t.timeout
+		}
+		rep = t.w.wait(t.step, timeout, a.children)
+		if !rep.NoAnswer {
+			a.mu.Lock()
+			delete(a.tickets, req.Ticket)
+			a.mu.Unlock()
+		}
+	case guest.ActionSysctl:
+		key := filepath.Clean("/proc/sys/" + req.Key)
+		if !strings.HasPrefix(key, "/proc/sys/") {
+			return failure("bad sysctl %q", req.Key)
+		}
+		fillErr(&rep, os.WriteFile(key, []byte(req.Value), 0))
+	case guest.ActionExists:
+		if err := allowedPath(req.Path); err != nil {
+			return failure("%v", err)
+		}
+		_, err := os.Stat(req.Path)
+		rep.OK = true
+		rep.Exists = err == nil
+	default:
+		return failure("unknown action %q", req.Action)
+	}
+	return rep
+}
+
+// run sends req to w and waits for the answer, or returns a ticket at once.
+func (a *Agent) run(w *worker, req guest.Request, async bool, timeout time.Duration) guest.Reply {
+	req.Async = false
+	p, err := w.send(req)
+	if err != nil {
+		rep := failure("%v", err)
+		rep.Process = a.children.state(w.pid)
+		return rep
+	}
+	if !async {
+		return w.wait(p, timeout, a.children)
+	}
+	a.mu.Lock()
+	a.nextID++
+	id := fmt.Sprintf("t%d", a.nextID)
+	a.tickets[id] = &ticket{w: w, step: p, timeout: timeout}
+	a.mu.Unlock()
+	return guest.Reply{OK: true, Ticket: id, Process: a.children.state(w.pid)}
+}
+
+func (a *Agent) holder(name string) (*worker, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w, ok := a.holders[name]
+	if !ok {
+		return nil, fmt.Errorf("no holder %q", name)
+	}
+	return w, nil
+}
+
+func failure(format string, args ...any) guest.Reply {
+	return guest.Reply{Error: fmt.Sprintf(format, args...)}
+}
+
+// validName accepts module and holder names: letters, digits, _ and -.
+func validName(s string) bool {
+	if s == "" || len(s) > 56 {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// allowedPath keeps holders to the kernel's own file systems: an experiment
+// is about what the kernel does with device and proc files, and a YAML file
+// must not reach anything else.
+func allowedPath(p string) error {
+	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("path %q must be absolute and clean", p)
+	}
+	for _, dir := range []string{"/dev/", "/proc/", "/sys/"} {
+		if strings.HasPrefix(p, dir) {
+			return nil
+		}
+	}
+	return fmt.Errorf("path %q is outside /dev, /proc and /sys", p)
+}
+
+func facts() *guest.Facts {
+	read := func(p string) string {
+		b, _ := os.ReadFile(p)
+		return strings.TrimSpace(string(b))
+	}
+	return &guest.Facts{
+		Release: read("/proc/sys/kernel/osrelease"),
+		Tainted: read("/proc/sys/kernel/tainted"),
+		Uptime:  read("/proc/uptime"),
+	}
+}
+
+// kmsg writes a line into the kernel log, so that the console log shows
+// which step was running when the kernel said something.
+func kmsg(format string, args ...any) {
+	f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, format+"\n", args...)
+}
+
+// encodeReply is the wire form of a reply.
+func encodeReply(r guest.Reply) []byte {
+	b, _ := json.Marshal(r)
+	return append(b, '\n')
+}

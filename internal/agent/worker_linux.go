@@ -1,0 +1,220 @@
+package agent
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"lab/internal/guest"
+)
+
+// A worker is a child process of the agent that runs steps one at a time and
+// answers each with one JSON line: a holder keeps a file open across steps, an
+// unloader runs one delete_module. The agent never waits for a worker without
+// a timeout, and never calls a blocking wait() on one: on 6.1 and later a task
+// that faulted while closing its files stays dead (X) and is never reaped, so a
+// blocking wait would hang the agent with it.
+type worker struct {
+	name string
+	pid  int
+	in   *os.File
+	// replies carries each answer line; it is closed when the worker's
+	// stdout reaches EOF (the worker exited or its files were closed).
+	replies chan guest.Reply
+
+	mu sync.Mutex
+	// pending is the step the worker has not answered yet, if any.
+	pending *pendingStep
+}
+
+type pendingStep struct {
+	action string
+	since  time.Time
+	done   chan struct{}
+	reply  guest.Reply
+}
+
+// startWorker starts a holder (HolderBinary NAME) or an unloader (the agent
+// binary itself as "lab-agent unload MODULE").
+func startWorker(role, name string) (*worker, error) {
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return nil, err
+	}
+	bin, argv := HolderBinary, []string{"lab-holder", name}
+	if role != "holder" {
+		self, err := os.Executable()
+		if err != nil {
+			self = "/proc/self/exe"
+		}
+		bin, argv = self, []string{"lab-agent", role, name}
+	}
+	pid, err := syscall.ForkExec(bin, argv, &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{inR.Fd(), outW.Fd(), os.Stderr.Fd()},
+	})
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return nil, fmt.Errorf("start %s %s: %w", role, name, err)
+	}
+	w := &worker{name: name, pid: pid, in: inW, replies: make(chan guest.Reply, 4)}
+	go func() {
+		defer close(w.replies)
+		defer outR.Close()
+		sc := bufio.NewScanner(outR)
+		sc.Buffer(make([]byte, 64*1024), 4<<20)
+		for sc.Scan() {
+			var r guest.Reply
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				r = guest.Reply{Error: fmt.Sprintf("bad reply from %s: %v", name, err)}
+			}
+			w.replies <- r
+		}
+	}()
+	return w, nil
+}
+
+// errBusy says the worker still owes the answer to an earlier step.
+var errBusy = errors.New("busy")
+
+// send writes req to the worker and starts waiting for its answer in the
+// background. The returned step completes when the worker answers or its
+// output closes.
+func (w *worker) send(req guest.Request) (*pendingStep, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.pending != nil {
+		return nil, fmt.Errorf("%s has not answered its %s step of %s ago: %w",
+			w.name, w.pending.action, time.Since(w.pending.since).Round(time.Millisecond), errBusy)
+	}
+	if _, err := w.in.Write([]byte(commandLine(req))); err != nil {
+		return nil, fmt.Errorf("%s does not take steps any more: %w", w.name, err)
+	}
+	p := &pendingStep{action: req.Action, since: time.Now(), done: make(chan struct{})}
+	w.pending = p
+	go func() {
+		r, ok := <-w.replies
+		if !ok {
+			r = guest.Reply{NoAnswer: true, Error: fmt.Sprintf("%s exited without answering", w.name)}
+		}
+		w.mu.Lock()
+		w.pending = nil
+		w.mu.Unlock()
+		p.reply = r
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// wait returns the step's reply, or a NoAnswer reply when timeout passes
+// first. Either way a worker that did not answer is described by its state.
+func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) guest.Reply {
+	select {
+	case <-p.done:
+		r := p.reply
+		if r.NoAnswer {
+			// Give a dying task a moment to reach its final state.
+			time.Sleep(200 * time.Millisecond)
+			r.Process = children.state(w.pid)
+		}
+		return r
+	case <-time.After(timeout):
+		return guest.Reply{
+			NoAnswer: true,
+			Error:    fmt.Sprintf("no answer within %s", timeout),
+			Process:  children.state(w.pid),
+		}
+	}
+}
+
+// reaper collects exit statuses of the agent's children without ever
+// blocking: it polls wait4 with WNOHANG whenever SIGCHLD arrives and once a
+// second, so children that are dead but unreapable cost nothing.
+type reaper struct {
+	mu     sync.Mutex
+	exited map[int]string
+}
+
+func newReaper(sigchld <-chan os.Signal) *reaper {
+	r := &reaper{exited: map[int]string{}}
+	go func() {
+		tick := time.NewTicker(time.Second)
+		for {
+			select {
+			case <-sigchld:
+			case <-tick.C:
+			}
+			r.reap()
+		}
+	}()
+	return r
+}
+
+func (r *reaper) reap() {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+		r.mu.Lock()
+		r.exited[pid] = describeWait(ws)
+		r.mu.Unlock()
+	}
+}
+
+func describeWait(ws unix.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("killed by %s", unix.SignalName(ws.Signal()))
+	default:
+		return fmt.Sprintf("status %#x", uint32(ws))
+	}
+}
+
+// state describes pid, including whether it was reaped.
+func (r *reaper) state(pid int) *guest.ProcessState {
+	r.reap()
+	r.mu.Lock()
+	st, reaped := r.exited[pid]
+	r.mu.Unlock()
+	if reaped {
+		return &guest.ProcessState{PID: pid, State: "gone", Exited: true, ExitStatus: st, Stack: []string{}}
+	}
+	return processState(pid)
+}
+
+// commandLine is req in the holder's line protocol (see holder/holder.c).
+func commandLine(req guest.Request) string {
+	switch req.Action {
+	case guest.ActionOpen:
+		return "open " + req.Path + "\n"
+	case guest.ActionRead:
+		n := req.Count
+		if n <= 0 {
+			n = 4096
+		}
+		return fmt.Sprintf("read %d\n", n)
+	case guest.ActionSeek:
+		return fmt.Sprintf("seek %d\n", req.Offset)
+	}
+	return req.Action + "\n"
+}

@@ -1,0 +1,277 @@
+// Package cli is lab's command line: flags and wiring over the runner,
+// experiment, image and results packages. It holds no logic of its own.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lab/internal/experiment"
+	"lab/internal/image"
+	"lab/internal/kmod"
+	"lab/internal/results"
+	"lab/internal/runner"
+)
+
+// Exit codes.
+const (
+	ExitPass  = 0
+	ExitFail  = 1
+	ExitError = 2
+)
+
+// DefaultKernel is the image experiments run on when none is named.
+const DefaultKernel = "debian-6.1"
+
+type globals struct {
+	root, cache, resultsDir string
+	mirror, securityMirror  string
+	accel, qemu             string
+	verbose                 bool
+	stdout, stderr          io.Writer
+	exit                    int
+}
+
+// Main runs lab with args and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "lab",
+		Short:         "a reproducible Linux kernel lab: rmmod while the file is open, on real kernels in QEMU",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.root, "root", "", "lab source tree holding experiments/, images/ and kmods/ (default: found from the working directory)")
+	pf.StringVar(&g.cache, "cache", "", "cache directory (default $XDG_CACHE_HOME/lab or ~/.cache/lab)")
+	pf.StringVar(&g.mirror, "mirror", "", "Debian archive URI (default: $"+image.EnvMirror+", else the host's apt sources)")
+	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
+	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
+	root.AddCommand(g.runCmd(), g.listCmd(), g.imagesCmd())
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "lab:", err)
+		return ExitError
+	}
+	return g.exit
+}
+
+func (g *globals) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if g.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// repoRoot finds lab's source tree: --root, else the nearest parent of the
+// working directory with an experiments/ folder and lab's go.mod.
+func (g *globals) repoRoot() (string, error) {
+	if g.root != "" {
+		return filepath.Abs(g.root)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.HasPrefix(string(mod), "module lab\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("not inside lab's source tree: run lab from its checkout or pass --root")
+		}
+		dir = parent
+	}
+}
+
+func (g *globals) cacheDir() (string, error) {
+	if g.cache != "" {
+		return filepath.Abs(g.cache)
+	}
+	return image.CacheDir()
+}
+
+func (g *globals) runCmd() *cobra.Command {
+	var kernels []string
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "run EXPERIMENT...",
+		Short: "run experiments (names in experiments/, or paths to YAML files) on a kernel",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd.Context(), kernels, args, timeout)
+		},
+	}
+	c.Flags().StringSliceVarP(&kernels, "kernel", "k", []string{DefaultKernel}, "kernel images to run on (names in images/)")
+	c.Flags().StringVar(&g.accel, "accel", "auto", "accelerator: auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
+	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	c.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "give up on the whole command after this long")
+	return c
+}
+
+func (g *globals) run(parent context.Context, kernels, names []string, timeout time.Duration) error {
+	root, err := g.repoRoot()
+	if err != nil {
+		return err
+	}
+	cache, err := g.cacheDir()
+	if err != nil {
+		return err
+	}
+	// Everything that can be checked is checked before any VM boots.
+	var exps []*experiment.Spec
+	for _, n := range names {
+		e, err := experiment.Find(filepath.Join(root, "experiments"), n)
+		if err != nil {
+			return err
+		}
+		exps = append(exps, e)
+	}
+	declared, err := kmod.Declared(filepath.Join(root, "kmods"))
+	if err != nil {
+		return err
+	}
+	for _, e := range exps {
+		for _, m := range e.Modules {
+			if _, ok := declared[m]; !ok {
+				return fmt.Errorf("%s: module %q is not built by any Kbuild file in kmods/", e.File, m)
+			}
+		}
+	}
+	var specs []*image.Spec
+	for _, k := range kernels {
+		s, err := image.LoadSpec(filepath.Join(root, "images", k+".yaml"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no kernel image %q in %s", k, filepath.Join(root, "images"))
+			}
+			return err
+		}
+		specs = append(specs, s)
+	}
+	resultsDir := g.resultsDir
+	if resultsDir == "" {
+		resultsDir = filepath.Join(root, "results")
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	o := runner.Options{
+		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
+	}
+	runID := results.NewRunID(time.Now())
+	runDir, err := results.RunDir(resultsDir, runID)
+	if err != nil {
+		return err
+	}
+	worst := ExitPass
+	for _, spec := range specs {
+		fmt.Fprintf(g.stderr, "lab: preparing %s (kernel packages, modules, initramfs)\n", spec.Name)
+		p, err := runner.Prepare(ctx, o, spec)
+		if err != nil {
+			return err
+		}
+		for _, e := range exps {
+			fmt.Fprintf(g.stderr, "lab: running %s on %s\n", e.Name, spec.Name)
+			r := runner.Run(ctx, o, p, e, runID, runDir)
+			results.PrintSummary(g.stdout, r, filepath.Join(runDir, spec.Name, e.Name, "result.json"))
+			worst = max(worst, exitCode(r.Verdict))
+			if ctx.Err() != nil {
+				g.exit = ExitError
+				return fmt.Errorf("stopped: %w", context.Cause(ctx))
+			}
+		}
+	}
+	g.exit = worst
+	return nil
+}
+
+func exitCode(verdict string) int {
+	switch verdict {
+	case results.Pass:
+		return ExitPass
+	case results.Fail:
+		return ExitFail
+	}
+	return ExitError
+}
+
+func labVersion(root string) string {
+	out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (g *globals) listCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "list the experiments with their summaries and modules",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			specs, err := experiment.LoadDir(filepath.Join(root, "experiments"))
+			if err != nil {
+				return err
+			}
+			for _, s := range specs {
+				fmt.Fprintf(g.stdout, "%-22s %s\n%-22s modules: %s\n", s.Name, s.Summary, "", strings.Join(s.Modules, ", "))
+			}
+			return nil
+		},
+	}
+}
+
+func (g *globals) imagesCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "images",
+		Short: "list the pinned kernel images and whether they are cached",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			cache, err := g.cacheDir()
+			if err != nil {
+				return err
+			}
+			specs, err := image.LoadDir(filepath.Join(root, "images"))
+			if err != nil {
+				return err
+			}
+			for _, s := range specs {
+				state := "not cached"
+				if image.New(s, cache).Cached() {
+					state = "cached"
+				}
+				fmt.Fprintf(g.stdout, "%-14s %-22s %-18s %-10s %s\n", s.Name, s.Release, s.Suite, state, s.Description)
+			}
+			return nil
+		},
+	}
+}

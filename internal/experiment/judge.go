@@ -1,0 +1,284 @@
+package experiment
+
+import (
+	"fmt"
+	"strings"
+
+	"lab/internal/results"
+)
+
+// For returns the step expectations that apply on kernel: the base ones with
+// the kernel's overrides laid over them.
+func (e StepExpect) For(kernel string) StepExpect {
+	o, ok := e.Kernels[kernel]
+	if !ok {
+		return e
+	}
+	m := e
+	if o.OK != nil {
+		m.OK = o.OK
+	}
+	if o.Errno != nil {
+		m.Errno = o.Errno
+	}
+	if o.DataContains != nil {
+		m.DataContains = o.DataContains
+	}
+	if o.Answer != nil {
+		m.Answer = o.Answer
+	}
+	if o.State != nil {
+		m.State = o.State
+	}
+	if o.Wchan != nil {
+		m.Wchan = o.Wchan
+	}
+	if o.Exists != nil {
+		m.Exists = o.Exists
+	}
+	if o.Oops != nil {
+		m.Oops, m.OopsTitle = o.Oops, o.OopsTitle
+	}
+	if o.MinMS != nil {
+		m.MinMS = o.MinMS
+	}
+	if o.MaxMS != nil {
+		m.MaxMS = o.MaxMS
+	}
+	m.Line = o.Line
+	return m
+}
+
+// For returns the run expectations that apply on kernel.
+func (e RunExpect) For(kernel string) RunExpect {
+	o, ok := e.Kernels[kernel]
+	if !ok {
+		return e
+	}
+	m := e
+	if o.Oops != nil {
+		m.Oops = o.Oops
+	}
+	if o.OopsTitle != nil {
+		m.OopsTitle = o.OopsTitle
+	}
+	if o.RIP != nil {
+		m.RIP = o.RIP
+	}
+	if o.RecursiveFault != nil {
+		m.RecursiveFault = o.RecursiveFault
+	}
+	if o.Warning != nil {
+		m.Warning = o.Warning
+	}
+	m.Line = o.Line
+	return m
+}
+
+// Judge checks every expectation of s against what r observed (its steps and
+// oopses), fills r.Checks and sets the verdict: pass when every check holds,
+// fail with a reason naming each one that did not. A result that already
+// has an error keeps its error verdict.
+func Judge(s *Spec, r *results.Result) {
+	r.Checks = nil
+	for i, st := range s.Steps {
+		if i >= len(r.Steps) {
+			break
+		}
+		r.Checks = append(r.Checks, checkStep(i+1, st.Expect.For(r.Kernel.Name), &r.Steps[i], r)...)
+	}
+	r.Checks = append(r.Checks, checkRun(s.Expect.For(r.Kernel.Name), r)...)
+	if r.Verdict == results.Error {
+		return
+	}
+	if len(r.Steps) < len(s.Steps) {
+		r.Verdict = results.Error
+		if r.Error == "" {
+			r.Error = fmt.Sprintf("only %d of %d steps ran", len(r.Steps), len(s.Steps))
+		}
+		return
+	}
+	var failed []string
+	for _, c := range r.Checks {
+		if !c.OK {
+			where := "run"
+			if c.Step > 0 {
+				where = fmt.Sprintf("step %d", c.Step)
+			}
+			failed = append(failed, fmt.Sprintf("%s: %s: want %s, got %s", where, c.What, c.Want, c.Got))
+		}
+	}
+	if len(failed) == 0 {
+		r.Verdict, r.Reason = results.Pass, ""
+		return
+	}
+	r.Verdict, r.Reason = results.Fail, strings.Join(failed, "; ")
+}
+
+func checkStep(n int, e StepExpect, st *results.Step, r *results.Result) []results.Check {
+	var cs []results.Check
+	add := func(what, want, got string, ok bool) {
+		cs = append(cs, results.Check{Step: n, Line: e.Line, What: what, Want: want, Got: got, OK: ok})
+	}
+	if e.OK != nil {
+		add("ok", fmt.Sprint(*e.OK), fmt.Sprint(st.OK)+errSuffix(st), st.OK == *e.OK)
+	}
+	if e.Errno != nil {
+		ok := false
+		for _, want := range e.Errno {
+			ok = ok || sameErrno(want, st.Errno)
+		}
+		add("errno", strings.Join(e.Errno, " or "), orNone(st.Errno), ok)
+	}
+	if e.DataContains != nil {
+		add("data contains", fmt.Sprintf("%q", *e.DataContains), fmt.Sprintf("%q", st.Data), strings.Contains(st.Data, *e.DataContains))
+	}
+	if e.Answer != nil {
+		got := "answer"
+		if st.NoAnswer {
+			got = "no answer"
+		}
+		want := "answer"
+		if !*e.Answer {
+			want = "no answer"
+		}
+		add("answer", want, got, st.NoAnswer != *e.Answer)
+	}
+	if e.State != nil {
+		got := ""
+		if st.Process != nil {
+			got = st.Process.StateLetter()
+		}
+		ok := false
+		for _, s := range e.State {
+			ok = ok || s == got
+		}
+		full := orNone(got)
+		if st.Process != nil && st.Process.State != "" {
+			full = st.Process.State
+		}
+		add("process state", strings.Join(e.State, " or "), full, ok)
+	}
+	if e.Wchan != nil {
+		got := ""
+		if st.Process != nil {
+			got = st.Process.Wchan
+		}
+		add("wchan", fmt.Sprintf("%q", *e.Wchan), fmt.Sprintf("%q", got), got != "" && strings.Contains(got, *e.Wchan))
+	}
+	if e.Exists != nil {
+		got := st.Exists != nil && *st.Exists
+		add("path exists", fmt.Sprint(*e.Exists), fmt.Sprint(got), st.Exists != nil && got == *e.Exists)
+	}
+	if e.Oops != nil {
+		var titles []string
+		matched := false
+		for _, i := range st.Oopses {
+			t := r.Oopses[i].Title
+			titles = append(titles, t)
+			matched = matched || e.OopsTitle == nil || e.OopsTitle.MatchString(t)
+		}
+		got := "no oops"
+		if len(titles) > 0 {
+			got = strings.Join(titles, " | ")
+		}
+		want := "no oops"
+		if *e.Oops {
+			want = "an oops"
+			if e.OopsTitle != nil {
+				want = fmt.Sprintf("an oops matching %q", e.OopsTitle)
+			}
+		}
+		ok := len(titles) == 0
+		if *e.Oops {
+			ok = matched
+		}
+		add("oops during step", want, got, ok)
+	}
+	if e.MinMS != nil {
+		add("elapsed ms", fmt.Sprintf(">= %d", *e.MinMS), fmt.Sprint(st.MS), st.MS >= *e.MinMS)
+	}
+	if e.MaxMS != nil {
+		add("elapsed ms", fmt.Sprintf("<= %d", *e.MaxMS), fmt.Sprint(st.MS), st.MS <= *e.MaxMS)
+	}
+	return cs
+}
+
+func checkRun(e RunExpect, r *results.Result) []results.Check {
+	var cs []results.Check
+	add := func(what, want, got string, ok bool) {
+		cs = append(cs, results.Check{Line: e.Line, What: what, Want: want, Got: got, OK: ok})
+	}
+	nonWarnings := 0
+	warnings := 0
+	recursive := false
+	for _, o := range r.Oopses {
+		if o.Kind == "warning" {
+			warnings++
+		} else {
+			nonWarnings++
+		}
+		recursive = recursive || o.RecursiveFault
+	}
+	if e.Oops != nil {
+		want := "no oops"
+		if *e.Oops {
+			want = "an oops"
+		}
+		got := fmt.Sprintf("%d oops reports", nonWarnings)
+		add("oops", want, got, (nonWarnings > 0) == *e.Oops)
+	}
+	if e.OopsTitle != nil {
+		t := firstNonWarning(r)
+		add("first oops title", fmt.Sprintf("%q", e.OopsTitle), orNone(t), t != "" && e.OopsTitle.MatchString(t))
+	}
+	if e.RIP != nil {
+		rip := firstNonWarningRIP(r)
+		add("first oops RIP", fmt.Sprintf("%q", e.RIP), orNone(rip), rip != "" && e.RIP.MatchString(rip))
+	}
+	if e.RecursiveFault != nil {
+		add("recursive fault", fmt.Sprint(*e.RecursiveFault), fmt.Sprint(recursive), recursive == *e.RecursiveFault)
+	}
+	if e.Warning != nil {
+		add("warning", fmt.Sprint(*e.Warning), fmt.Sprintf("%d warnings", warnings), (warnings > 0) == *e.Warning)
+	}
+	return cs
+}
+
+func firstNonWarning(r *results.Result) string {
+	for _, o := range r.Oopses {
+		if o.Kind != "warning" {
+			return o.Title
+		}
+	}
+	return ""
+}
+
+func firstNonWarningRIP(r *results.Result) string {
+	for _, o := range r.Oopses {
+		if o.Kind != "warning" {
+			return o.RIP
+		}
+	}
+	return ""
+}
+
+func errSuffix(st *results.Step) string {
+	if st.OK {
+		return ""
+	}
+	if st.Errno != "" {
+		return " (" + st.Errno + ")"
+	}
+	if st.NoAnswer {
+		return " (no answer)"
+	}
+	return ""
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

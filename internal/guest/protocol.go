@@ -1,0 +1,116 @@
+// Package guest is the host side of the lab agent protocol, and holds the
+// protocol types that both the host and the agent (internal/agent) use.
+//
+// The protocol is one SSH "exec" request per step: the command string is a
+// JSON-encoded Request, the agent writes one JSON-encoded Reply to the
+// channel's stdout and exits with status 0. Keeping a step to one channel
+// means a step that never answers costs one channel, never the connection.
+package guest
+
+// Actions the agent understands.
+const (
+	ActionLoad    = "load"    // finit_module of a lab module
+	ActionUnload  = "unload"  // delete_module(O_NONBLOCK)
+	ActionOpen    = "open"    // start a holder process that opens Path
+	ActionRead    = "read"    // holder reads up to Count bytes from its fd
+	ActionSeek    = "seek"    // holder lseeks its fd to Offset (SEEK_SET)
+	ActionClose   = "close"   // holder closes its fd
+	ActionObserve = "observe" // state of a holder (or PID) from /proc
+	ActionSysctl  = "sysctl"  // write a value under /proc/sys
+	ActionExists  = "exists"  // stat a path
+	ActionAwait   = "await"   // wait for an asynchronous step started earlier
+	ActionPing    = "ping"    // liveness and guest facts
+)
+
+// Request is one step sent to the agent.
+type Request struct {
+	// Step is the experiment step's 1-based index; the agent writes it to
+	// the kernel log so reports can be tied to the step that caused them.
+	Step   int    `json:"step,omitempty"`
+	Action string `json:"action"`
+	// Module is a module name for load and unload.
+	Module string `json:"module,omitempty"`
+	// Params are module parameters for load ("delay_ms=3000").
+	Params string `json:"params,omitempty"`
+	// Holder names the holder process for open, read, seek, close, observe.
+	Holder string `json:"holder,omitempty"`
+	// Path is the file a holder opens, or the path exists checks.
+	Path string `json:"path,omitempty"`
+	// Count is how many bytes read asks for (default 4096).
+	Count int `json:"count,omitempty"`
+	// Offset is the target of seek.
+	Offset int64 `json:"offset,omitempty"`
+	// Key and Value are the sysctl to write ("kernel/hung_task_timeout_secs").
+	Key   string `json:"key,omitempty"`
+	Value string `json:"value,omitempty"`
+	// TimeoutMS bounds how long the agent waits for the step's answer
+	// before it replies with NoAnswer; 0 means the agent's default.
+	TimeoutMS int `json:"timeout_ms,omitempty"`
+	// Async starts the step and returns at once with a Ticket; the result is
+	// collected later with an await request naming the ticket.
+	Async bool `json:"async,omitempty"`
+	// Ticket names an asynchronous step for await.
+	Ticket string `json:"ticket,omitempty"`
+}
+
+// Reply is the agent's answer to one Request.
+type Reply struct {
+	// OK is true when the operation itself succeeded.
+	OK bool `json:"ok"`
+	// Errno is the symbolic errno of a failed system call ("EBUSY").
+	Errno string `json:"errno,omitempty"`
+	// Error says in words what failed; set whenever OK is false.
+	Error string `json:"error,omitempty"`
+	// Data is what a read returned.
+	Data string `json:"data,omitempty"`
+	// Bytes is the byte count of a read or the offset of a seek.
+	Bytes int64 `json:"bytes,omitempty"`
+	// NoAnswer is set when the process doing the step did not answer
+	// within the timeout or died without answering.
+	NoAnswer bool `json:"no_answer,omitempty"`
+	// Process is the state of the process that did the step, when it is
+	// a separate process (holders, async unloads) and it did not answer,
+	// and always for observe.
+	Process *ProcessState `json:"process,omitempty"`
+	// Ticket names a step started with Async.
+	Ticket string `json:"ticket,omitempty"`
+	// Exists answers an exists request.
+	Exists bool `json:"exists,omitempty"`
+	// Facts answers ping.
+	Facts *Facts `json:"facts,omitempty"`
+	// MS is how long the step took inside the guest.
+	MS int64 `json:"ms"`
+}
+
+// ProcessState is what /proc says about one process.
+type ProcessState struct {
+	PID  int    `json:"pid"`
+	Comm string `json:"comm"`
+	// State is the State: line of /proc/PID/status, e.g. "D (disk sleep)"
+	// or "X (dead)"; "gone" when the process no longer exists.
+	State string `json:"state"`
+	Wchan string `json:"wchan"`
+	// Stack is /proc/PID/stack, one frame a line.
+	Stack []string `json:"stack"`
+	// Exited is set once the process was reaped, with its wait status.
+	Exited     bool   `json:"exited,omitempty"`
+	ExitStatus string `json:"exit_status,omitempty"`
+}
+
+// StateLetter returns the one-letter state ("D", "X", "gone").
+func (p *ProcessState) StateLetter() string {
+	if p == nil || p.State == "" {
+		return ""
+	}
+	if p.State == "gone" {
+		return "gone"
+	}
+	return p.State[:1]
+}
+
+// Facts are properties of the running guest.
+type Facts struct {
+	Release string `json:"release"`
+	Tainted string `json:"tainted"`
+	Uptime  string `json:"uptime"`
+}

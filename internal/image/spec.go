@@ -1,0 +1,426 @@
+// Package image handles pinned kernel images: their spec files in images/,
+// fetching the pinned Debian packages through a private apt state, unpacking
+// them into one root in the cache, and fixing the headers tree so that
+// out-of-tree modules build against it.
+package image
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Package is one pinned Debian package of an image.
+type Package struct {
+	Name    string `yaml:"name"`
+	Version string `yaml:"version"`
+	SHA256  string `yaml:"sha256"`
+	// Suite is the Debian suite that serves the package; empty means the
+	// spec's suite.
+	Suite string `yaml:"suite,omitempty"`
+}
+
+// Spec is one images/<name>.yaml file: a kernel pinned by package versions
+// and hashes, and where its parts lie once the packages are unpacked.
+type Spec struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description,omitempty"`
+	// Release is what uname -r says in the guest.
+	Release string `yaml:"release"`
+	// Suite is the default Debian suite of the packages.
+	Suite string `yaml:"suite"`
+	// Compiler is the compiler that built the kernel (its headers name it).
+	Compiler string    `yaml:"compiler"`
+	Packages []Package `yaml:"packages"`
+	// The paths below are relative to the unpacked root.
+	Kernel    string `yaml:"kernel"`
+	SystemMap string `yaml:"system_map"`
+	// Headers is the directory to pass to make -C.
+	Headers string `yaml:"headers"`
+	Modules string `yaml:"modules"`
+	// BootModules are the modules the guest loads before networking; lab
+	// resolves their dependencies.
+	BootModules []string `yaml:"boot_modules,omitempty"`
+
+	// File is the path the spec was loaded from.
+	File string `yaml:"-"`
+}
+
+// PackageSuite is the suite that serves p under spec s.
+func (s *Spec) PackageSuite(p Package) string {
+	if p.Suite != "" {
+		return p.Suite
+	}
+	return s.Suite
+}
+
+// PackageVersion is the version of the kernel image package (the first
+// package named linux-image-*, else the first package), the version that
+// result records report next to the release.
+func (s *Spec) PackageVersion() string {
+	for _, p := range s.Packages {
+		if strings.HasPrefix(p.Name, "linux-image-") {
+			return p.Version
+		}
+	}
+	if len(s.Packages) > 0 {
+		return s.Packages[0].Version
+	}
+	return ""
+}
+
+var (
+	nameRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	debNameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
+	versionRe  = regexp.MustCompile(`^([0-9]+:)?[0-9][A-Za-z0-9.+~-]*$`)
+	sha256Re   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	tokenRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
+	modNameRe  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	yamlErrRe  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	yamlSuffix = ".yaml"
+)
+
+// LoadSpec reads and validates one spec file. Every error names the file
+// and line it is about.
+func LoadSpec(file string) (*Spec, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return parseSpec(file, data)
+}
+
+// LoadDir loads every *.yaml file in dir, sorted by name.
+func LoadDir(dir string) ([]*Spec, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*"+yamlSuffix))
+	if err != nil {
+		return nil, err
+	}
+	var specs []*Spec
+	var errs []error
+	for _, f := range files {
+		s, err := LoadSpec(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		specs = append(specs, s)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	return specs, nil
+}
+
+// specDecoder decodes yaml.Node trees by hand rather than with
+// yaml.Unmarshal so that every problem, including unknown and missing
+// fields, is reported with its line, and all problems at once.
+type specDecoder struct {
+	file string
+	errs []error
+}
+
+func (d *specDecoder) errorf(line int, format string, args ...any) {
+	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.file, line, fmt.Sprintf(format, args...)))
+}
+
+func parseSpec(file string, data []byte) (*Spec, error) {
+	d := &specDecoder{file: file}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s:1: empty spec", file)
+		}
+		// yaml.v3 says "yaml: line N: msg"; reshape it to file:line.
+		if m := yamlErrRe.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			if strings.HasPrefix(m[2], "did not find expected ") && !strings.Contains(m[2], " character") &&
+				!strings.Contains(m[2], " line break") && !strings.Contains(m[2], " number") {
+				// yaml.v3 reports parser (not scanner) errors with a
+				// 0-based line: it points one line above the construct.
+				line++
+			}
+			return nil, fmt.Errorf("%s:%d: %s", file, line, m[2])
+		}
+		return nil, fmt.Errorf("%s:1: %s", file, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, fmt.Errorf("%s:%d: more than one yaml document", file, extra.Line)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil, fmt.Errorf("%s:1: empty spec", file)
+		}
+		root = root.Content[0]
+	}
+	var s Spec
+	d.decodeStruct(root, reflect.ValueOf(&s).Elem(), "spec")
+	if len(d.errs) == 0 {
+		d.validate(&s, root, file)
+	}
+	if err := errors.Join(d.errs...); err != nil {
+		return nil, err
+	}
+	s.File = file
+	return &s, nil
+}
+
+// fieldLines remembers where each field of a mapping was, for validation
+// messages about values that parsed but make no sense.
+type fieldLines struct {
+	self   int
+	fields map[string]int
+	items  []*fieldLines
+}
+
+func (f *fieldLines) line(key string) int {
+	if f == nil {
+		return 1
+	}
+	if l, ok := f.fields[key]; ok {
+		return l
+	}
+	return f.self
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.ShortTag() {
+		case "!!null":
+			return "null"
+		case "!!bool":
+			return "a boolean"
+		case "!!int":
+			return "a number"
+		case "!!float":
+			return "a number"
+		}
+		return "a string"
+	}
+	return "something else"
+}
+
+// yamlKey is the key of a struct field, from its yaml tag.
+func yamlKey(f reflect.StructField) string {
+	tag := f.Tag.Get("yaml")
+	if tag == "-" {
+		return ""
+	}
+	if k, _, _ := strings.Cut(tag, ","); k != "" {
+		return k
+	}
+	return strings.ToLower(f.Name)
+}
+
+func (d *specDecoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
+	n = resolveAlias(n)
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n.Line, "%s must be a mapping, not %s", what, kindName(n))
+		return
+	}
+	seen := map[string]bool{}
+	t := v.Type()
+	byKey := map[string]int{}
+	var known []string
+	for i := 0; i < t.NumField(); i++ {
+		if k := yamlKey(t.Field(i)); k != "" {
+			byKey[k] = i
+			known = append(known, k)
+		}
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		kn, vn := n.Content[i], resolveAlias(n.Content[i+1])
+		key := kn.Value
+		idx, ok := byKey[key]
+		if !ok {
+			d.errorf(kn.Line, "unknown field %q in %s (known: %s)", key, what, strings.Join(known, ", "))
+			continue
+		}
+		if seen[key] {
+			d.errorf(kn.Line, "field %q given twice in %s", key, what)
+			continue
+		}
+		seen[key] = true
+		fv := v.Field(idx)
+		switch fv.Kind() {
+		case reflect.String:
+			if s, ok := d.scalar(vn, key); ok {
+				fv.SetString(s)
+			}
+		case reflect.Slice:
+			if vn.Kind == yaml.ScalarNode && vn.ShortTag() == "!!null" {
+				continue
+			}
+			if vn.Kind != yaml.SequenceNode {
+				d.errorf(vn.Line, "wrong type for %q: want a list, got %s", key, kindName(vn))
+				continue
+			}
+			elem := fv.Type().Elem()
+			out := reflect.MakeSlice(fv.Type(), 0, len(vn.Content))
+			for j, item := range vn.Content {
+				ev := reflect.New(elem).Elem()
+				switch elem.Kind() {
+				case reflect.String:
+					s, ok := d.scalar(resolveAlias(item), fmt.Sprintf("%s[%d]", key, j))
+					if !ok {
+						continue
+					}
+					ev.SetString(s)
+				case reflect.Struct:
+					d.decodeStruct(item, ev, fmt.Sprintf("%s[%d]", key, j))
+				}
+				out = reflect.Append(out, ev)
+			}
+			fv.Set(out)
+		}
+	}
+}
+
+// scalar accepts strings and numbers (a version like 6.1 parses as a
+// float, but its text is what the spec means) and rejects the rest.
+func (d *specDecoder) scalar(n *yaml.Node, key string) (string, bool) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n.Line, "wrong type for %q: want a string, got %s", key, kindName(n))
+		return "", false
+	}
+	switch n.ShortTag() {
+	case "!!str", "!!int", "!!float":
+		return n.Value, true
+	case "!!null":
+		d.errorf(n.Line, "%q has no value", key)
+	default:
+		d.errorf(n.Line, "wrong type for %q: want a string, got %s", key, kindName(n))
+	}
+	return "", false
+}
+
+// validate checks values and required fields; it needs the lines again, so
+// it re-walks the top mapping rather than threading them through decoding.
+func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
+	top := linesOf(root)
+	req := func(fl *fieldLines, key, val, what string) bool {
+		if val == "" {
+			d.errorf(fl.line(key), "missing field %q in %s", key, what)
+			return false
+		}
+		return true
+	}
+	base := strings.TrimSuffix(filepath.Base(file), yamlSuffix)
+	if req(top, "name", s.Name, "spec") {
+		if !nameRe.MatchString(s.Name) {
+			d.errorf(top.line("name"), "bad name %q: use lower-case letters, digits, '.', '_' and '-'", s.Name)
+		} else if s.Name != base {
+			d.errorf(top.line("name"), "name %q does not match the file name %q", s.Name, base+yamlSuffix)
+		}
+	}
+	if req(top, "release", s.Release, "spec") && !tokenRe.MatchString(s.Release) {
+		d.errorf(top.line("release"), "bad release %q", s.Release)
+	}
+	if req(top, "suite", s.Suite, "spec") && !tokenRe.MatchString(s.Suite) {
+		d.errorf(top.line("suite"), "bad suite %q", s.Suite)
+	}
+	if req(top, "compiler", s.Compiler, "spec") && !tokenRe.MatchString(s.Compiler) {
+		d.errorf(top.line("compiler"), "bad compiler %q", s.Compiler)
+	}
+	for _, f := range []struct{ key, val string }{
+		{"kernel", s.Kernel}, {"system_map", s.SystemMap}, {"headers", s.Headers}, {"modules", s.Modules},
+	} {
+		if !req(top, f.key, f.val, "spec") {
+			continue
+		}
+		if path.IsAbs(f.val) || path.Clean(f.val) != f.val || f.val == "." || strings.HasPrefix(f.val, "../") || f.val == ".." {
+			d.errorf(top.line(f.key), "%s %q must be a clean path relative to the unpacked root", f.key, f.val)
+		}
+	}
+	for _, m := range s.BootModules {
+		if !modNameRe.MatchString(m) {
+			d.errorf(top.line("boot_modules"), "bad module name %q in boot_modules", m)
+		}
+	}
+	if len(s.Packages) == 0 {
+		d.errorf(top.line("packages"), "missing field %q in spec: list at least one package", "packages")
+		return
+	}
+	seen := map[string]bool{}
+	for i, p := range s.Packages {
+		fl := &fieldLines{self: top.line("packages"), fields: map[string]int{}}
+		if i < len(top.items) {
+			fl = top.items[i]
+		}
+		what := fmt.Sprintf("packages[%d]", i)
+		if req(fl, "name", p.Name, what) {
+			if !debNameRe.MatchString(p.Name) {
+				d.errorf(fl.line("name"), "bad package name %q", p.Name)
+			} else if seen[p.Name] {
+				d.errorf(fl.line("name"), "package %q listed twice", p.Name)
+			}
+			seen[p.Name] = true
+		}
+		if req(fl, "version", p.Version, what) && !versionRe.MatchString(p.Version) {
+			d.errorf(fl.line("version"), "bad version %q for package %s", p.Version, p.Name)
+		}
+		if req(fl, "sha256", p.SHA256, what) && !sha256Re.MatchString(p.SHA256) {
+			d.errorf(fl.line("sha256"), "bad sha256 %q for package %s: want 64 lower-case hex digits", p.SHA256, p.Name)
+		}
+		if p.Suite != "" && !tokenRe.MatchString(p.Suite) {
+			d.errorf(fl.line("suite"), "bad suite %q for package %s", p.Suite, p.Name)
+		}
+	}
+}
+
+// linesOf records the key lines of the top mapping and of each package.
+func linesOf(root *yaml.Node) *fieldLines {
+	root = resolveAlias(root)
+	fl := &fieldLines{self: root.Line, fields: map[string]int{}}
+	if root.Kind != yaml.MappingNode {
+		return fl
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := root.Content[i], resolveAlias(root.Content[i+1])
+		if _, dup := fl.fields[k.Value]; !dup {
+			fl.fields[k.Value] = k.Line
+		}
+		if k.Value == "packages" && v.Kind == yaml.SequenceNode {
+			for _, item := range v.Content {
+				item = resolveAlias(item)
+				il := &fieldLines{self: item.Line, fields: map[string]int{}}
+				if item.Kind == yaml.MappingNode {
+					for j := 0; j+1 < len(item.Content); j += 2 {
+						if _, dup := il.fields[item.Content[j].Value]; !dup {
+							il.fields[item.Content[j].Value] = item.Content[j].Line
+						}
+					}
+				}
+				fl.items = append(fl.items, il)
+			}
+		}
+	}
+	return fl
+}

@@ -1,0 +1,159 @@
+package image
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const goodSpec = `name: test-1
+description: a test kernel
+release: 6.1.0-1-amd64
+suite: bookworm-security
+compiler: gcc-12
+packages:
+  - name: linux-image-6.1.0-1-amd64
+    version: 6.1.1-1
+    sha256: 0000000000000000000000000000000000000000000000000000000000000001
+  - name: linux-kbuild-6.1
+    version: "1:6.1"
+    sha256: 0000000000000000000000000000000000000000000000000000000000000002
+    suite: bookworm
+kernel: boot/vmlinuz-6.1.0-1-amd64
+system_map: boot/System.map-6.1.0-1-amd64
+headers: usr/src/linux-headers-6.1.0-1-amd64
+modules: lib/modules/6.1.0-1-amd64
+boot_modules: [virtio_pci, virtio_net]
+`
+
+func writeSpec(t *testing.T, name, content string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestLoadSpecGood(t *testing.T) {
+	f := writeSpec(t, "test-1", goodSpec)
+	s, err := LoadSpec(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "test-1" || s.Release != "6.1.0-1-amd64" || s.Compiler != "gcc-12" || s.File != f {
+		t.Errorf("spec = %+v", s)
+	}
+	if len(s.Packages) != 2 || s.Packages[1].Version != "1:6.1" || s.PackageSuite(s.Packages[0]) != "bookworm-security" || s.PackageSuite(s.Packages[1]) != "bookworm" {
+		t.Errorf("packages = %+v", s.Packages)
+	}
+	if got := strings.Join(s.BootModules, ","); got != "virtio_pci,virtio_net" {
+		t.Errorf("boot modules = %s", got)
+	}
+	if s.PackageVersion() != "6.1.1-1" {
+		t.Errorf("package version = %s", s.PackageVersion())
+	}
+}
+
+func TestLoadSpecErrors(t *testing.T) {
+	replace := func(old, new string) string {
+		if !strings.Contains(goodSpec, old) {
+			t.Fatalf("goodSpec lacks %q", old)
+		}
+		return strings.Replace(goodSpec, old, new, 1)
+	}
+	tests := []struct {
+		name, content string
+		want          []string // each a substring of the error; the file name is prepended
+	}{
+		{"unknown field", replace("compiler: gcc-12\n", "compiler: gcc-12\nkernal: x\n"),
+			[]string{`:6: unknown field "kernal" in spec`}},
+		{"unknown package field", replace("    suite: bookworm\n", "    suit: bookworm\n"),
+			[]string{`:13: unknown field "suit" in packages[1]`}},
+		{"missing field", replace("release: 6.1.0-1-amd64\n", ""),
+			[]string{`:1: missing field "release" in spec`}},
+		{"missing package field", replace("    version: 6.1.1-1\n", ""),
+			[]string{`:7: missing field "version" in packages[0]`}},
+		{"wrong type list", replace("boot_modules: [virtio_pci, virtio_net]", "boot_modules: virtio_pci"),
+			[]string{`:18: wrong type for "boot_modules": want a list, got a string`}},
+		{"wrong type string", replace("compiler: gcc-12", "compiler: {gcc: 12}"),
+			[]string{`:5: wrong type for "compiler": want a string, got a mapping`}},
+		{"wrong type bool", replace("compiler: gcc-12", "compiler: true"),
+			[]string{`:5: wrong type for "compiler": want a string, got a boolean`}},
+		{"packages not a list", replace("packages:\n", "packages: 3\nx:\n"),
+			[]string{`:6: wrong type for "packages": want a list, got a number`, `:7: unknown field "x"`}},
+		{"bad sha256", replace("0000000000000000000000000000000000000000000000000000000000000002", "ABC"),
+			[]string{`:12: bad sha256 "ABC" for package linux-kbuild-6.1: want 64 lower-case hex digits`}},
+		{"upper-case sha256", replace("0000000000000000000000000000000000000000000000000000000000000001", strings.Repeat("A", 64)),
+			[]string{`:9: bad sha256`}},
+		{"name mismatch", replace("name: test-1", "name: other"),
+			[]string{`:1: name "other" does not match the file name "test-1.yaml"`}},
+		{"absolute path", replace("kernel: boot/", "kernel: /boot/"),
+			[]string{`:14: kernel "/boot/vmlinuz-6.1.0-1-amd64" must be a clean path relative to the unpacked root`}},
+		{"escaping path", replace("modules: lib/", "modules: ../lib/"),
+			[]string{`:17: modules "../lib/modules/6.1.0-1-amd64" must be a clean path`}},
+		{"duplicate field", replace("suite: bookworm-security\n", "suite: bookworm-security\nsuite: bookworm\n"),
+			[]string{`:5: field "suite" given twice in spec`}},
+		{"duplicate package", replace("name: linux-kbuild-6.1", "name: linux-image-6.1.0-1-amd64"),
+			[]string{`:10: package "linux-image-6.1.0-1-amd64" listed twice`}},
+		{"bad version", replace("version: 6.1.1-1", "version: v6.1"),
+			[]string{`:8: bad version "v6.1"`}},
+		{"null value", replace("compiler: gcc-12", "compiler:"),
+			[]string{`:5: "compiler" has no value`}},
+		{"syntax error", replace("suite: bookworm-security", "suite: [bookworm"),
+			[]string{`:4: did not find expected ',' or ']'`}},
+		{"syntax error in package", replace("    version: 6.1.1-1\n", "   version: 6.1.1-1\n"),
+			[]string{`:7: did not find expected '-' indicator`}},
+		{"not a mapping", "- a\n- b\n", []string{`:1: spec must be a mapping, not a list`}},
+		{"empty", "", []string{`:1: empty spec`}},
+		{"several errors at once", replace("compiler: gcc-12\n", "kernal: x\nversion: 1\n"),
+			[]string{`:5: unknown field "kernal"`, `:6: unknown field "version"`}},
+		{"missing and bad values together", strings.Replace(replace("compiler: gcc-12\n", ""), "boot/vmlinuz", "/boot/vmlinuz", 1),
+			[]string{`:1: missing field "compiler"`, `:13: kernel "/boot/vmlinuz-6.1.0-1-amd64" must be`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writeSpec(t, "test-1", tc.content)
+			_, err := LoadSpec(f)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), f+w) {
+					t.Errorf("error %q\nlacks %q", err, f+w)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadDirRepo(t *testing.T) {
+	specs, err := LoadDir("../../images")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	if !strings.Contains(","+strings.Join(names, ",")+",", ",debian-6.1,") {
+		t.Errorf("images/ holds %v, want debian-6.1 among them", names)
+	}
+	for i := 1; i < len(names); i++ {
+		if names[i-1] > names[i] {
+			t.Errorf("not sorted: %v", names)
+		}
+	}
+}
+
+func TestCompilerFromKernelVariables(t *testing.T) {
+	kv := "override ARCH = x86\noverride KERNELRELEASE = 6.1.0-56-amd64\nCCACHE = ccache\nCC = $(if $(DEBIAN_KERNEL_USE_CCACHE),$(CCACHE)) $(CROSS_COMPILE)gcc-12\n"
+	cc, err := compilerFromKernelVariables("kv", []byte(kv))
+	if err != nil || cc != "gcc-12" {
+		t.Errorf("got %q, %v", cc, err)
+	}
+	if _, err := compilerFromKernelVariables("kv", []byte("ARCH = x86\n")); err == nil {
+		t.Error("no error without CC")
+	}
+}

@@ -1,0 +1,318 @@
+// Package initramfs assembles the guest's initramfs from three newc
+// segments, concatenated (the kernel unpacks them in order, later entries
+// replacing earlier ones):
+//
+//  1. u-root's core commands and its init, built once per u-root version
+//     and command list (building them takes minutes, so it is cached);
+//  2. lab's part: the agent as /bin/uinit, the experiment's modules and the
+//     kernel's NIC modules, cached by content hash;
+//  3. the run's SSH keys, made fresh for every run.
+package initramfs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/u-root/gobusybox/src/pkg/golang"
+	"github.com/u-root/mkuimage/uimage"
+	"github.com/u-root/u-root/pkg/cpio"
+	"github.com/u-root/uio/llog"
+
+	"lab/internal/agent"
+)
+
+// Commands are the u-root commands in every guest: a shell and the tools a
+// person needs to look around a broken kernel by hand.
+var Commands = []string{
+	"cat", "dmesg", "echo", "gosh", "grep", "init", "insmod", "ip", "kill",
+	"ls", "lsmod", "mknod", "mount", "ps", "rmmod", "sleep",
+}
+
+const urootModule = "github.com/u-root/u-root"
+
+// Options say what goes into an initramfs.
+type Options struct {
+	// RepoRoot is lab's module root: the agent and the u-root commands are
+	// built from its go.mod.
+	RepoRoot string
+	CacheDir string
+	// Modules are the experiment modules, name -> .ko path.
+	Modules map[string]string
+	// BootModules are the kernel's modules to load before networking, in
+	// load order (paths of .ko or .ko.xz files).
+	BootModules []string
+	Log         *slog.Logger
+}
+
+// Image is a cached initramfs without the run's keys.
+type Image struct {
+	Path   string
+	SHA256 string
+}
+
+// Build returns the cached initramfs for o, building what is missing.
+func Build(ctx context.Context, o Options) (*Image, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	dir := filepath.Join(o.CacheDir, "initramfs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	core, err := buildCore(ctx, o, dir)
+	if err != nil {
+		return nil, err
+	}
+	agentBin, err := buildAgent(ctx, o, dir)
+	if err != nil {
+		return nil, err
+	}
+	holderBin, err := buildHolder(ctx, o, dir)
+	if err != nil {
+		return nil, err
+	}
+	files, err := labFiles(agentBin, holderBin, o)
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.New()
+	fmt.Fprintln(h, filepath.Base(core))
+	for _, f := range files {
+		fmt.Fprintf(h, "%s %o %d\n", f.Name, f.Mode, f.FileSize)
+		io.Copy(h, f.ReaderAt.(io.Reader))
+	}
+	key := hex.EncodeToString(h.Sum(nil))
+	out := filepath.Join(dir, "lab-"+key[:16]+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		return &Image{Path: out, SHA256: key}, nil
+	}
+	var buf bytes.Buffer
+	coreBytes, err := os.ReadFile(core)
+	if err != nil {
+		return nil, err
+	}
+	buf.Write(coreBytes)
+	if err := writeSegment(&buf, files); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(out, buf.Bytes()); err != nil {
+		return nil, err
+	}
+	return &Image{Path: out, SHA256: key}, nil
+}
+
+// WithKeys writes img plus a segment holding the run's keys to path.
+func WithKeys(img *Image, path string, hostPEM, authorizedKey []byte) (string, error) {
+	b, err := os.ReadFile(img.Path)
+	if err != nil {
+		return "", err
+	}
+	buf := bytes.NewBuffer(b)
+	keys := []cpio.Record{
+		cpio.StaticFile(strings.TrimPrefix(agent.HostKeyFile, "/"), string(hostPEM), 0o600),
+		cpio.StaticFile(strings.TrimPrefix(agent.AuthorizedKeyFile, "/"), string(authorizedKey), 0o644),
+	}
+	if err := writeSegment(buf, keys); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return hex.EncodeToString(sum[:]), nil
+}
+
+func writeSegment(w io.Writer, files []cpio.Record) error {
+	rw := cpio.Newc.Writer(w)
+	for i := range files {
+		files[i] = cpio.MakeReproducible(files[i])
+	}
+	if err := cpio.WriteRecordsAndDirs(rw, files); err != nil {
+		return err
+	}
+	return cpio.WriteTrailer(rw)
+}
+
+func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
+	var files []cpio.Record
+	add := func(src, dst string, perm uint64) error {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		files = append(files, cpio.StaticRecord(b, cpio.Info{Name: dst, Mode: cpio.S_IFREG | perm, FileSize: uint64(len(b))}))
+		return nil
+	}
+	if err := add(agentBin, "bin/uinit", 0o755); err != nil {
+		return nil, err
+	}
+	if err := add(holderBin, strings.TrimPrefix(agent.HolderBinary, "/"), 0o755); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(o.Modules))
+	for n := range o.Modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := add(o.Modules[n], strings.TrimPrefix(agent.ModulesDir, "/")+"/"+n+".ko", 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var order []string
+	for _, p := range o.BootModules {
+		base := filepath.Base(p)
+		if err := add(p, strings.TrimPrefix(agent.BootModulesDir, "/")+"/"+base, 0o644); err != nil {
+			return nil, err
+		}
+		order = append(order, base)
+	}
+	files = append(files, cpio.StaticFile(strings.TrimPrefix(agent.BootModulesOrder, "/"), strings.Join(order, "\n")+"\n", 0o644))
+	return files, nil
+}
+
+// buildCore builds u-root's commands once per u-root version and command
+// list. gobusybox rewrites every package into a fresh directory, so Go's
+// build cache does not help: this takes a minute or more.
+func buildCore(ctx context.Context, o Options, dir string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
+	out := filepath.Join(dir, "core-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	unlock, err := lockFile(out + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	o.Log.Info("building u-root core commands (once per u-root version)", "commands", len(Commands))
+	start := time.Now()
+	tmp, err := os.MkdirTemp(dir, "build-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	var pkgs []string
+	for _, c := range Commands {
+		pkgs = append(pkgs, urootModule+"/cmds/core/"+c)
+	}
+	partial := filepath.Join(tmp, "core.cpio")
+	env := golang.Default(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64"), golang.WithWorkingDir(o.RepoRoot))
+	var logBuf bytes.Buffer
+	l := llog.New(slog.LevelWarn, func(format string, args ...any) { fmt.Fprintf(&logBuf, format+"\n", args...) })
+	err = uimage.Create(l,
+		uimage.WithReplaceEnv(env),
+		uimage.WithBaseArchive(uimage.DefaultRamfs()),
+		uimage.WithBusyboxCommands(pkgs...),
+		uimage.WithInit("init"),
+		uimage.WithShell("gosh"),
+		uimage.WithTempDir(tmp),
+		uimage.WithCPIOOutput(partial),
+	)
+	if err != nil {
+		return "", fmt.Errorf("build u-root core: %w\n%s", err, logBuf.String())
+	}
+	if err := os.Rename(partial, out); err != nil {
+		return "", err
+	}
+	o.Log.Info("built u-root core", "path", out, "took", time.Since(start).Round(time.Second))
+	return out, nil
+}
+
+// buildAgent builds cmd/lab-agent as a static binary for the guest. Go's
+// build cache makes this quick after the first time.
+func buildAgent(ctx context.Context, o Options, dir string) (string, error) {
+	tmp, err := os.CreateTemp(dir, "lab-agent-*")
+	if err != nil {
+		return "", err
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), "./cmd/lab-agent")
+	cmd.Dir = o.RepoRoot
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build lab-agent: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	out := filepath.Join(dir, "lab-agent-"+hex.EncodeToString(sum[:])[:16])
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	return out, writeAtomic(out, b)
+}
+
+// HolderSource is the holder program's source, relative to the repo root.
+const HolderSource = "internal/agent/holder/holder.c"
+
+// buildHolder compiles the single-threaded holder as a static binary with the
+// host's C compiler (the same one that builds modules), cached by source hash.
+func buildHolder(ctx context.Context, o Options, dir string) (string, error) {
+	src := filepath.Join(o.RepoRoot, HolderSource)
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	out := filepath.Join(dir, "lab-holder-"+hex.EncodeToString(sum[:])[:16])
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
+	defer os.Remove(tmp)
+	cmd := exec.CommandContext(ctx, "gcc", "-static", "-Os", "-Wall", "-o", tmp, src)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", HolderSource, err, msg)
+	}
+	return out, os.Rename(tmp, out)
+}
+
+func urootVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == urootModule {
+				return d.Version
+			}
+		}
+	}
+	return "unknown"
+}
+
+// writeAtomic writes data to a temporary file beside path and renames it, so
+// that a reader never sees a partial cache entry.
+func writeAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

@@ -1,0 +1,69 @@
+package kmod
+
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+)
+
+// LoadOrder finds the named modules in a kernel's module tree (lib/modules/
+// RELEASE) and returns their files with every dependency first, as modprobe
+// would load them. It reads each module's own depends= field, so it needs no
+// modules.dep (Debian's packages ship none).
+func LoadOrder(modulesDir string, names []string) ([]string, error) {
+	index := map[string]string{}
+	err := filepath.WalkDir(modulesDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".ko") {
+			index[canonical(strings.TrimSuffix(d.Name(), ".ko"))] = path
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var order []string
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(name, from string) error
+	visit = func(name, from string) error {
+		name = canonical(name)
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("module dependency loop at %s", name)
+		case 2:
+			return nil
+		}
+		path, ok := index[name]
+		if !ok {
+			if from != "" {
+				return fmt.Errorf("module %s (needed by %s) is not in %s", name, from, modulesDir)
+			}
+			return fmt.Errorf("module %s is not in %s (built in, or misspelt?)", name, modulesDir)
+		}
+		state[name] = 1
+		info, err := ModInfo(path)
+		if err != nil {
+			return err
+		}
+		for _, d := range Depends(info) {
+			if err := visit(d, name); err != nil {
+				return err
+			}
+		}
+		state[name] = 2
+		order = append(order, path)
+		return nil
+	}
+	for _, n := range names {
+		if err := visit(n, ""); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// canonical treats - and _ in module names alike, as the kernel does.
+func canonical(name string) string { return strings.ReplaceAll(name, "-", "_") }

@@ -1,0 +1,448 @@
+// Package kmod builds out-of-tree kernel modules (the families under kmods/)
+// against a kernel image's headers and caches the results by content, and
+// reads the metadata of built modules.
+package kmod
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// BuildOptions says what to build and against which kernel.
+type BuildOptions struct {
+	Src        string // module family dir, e.g. <repo>/kmods/chardev
+	HeadersDir string // kernel headers tree for make -C, usable from where it lies
+	Release    string // uname -r of the kernel, for the cache key and error messages
+	Compiler   string // e.g. "gcc-12": passed as CC=; empty leaves the headers' default
+	CacheDir   string // e.g. ~/.cache/lab; outputs go under <CacheDir>/kmods/<hash>/
+	KeyExtra   string // extra cache key material (image name, package versions)
+	Log        *slog.Logger
+}
+
+// keyVersion changes whenever the layout of the cache or the way modules are
+// built changes, so that old entries are not reused.
+const keyVersion = "lab-kmod-1"
+
+// makeTailLines is how many lines of make's output a build error carries.
+const makeTailLines = 30
+
+// Build builds every module in o.Src and returns module name -> absolute .ko
+// path. Results are cached under <CacheDir>/kmods/<hash>/ by a content hash of
+// the files in Src, the HeadersDir path, Release, Compiler and KeyExtra: a
+// call whose inputs are cached returns without running make (and without
+// needing the compiler). Concurrent builds of the same inputs, in this or other
+// processes, wait for each other and build once.
+func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Src == "" || o.HeadersDir == "" || o.CacheDir == "" {
+		return nil, errors.New("kmod build: Src, HeadersDir and CacheDir must be set")
+	}
+	src, err := filepath.Abs(o.Src)
+	if err != nil {
+		return nil, err
+	}
+	headers, err := filepath.Abs(o.HeadersDir)
+	if err != nil {
+		return nil, err
+	}
+	cacheDir, err := filepath.Abs(o.CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	family := filepath.Base(src)
+	if _, err := os.Stat(filepath.Join(src, "Kbuild")); err != nil {
+		return nil, fmt.Errorf("module family %s: no Kbuild file: %w", src, err)
+	}
+	if _, err := os.Stat(filepath.Join(headers, "Makefile")); err != nil {
+		return nil, fmt.Errorf("kernel %s: headers %s have no Makefile: %w", o.Release, headers, err)
+	}
+
+	key, err := cacheKey(src, headers, o.Release, o.Compiler, o.KeyExtra)
+	if err != nil {
+		return nil, err
+	}
+	kmodsDir := filepath.Join(cacheDir, "kmods")
+	outDir := filepath.Join(kmodsDir, key)
+	log = log.With("family", family, "release", o.Release, "key", key)
+
+	// Fast path: a complete entry is a directory renamed into place.
+	if mods, err := cached(outDir); err == nil {
+		log.Debug("kmod cache hit", "dir", outDir)
+		return mods, nil
+	}
+
+	// Check the tools before taking the lock, so that a missing compiler is
+	// reported at once, clearly.
+	if o.Compiler != "" {
+		if _, err := exec.LookPath(o.Compiler); err != nil {
+			return nil, fmt.Errorf("kernel %s was built with %s; install it (apt-get install %s)", o.Release, o.Compiler, o.Compiler)
+		}
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		return nil, errors.New("make not found; install it (apt-get install make)")
+	}
+
+	if err := os.MkdirAll(kmodsDir, 0o755); err != nil {
+		return nil, err
+	}
+	unlock, err := lockFile(ctx, filepath.Join(kmodsDir, key+".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// Someone may have built it while we waited for the lock.
+	if mods, err := cached(outDir); err == nil {
+		log.Debug("kmod cache hit after waiting for lock", "dir", outDir)
+		return mods, nil
+	}
+
+	start := time.Now()
+	log.Info("building kernel modules", "src", src, "headers", headers, "cc", o.Compiler)
+	buildDir, err := os.MkdirTemp("", "lab-kmod-"+family+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(buildDir)
+	if err := copySources(src, buildDir); err != nil {
+		return nil, fmt.Errorf("copy %s: %w", src, err)
+	}
+
+	out, err := runMake(ctx, headers, buildDir, o.Compiler)
+	if err != nil {
+		return nil, fmt.Errorf("build %s against kernel %s (%s): %w\n%s", family, o.Release, headers, err, lastLines(out, makeTailLines))
+	}
+	log.Debug("make output", "output", string(out))
+
+	kos, err := findKOs(buildDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(kos) == 0 {
+		return nil, fmt.Errorf("build %s against kernel %s: make produced no .ko file\n%s", family, o.Release, lastLines(out, makeTailLines))
+	}
+
+	staging, err := os.MkdirTemp(kmodsDir, key+".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(staging) // a no-op once renamed
+	if err := os.Chmod(staging, 0o755); err != nil {
+		return nil, err
+	}
+	for _, ko := range kos {
+		if err := copyFile(ko, filepath.Join(staging, filepath.Base(ko)), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(staging, "build.log"), out, 0o644); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(staging, outDir); err != nil {
+		return nil, fmt.Errorf("store built modules: %w", err)
+	}
+	mods, err := cached(outDir)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("built kernel modules", "modules", len(mods), "dir", outDir, "elapsed", time.Since(start).Round(time.Millisecond))
+	return mods, nil
+}
+
+// Families returns the names of the subdirectories of kmodsDir that hold a
+// Kbuild file (the module families), sorted.
+func Families(kmodsDir string) ([]string, error) {
+	entries, err := os.ReadDir(kmodsDir)
+	if err != nil {
+		return nil, err
+	}
+	var fams []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		st, err := os.Stat(filepath.Join(kmodsDir, e.Name(), "Kbuild"))
+		if err == nil && st.Mode().IsRegular() {
+			fams = append(fams, e.Name())
+		}
+	}
+	return fams, nil
+}
+
+// ModInfo reads the .modinfo section of an uncompressed .ko file and returns
+// its key=value fields: name, vermagic, depends, license, description...
+// A key present more than once (alias, parm) has its values joined with
+// "\n"; depends is one comma-separated value, which Depends splits.
+func ModInfo(path string) (map[string]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("modinfo %s: %w", path, err)
+	}
+	defer f.Close()
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, fmt.Errorf("modinfo %s: no .modinfo section (not a kernel module)", path)
+	}
+	data, err := sec.Data()
+	if err != nil {
+		return nil, fmt.Errorf("modinfo %s: %w", path, err)
+	}
+	info := map[string]string{}
+	for _, field := range bytes.Split(data, []byte{0}) {
+		if len(field) == 0 {
+			continue // padding between entries
+		}
+		k, v, ok := strings.Cut(string(field), "=")
+		if !ok {
+			continue
+		}
+		if old, dup := info[k]; dup {
+			v = old + "\n" + v
+		}
+		info[k] = v
+	}
+	return info, nil
+}
+
+// Depends returns the module names in info's depends field (as returned by
+// ModInfo), or nil when the module depends on nothing.
+func Depends(info map[string]string) []string {
+	var deps []string
+	for _, d := range strings.Split(info["depends"], ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			deps = append(deps, d)
+		}
+	}
+	return deps
+}
+
+// cached returns the modules of a complete cache entry.
+func cached(outDir string) (map[string]string, error) {
+	kos, err := filepath.Glob(filepath.Join(outDir, "*.ko"))
+	if err != nil {
+		return nil, err
+	}
+	if len(kos) == 0 {
+		return nil, fs.ErrNotExist
+	}
+	mods := make(map[string]string, len(kos))
+	for _, ko := range kos {
+		mods[moduleName(ko)] = ko
+	}
+	return mods, nil
+}
+
+// moduleName is the kernel's name for a module file, as kbuild derives
+// KBUILD_MODNAME: the file name without .ko, dashes turned into underscores.
+func moduleName(ko string) string {
+	return strings.ReplaceAll(strings.TrimSuffix(filepath.Base(ko), ".ko"), "-", "_")
+}
+
+// isBuildOutput reports whether a file in a module source dir is something a
+// build left behind (an in-place make), which must neither enter the cache key
+// nor be copied into the build dir, where a stale object could be reused.
+func isBuildOutput(name string) bool {
+	if strings.HasPrefix(name, ".") {
+		return true // .*.cmd, .tmp_versions, editor and VCS files
+	}
+	switch name {
+	case "modules.order", "Module.symvers", "Module.markers", "modules.builtin":
+		return true
+	}
+	for _, suf := range []string{".o", ".ko", ".mod", ".mod.c", ".a", ".cmd", ".dwo", ".order", ".symvers"} {
+		if strings.HasSuffix(name, suf) {
+			return true
+		}
+	}
+	return false
+}
+
+// sourceFiles lists the regular files under src (paths relative to src, in
+// lexical order), build outputs left out.
+func sourceFiles(src string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p == src {
+			return nil
+		}
+		if isBuildOutput(d.Name()) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		st, err := os.Stat(p) // follows symlinks
+		if err != nil {
+			return err
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s: not a regular file", p)
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, rel)
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+// cacheKey hashes everything a build's result depends on.
+func cacheKey(src, headers, release, compiler, extra string) (string, error) {
+	files, err := sourceFiles(src)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, s := range []string{keyVersion, headers, release, compiler, extra} {
+		fmt.Fprintf(h, "%d:%s\n", len(s), s)
+	}
+	for _, rel := range files {
+		data, err := os.ReadFile(filepath.Join(src, rel))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "file %d:%s %d\n", len(rel), filepath.ToSlash(rel), len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], nil
+}
+
+func copySources(src, dst string) error {
+	files, err := sourceFiles(src)
+	if err != nil {
+		return err
+	}
+	for _, rel := range files {
+		to := filepath.Join(dst, rel)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		if err := copyFile(filepath.Join(src, rel), to, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func copyFile(from, to string, perm os.FileMode) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runMake runs kbuild for the external modules in dir and returns its
+// combined output. make and everything it starts run in their own process
+// group, which is killed when ctx is done.
+func runMake(ctx context.Context, headers, dir, compiler string) ([]byte, error) {
+	args := []string{"-C", headers, "M=" + dir, "-j" + strconv.Itoa(runtime.NumCPU())}
+	if compiler != "" {
+		args = append(args, "CC="+compiler)
+	}
+	args = append(args, "modules")
+	cmd := exec.CommandContext(ctx, "make", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	err := cmd.Run()
+	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
+		err = fmt.Errorf("make: %w", ctxErr)
+	} else if err != nil {
+		err = fmt.Errorf("make: %w", err)
+	}
+	return out.Bytes(), err
+}
+
+// findKOs returns the .ko files a build left in dir.
+func findKOs(dir string) ([]string, error) {
+	var kos []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".ko") {
+			kos = append(kos, p)
+		}
+		return nil
+	})
+	return kos, err
+}
+
+// lastLines returns the last n lines of out.
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// lockFile takes an exclusive flock on path, polling so that ctx can cancel
+// the wait. The returned func releases it.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("wait for lock %s: %w", path, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

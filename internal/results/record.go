@@ -1,0 +1,107 @@
+// Package results holds the run record that reports, CI and tests read
+// (result.json, see DESIGN.md), writes it without ever leaving a torn file,
+// and renders it for people.
+package results
+
+import (
+	"lab/internal/evidence"
+	"lab/internal/guest"
+)
+
+// Schema is the version of the result record. Fields may be added; renaming
+// or removing one bumps it.
+const Schema = 1
+
+// Verdicts.
+const (
+	Pass  = "pass"  // what was observed matches the expectations
+	Fail  = "fail"  // it ran and the kernel did something else
+	Error = "error" // the lab could not complete the run
+)
+
+// Result is the record of one experiment on one kernel.
+type Result struct {
+	Schema     int    `json:"schema"`
+	RunID      string `json:"run_id"`
+	Experiment string `json:"experiment"`
+	Summary    string `json:"summary,omitempty"`
+	Kernel     Kernel `json:"kernel"`
+	Accel      string `json:"accel"`
+	Verdict    string `json:"verdict"`
+	// Reason explains a fail verdict: the expectations that did not hold.
+	Reason string `json:"reason,omitempty"`
+	// Error says why the lab could not complete the run; ErrorKind
+	// classifies it ("guest-hang", "qemu-exited", "agent-lost", "build" …).
+	Error      string           `json:"error,omitempty"`
+	ErrorKind  string           `json:"error_kind,omitempty"`
+	Steps      []Step           `json:"steps"`
+	Checks     []Check          `json:"checks"`
+	Oopses     []evidence.Oops  `json:"oopses"`
+	Processes  []Process        `json:"processes"`
+	TimingsMS  map[string]int64 `json:"timings_ms"`
+	Provenance Provenance       `json:"provenance"`
+	Notes      []string         `json:"notes,omitempty"`
+}
+
+// Kernel names the kernel a result was taken on.
+type Kernel struct {
+	Name           string `json:"name"`
+	Release        string `json:"release"`
+	PackageVersion string `json:"package_version"`
+}
+
+// Step is what one experiment step did.
+type Step struct {
+	Index    int    `json:"index"`
+	Line     int    `json:"line"`
+	Action   string `json:"action"`
+	Target   string `json:"target"`
+	OK       bool   `json:"ok"`
+	Errno    string `json:"errno"`
+	Error    string `json:"error,omitempty"`
+	Data     string `json:"data,omitempty"`
+	NoAnswer bool   `json:"no_answer,omitempty"`
+	// Exists answers an exists step.
+	Exists *bool `json:"exists,omitempty"`
+	MS     int64 `json:"ms"`
+	// Process is the state of the process doing the step when it did not
+	// answer, or the observed process of an observe step.
+	Process *guest.ProcessState `json:"process,omitempty"`
+	// Oopses are indexes into Result.Oopses of reports the kernel printed
+	// while this step ran.
+	Oopses []int `json:"oopses,omitempty"`
+}
+
+// Check is one expectation and what was observed.
+type Check struct {
+	Step int    `json:"step,omitempty"` // 1-based step index; 0 for the whole run
+	Line int    `json:"line"`           // line of the expectation in the experiment file
+	What string `json:"what"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	OK   bool   `json:"ok"`
+}
+
+// Process is the final state of a process the experiment started.
+type Process struct {
+	Holder         string   `json:"holder,omitempty"`
+	PID            int      `json:"pid"`
+	Comm           string   `json:"comm"`
+	State          string   `json:"state"`
+	Wchan          string   `json:"wchan"`
+	Stack          []string `json:"stack"`
+	HungTaskReport string   `json:"hung_task_report"`
+	Exited         bool     `json:"exited,omitempty"`
+	ExitStatus     string   `json:"exit_status,omitempty"`
+}
+
+// Provenance pins what produced a result.
+type Provenance struct {
+	KernelSHA256    string            `json:"kernel_sha256"`
+	InitramfsSHA256 string            `json:"initramfs_sha256"`
+	Packages        map[string]string `json:"packages,omitempty"` // name -> sha256
+	Modules         map[string]string `json:"modules,omitempty"`  // name -> sha256 of the .ko
+	QEMU            string            `json:"qemu"`
+	Lab             string            `json:"lab"`
+	Cmdline         string            `json:"cmdline"`
+}

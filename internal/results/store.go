@@ -1,0 +1,90 @@
+package results
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// NewRunID returns a sortable, unique run id: UTC time plus random bits, so
+// two lab processes started in the same second do not collide.
+func NewRunID(now time.Time) string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}
+
+// RunDir creates results/<run-id> (0700: console logs can hold addresses
+// worth keeping private) and points results/latest at it.
+func RunDir(resultsDir, runID string) (string, error) {
+	dir := filepath.Join(resultsDir, runID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	// Replace the link atomically: a new link beside it, renamed over.
+	tmp := filepath.Join(resultsDir, ".latest-"+runID)
+	os.Remove(tmp)
+	if err := os.Symlink(runID, tmp); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, filepath.Join(resultsDir, "latest")); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// CellDir is <run>/<kernel>/<experiment>, created.
+func CellDir(runDir, kernel, experiment string) (string, error) {
+	dir := filepath.Join(runDir, kernel, experiment)
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// Write stores r as dir/result.json through a temporary file and a rename,
+// so a reader sees the old file or the new one, never half of one.
+func Write(dir string, r *Result) error {
+	r.Schema = Schema
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, "result.json"), append(b, '\n'))
+}
+
+// WriteFileAtomic writes data to path through a synced temporary file.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// Read loads one result.json.
+func Read(path string) (*Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

@@ -1,0 +1,517 @@
+// Package runner runs one experiment on one kernel, in named phases: fetch
+// the image, build the modules, pack the initramfs, boot, connect, run the
+// steps, collect the evidence. Whatever happens, it writes a result, keeps
+// the console log and leaves no QEMU behind.
+//
+// (DESIGN.md put the step runner into internal/experiment; it lives here so
+// that experiment stays a pure reader and judge of experiment files, testable
+// without a VM.)
+package runner
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"lab/internal/agent"
+	"lab/internal/evidence"
+	"lab/internal/experiment"
+	"lab/internal/guest"
+	"lab/internal/image"
+	"lab/internal/initramfs"
+	"lab/internal/kmod"
+	"lab/internal/results"
+	"lab/internal/vm"
+)
+
+// Options apply to every run.
+type Options struct {
+	// RepoRoot is lab's source tree: kmods/ and the agent are built from it.
+	RepoRoot       string
+	CacheDir       string
+	Mirror         string
+	SecurityMirror string
+	// Accel is "auto", "kvm" or "tcg".
+	Accel string
+	QEMU  string
+	// KernelOutputTimeout bounds the wait for the kernel's first line;
+	// BootTimeout the wait for the agent. Zero picks defaults by accel.
+	KernelOutputTimeout time.Duration
+	BootTimeout         time.Duration
+	// Progress receives what a person watching should see (apt progress,
+	// phases); Log gets the details.
+	Progress io.Writer
+	Log      *slog.Logger
+	// LabVersion goes into provenance.
+	LabVersion string
+}
+
+// Error kinds of a result with verdict error.
+const (
+	KindBuild         = "build"
+	KindBoot          = "boot"
+	KindNoKernelOut   = "no-kernel-output"
+	KindKernelPanic   = "kernel-panic"
+	KindQEMUExited    = "qemu-exited"
+	KindGuestHang     = "guest-hang"
+	KindAgentLost     = "agent-lost"
+	KindInterrupted   = "interrupted"
+	KindAgentFatal    = "agent-failed"
+	KindBadExperiment = "bad-experiment"
+)
+
+type runError struct {
+	kind string
+	err  error
+}
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+func fail(kind string, err error) error { return &runError{kind: kind, err: err} }
+
+// Prepared is everything a boot needs, built once per kernel and experiment
+// set (a matrix shares it across runs).
+type Prepared struct {
+	Image     *image.Image
+	Modules   map[string]string // name -> .ko
+	Initramfs *initramfs.Image
+}
+
+// Prepare fetches the image, builds every module family against it and packs
+// the initramfs.
+func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error) {
+	img, err := image.Fetch(ctx, spec, image.FetchOptions{
+		CacheDir: o.CacheDir, Mirror: o.Mirror, SecurityMirror: o.SecurityMirror,
+		Progress: o.Progress, Log: o.Log,
+	})
+	if err != nil {
+		return nil, fail(KindBuild, err)
+	}
+	families, err := kmod.Families(filepath.Join(o.RepoRoot, "kmods"))
+	if err != nil {
+		return nil, fail(KindBuild, err)
+	}
+	modules := map[string]string{}
+	for _, fam := range families {
+		built, err := kmod.Build(ctx, kmod.BuildOptions{
+			Src: filepath.Join(o.RepoRoot, "kmods", fam), HeadersDir: img.HeadersDir(), Release: spec.Release,
+			Compiler: spec.Compiler, CacheDir: o.CacheDir,
+			KeyExtra: spec.Name + " " + spec.PackageVersion(), Log: o.Log,
+		})
+		if err != nil {
+			return nil, fail(KindBuild, fmt.Errorf("image %s: %w", spec.Name, err))
+		}
+		for n, p := range built {
+			modules[n] = p
+		}
+	}
+	boot, err := kmod.LoadOrder(img.ModulesDir(), spec.BootModules)
+	if err != nil {
+		return nil, fail(KindBuild, fmt.Errorf("image %s: boot modules: %w", spec.Name, err))
+	}
+	ir, err := initramfs.Build(ctx, initramfs.Options{
+		RepoRoot: o.RepoRoot, CacheDir: o.CacheDir, Modules: modules, BootModules: boot, Log: o.Log,
+	})
+	if err != nil {
+		return nil, fail(KindBuild, err)
+	}
+	return &Prepared{Image: img, Modules: modules, Initramfs: ir}, nil
+}
+
+// Run runs exp on the prepared kernel and writes the result into
+// <runDir>/<kernel>/<experiment>/. It always returns a result; its verdict
+// is error when the lab could not complete the run.
+func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runID, runDir string) *results.Result {
+	spec := p.Image.Spec
+	r := &results.Result{
+		RunID:      runID,
+		Experiment: exp.Name,
+		Summary:    exp.Summary,
+		Kernel:     results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
+		Steps:      []results.Step{},
+		Oopses:     []evidence.Oops{},
+		Processes:  []results.Process{},
+		TimingsMS:  map[string]int64{},
+	}
+	start := time.Now()
+	dir, err := results.CellDir(runDir, spec.Name, exp.Name)
+	if err != nil {
+		r.Verdict, r.Error, r.ErrorKind = results.Error, err.Error(), KindBoot
+		return r
+	}
+	s := &session{o: o, p: p, exp: exp, r: r, dir: dir}
+	err = s.run(ctx)
+	s.collect()
+	r.TimingsMS["total"] = time.Since(start).Milliseconds()
+	if err != nil {
+		r.Verdict = results.Error
+		r.Error = err.Error()
+		var re *runError
+		if errors.As(err, &re) {
+			r.ErrorKind = re.kind
+		}
+		if ctx.Err() != nil {
+			r.ErrorKind = KindInterrupted
+		}
+	}
+	experiment.Judge(exp, r)
+	if werr := results.Write(dir, r); werr != nil && o.Log != nil {
+		o.Log.Error("write result", "dir", dir, "err", werr)
+	}
+	return r
+}
+
+type session struct {
+	o       Options
+	p       *Prepared
+	exp     *experiment.Spec
+	r       *results.Result
+	dir     string
+	machine *vm.VM
+	client  *guest.Client
+	holders []string
+}
+
+func (s *session) consolePath() string { return filepath.Join(s.dir, "console.log") }
+
+func (s *session) run(ctx context.Context) error {
+	for _, m := range s.exp.Modules {
+		if _, ok := s.p.Modules[m]; !ok {
+			return fail(KindBadExperiment, fmt.Errorf("experiment %s needs module %s, which no family in kmods/ builds", s.exp.Name, m))
+		}
+	}
+	accel, err := vm.ChooseAccel(s.o.Accel)
+	if err != nil {
+		return fail(KindBoot, err)
+	}
+	err = s.boot(ctx, accel)
+	var re *runError
+	if err != nil && errors.As(err, &re) && re.kind == KindNoKernelOut && accel == vm.AccelKVM && (s.o.Accel == "" || s.o.Accel == "auto") {
+		// Seen on a real host: /dev/kvm creates VMs whose guests never get
+		// past the decompressor. TCG is slow but works.
+		note := fmt.Sprintf("KVM booted nothing (%v); retried with TCG", err)
+		s.r.Notes = append(s.r.Notes, note)
+		fmt.Fprintln(s.progress(), "lab:", note)
+		err = s.boot(ctx, vm.AccelTCG)
+	}
+	if err != nil {
+		return err
+	}
+	defer s.client.Close()
+	return s.steps(ctx)
+}
+
+func (s *session) progress() io.Writer {
+	if s.o.Progress == nil {
+		return io.Discard
+	}
+	return s.o.Progress
+}
+
+// boot starts QEMU and waits for the agent's ready marker on the console.
+func (s *session) boot(ctx context.Context, accel string) error {
+	if s.machine != nil {
+		s.machine.Stop()
+		s.machine = nil
+	}
+	s.r.Accel = accel
+	keys, err := guest.NewKeys()
+	if err != nil {
+		return fail(KindBoot, err)
+	}
+	tmp, err := os.MkdirTemp("", "lab-initrd-")
+	if err != nil {
+		return fail(KindBoot, err)
+	}
+	defer os.RemoveAll(tmp)
+	initrd := filepath.Join(tmp, "initrd.cpio")
+	if _, err := initramfs.WithKeys(s.p.Initramfs, initrd, keys.HostPEM, keys.AuthorizedKey); err != nil {
+		return fail(KindBoot, err)
+	}
+	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
+	s.r.Provenance = s.provenance(cmdline)
+	kernelOut, agentReady := s.o.KernelOutputTimeout, s.o.BootTimeout
+	if kernelOut == 0 {
+		kernelOut = 20 * time.Second
+		if accel == vm.AccelTCG {
+			kernelOut = 90 * time.Second
+		}
+	}
+	if agentReady == 0 {
+		agentReady = 60 * time.Second
+		if accel == vm.AccelTCG {
+			agentReady = 180 * time.Second
+		}
+	}
+	start := time.Now()
+	m, err := vm.Start(ctx, vm.Config{
+		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: initrd, Append: cmdline,
+		Accel: accel, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
+		GuestPort: agent.Port, Log: s.o.Log,
+	})
+	if err != nil {
+		return fail(KindQEMUExited, err)
+	}
+	s.machine = m
+	w := &consoleWatch{path: s.consolePath()}
+	if err := w.waitFor(ctx, m, kernelOut, func(line string) (bool, error) {
+		return strings.Contains(line, "Linux version"), nil
+	}); err != nil {
+		if errors.Is(err, errTimeout) {
+			return fail(KindNoKernelOut, fmt.Errorf("%s: the kernel printed nothing within %s (accel %s)%s", s.p.Image.Spec.Name, kernelOut, accel, w.tail()))
+		}
+		return err
+	}
+	if err := w.waitFor(ctx, m, agentReady, func(line string) (bool, error) {
+		if strings.Contains(line, agent.ReadyMarker) {
+			return true, nil
+		}
+		if i := strings.Index(line, "lab-agent: fatal: "); i >= 0 {
+			return false, fail(KindAgentFatal, fmt.Errorf("guest agent failed: %s", line[i+len("lab-agent: fatal: "):]))
+		}
+		return false, nil
+	}); err != nil {
+		if errors.Is(err, errTimeout) {
+			return fail(KindGuestHang, fmt.Errorf("the agent was not ready within %s%s", agentReady, w.tail()))
+		}
+		return err
+	}
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c, err := guest.Dial(dctx, fmt.Sprintf("127.0.0.1:%d", m.HostPort), keys)
+	if err != nil {
+		return fail(KindAgentLost, err)
+	}
+	s.client = c
+	s.r.TimingsMS["boot"] = time.Since(start).Milliseconds()
+	fmt.Fprintf(s.progress(), "lab: %s booted on %s in %.1f s\n", s.p.Image.Spec.Name, accel, time.Since(start).Seconds())
+	return nil
+}
+
+// steps runs the experiment's steps in order. A step that fails is a
+// finding, not an error; only a lost agent or a dead VM stops the run.
+func (s *session) steps(ctx context.Context) error {
+	start := time.Now()
+	defer func() { s.r.TimingsMS["steps"] = time.Since(start).Milliseconds() }()
+	tickets := map[string]string{}
+	for i, st := range s.exp.Steps {
+		rs := results.Step{Index: i + 1, Line: st.Line, Action: st.Action, Target: st.Target}
+		if st.Action == "sleep" {
+			t0 := time.Now()
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(st.Sleep):
+			}
+			rs.OK, rs.MS = true, time.Since(t0).Milliseconds()
+			s.r.Steps = append(s.r.Steps, rs)
+			continue
+		}
+		req := request(i+1, st)
+		if st.Action == "await" {
+			req.Ticket = tickets[st.Target]
+		}
+		timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+		if timeout == 0 {
+			timeout = agent.DefaultStepTimeout
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout+20*time.Second)
+		t0 := time.Now()
+		rep, err := s.client.Do(sctx, req)
+		cancel()
+		if err != nil {
+			return s.lost(ctx, i+1, st, err)
+		}
+		if st.Async && rep.Ticket != "" {
+			tickets[st.ID] = rep.Ticket
+		}
+		rs.OK, rs.Errno, rs.Error, rs.Data, rs.NoAnswer = rep.OK, rep.Errno, rep.Error, rep.Data, rep.NoAnswer
+		rs.MS = rep.MS
+		if rs.MS == 0 {
+			rs.MS = time.Since(t0).Milliseconds()
+		}
+		rs.Process = rep.Process
+		if st.Action == "exists" {
+			e := rep.Exists
+			rs.Exists = &e
+		}
+		if st.Action == "open" && rep.OK {
+			s.holders = append(s.holders, st.Target)
+		} else if st.Action == "open" && rep.Process != nil {
+			s.holders = append(s.holders, st.Target)
+		}
+		s.r.Steps = append(s.r.Steps, rs)
+	}
+	return nil
+}
+
+// request is the agent request of step n.
+func request(n int, st experiment.Step) guest.Request {
+	req := guest.Request{Step: n, Action: st.Action, Async: st.Async, TimeoutMS: int(st.Timeout / time.Millisecond)}
+	switch st.Action {
+	case "load", "unload":
+		req.Module, req.Params = st.Target, st.Params
+	case "open", "read", "seek", "close", "observe":
+		req.Holder, req.Path, req.Count, req.Offset = st.Target, st.Path, st.Count, st.Offset
+	case "sysctl":
+		req.Key, req.Value = st.Target, st.Value
+	case "exists":
+		req.Path = st.Target
+	}
+	return req
+}
+
+// lost classifies a step that got no reply at all.
+func (s *session) lost(ctx context.Context, n int, st experiment.Step, err error) error {
+	if ctx.Err() != nil {
+		return fail(KindInterrupted, fmt.Errorf("interrupted during step %d (%s)", n, st.Action))
+	}
+	select {
+	case <-s.machine.Panicked():
+		return fail(KindKernelPanic, fmt.Errorf("the kernel panicked during step %d (%s)", n, st.Action))
+	default:
+	}
+	select {
+	case <-s.machine.Exited():
+		if strings.Contains(readFile(s.consolePath()), "Kernel panic - not syncing") {
+			return fail(KindKernelPanic, fmt.Errorf("the kernel panicked during step %d (%s)", n, st.Action))
+		}
+		return fail(KindQEMUExited, fmt.Errorf("step %d (%s): %v", n, st.Action, s.machine.ExitError()))
+	default:
+	}
+	if status, qerr := s.machine.Status(); qerr == nil && status != "running" {
+		return fail(KindGuestHang, fmt.Errorf("step %d (%s): guest is %s: %v", n, st.Action, status, err))
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fail(KindGuestHang, fmt.Errorf("step %d (%s): %v", n, st.Action, err))
+	}
+	return fail(KindAgentLost, fmt.Errorf("step %d (%s): %v", n, st.Action, err))
+}
+
+// collect records the final state of every holder, stops the VM and turns
+// the console log into evidence. It runs whatever happened before.
+func (s *session) collect() {
+	if s.client != nil {
+		for _, h := range s.holders {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			rep, err := s.client.Do(ctx, guest.Request{Action: guest.ActionObserve, Holder: h})
+			cancel()
+			if err != nil || rep.Process == nil {
+				continue
+			}
+			ps := rep.Process
+			s.r.Processes = append(s.r.Processes, results.Process{
+				Holder: h, PID: ps.PID, Comm: ps.Comm, State: ps.State, Wchan: ps.Wchan,
+				Stack: ps.Stack, Exited: ps.Exited, ExitStatus: ps.ExitStatus,
+			})
+		}
+	}
+	if s.machine != nil {
+		// The console is written by QEMU as the guest prints; give the last
+		// lines a moment before stopping it.
+		time.Sleep(300 * time.Millisecond)
+		s.machine.Stop()
+	}
+	console := readFile(s.consolePath())
+	s.r.Oopses = nil // TEMP-EVIDENCE
+	if s.r.Oopses == nil {
+		s.r.Oopses = []evidence.Oops{}
+	}
+	attribute(console, s.r)
+}
+
+var stepMarker = regexp.MustCompile(`lab-agent: step (\d+) `)
+
+// attribute links each kernel report to the step that was running when the
+// kernel printed it (the agent writes a marker line before every step), and
+// hung-task reports to the processes they name.
+func attribute(console string, r *results.Result) {
+	type mark struct{ line, step int }
+	var marks []mark
+	for i, line := range strings.Split(console, "\n") {
+		if m := stepMarker.FindStringSubmatch(line); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			marks = append(marks, mark{i + 1, n})
+		}
+	}
+	for oi, o := range r.Oopses {
+		j := sort.Search(len(marks), func(k int) bool { return marks[k].line > o.Line }) - 1
+		if j < 0 {
+			continue
+		}
+		n := marks[j].step
+		if n >= 1 && n <= len(r.Steps) {
+			r.Steps[n-1].Oopses = append(r.Steps[n-1].Oopses, oi)
+		}
+		if o.Kind == "hung-task" {
+			for pi := range r.Processes {
+				if r.Processes[pi].PID == o.PID {
+					r.Processes[pi].HungTaskReport = strings.Join(o.Text, "\n")
+				}
+			}
+		}
+	}
+}
+
+func (s *session) provenance(cmdline string) results.Provenance {
+	pv := results.Provenance{
+		KernelSHA256:    fileSHA256(s.p.Image.KernelPath()),
+		InitramfsSHA256: s.p.Initramfs.SHA256,
+		Packages:        map[string]string{},
+		Modules:         map[string]string{},
+		QEMU:            qemuVersion(s.o.QEMU),
+		Lab:             s.o.LabVersion,
+		Cmdline:         cmdline,
+	}
+	for _, pk := range s.p.Image.Spec.Packages {
+		pv.Packages[pk.Name+"="+pk.Version] = pk.SHA256
+	}
+	for _, m := range s.exp.Modules {
+		pv.Modules[m] = fileSHA256(s.p.Modules[m])
+	}
+	return pv
+}
+
+func fileSHA256(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	h := sha256.New()
+	io.Copy(h, f)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func qemuVersion(bin string) string {
+	if bin == "" {
+		bin = "qemu-system-x86_64"
+	}
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	if f := strings.Fields(first); len(f) >= 4 {
+		return f[3]
+	}
+	return strings.TrimSpace(first)
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}

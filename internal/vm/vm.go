@@ -1,0 +1,366 @@
+// Package vm runs one QEMU process: it builds the command line, chooses the
+// accelerator, captures the serial console to a file, drives QMP and makes
+// sure QEMU never outlives the VM value that started it.
+package vm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/digitalocean/go-qemu/qmp"
+)
+
+// Accelerators.
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "tcg"
+)
+
+// Config describes one VM.
+type Config struct {
+	// QEMU is the emulator binary; default qemu-system-x86_64.
+	QEMU   string
+	Kernel string
+	Initrd string
+	// Append is the kernel command line.
+	Append string
+	// MemoryMB defaults to 512, CPUs to 1.
+	MemoryMB int
+	CPUs     int
+	// Accel is AccelKVM or AccelTCG; choose with ChooseAccel.
+	Accel string
+	// Console is the file the serial console is written to; it is kept
+	// whatever happens to the guest.
+	Console string
+	// Stderr is the file QEMU's own messages go to.
+	Stderr string
+	// GuestPort is forwarded from a free port on 127.0.0.1 (0: none).
+	GuestPort int
+	Log       *slog.Logger
+}
+
+// ChooseAccel resolves "auto" (or "") to KVM when /dev/kvm is usable.
+func ChooseAccel(want string) (string, error) {
+	switch want {
+	case "", "auto":
+		if KVMUsable() {
+			return AccelKVM, nil
+		}
+		return AccelTCG, nil
+	case AccelKVM, AccelTCG:
+		return want, nil
+	}
+	return "", fmt.Errorf("unknown accelerator %q (want auto, kvm or tcg)", want)
+}
+
+// VM is a running QEMU.
+type VM struct {
+	cfg     Config
+	cmd     *exec.Cmd
+	sockDir string
+	mon     *qmp.SocketMonitor
+	// HostPort is the 127.0.0.1 port forwarded to the guest's GuestPort.
+	HostPort int
+
+	exited  chan struct{}
+	waitErr error
+
+	mu     sync.Mutex
+	events []qmp.Event
+	// panicked is closed on GUEST_PANICKED.
+	panicked  chan struct{}
+	panicOnce sync.Once
+	stopOnce  sync.Once
+}
+
+// ErrExited says QEMU is gone.
+var ErrExited = errors.New("qemu exited")
+
+// Start starts QEMU and connects to its QMP socket. The QEMU process is tied
+// to ctx: cancelling it kills QEMU.
+func Start(ctx context.Context, cfg Config) (*VM, error) {
+	if cfg.QEMU == "" {
+		cfg.QEMU = "qemu-system-x86_64"
+	}
+	if cfg.MemoryMB == 0 {
+		cfg.MemoryMB = 512
+	}
+	if cfg.CPUs == 0 {
+		cfg.CPUs = 1
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if _, err := exec.LookPath(cfg.QEMU); err != nil {
+		return nil, fmt.Errorf("%s not found: install qemu-system-x86 (apt-get install qemu-system-x86)", cfg.QEMU)
+	}
+	// Unix socket paths are limited to 108 bytes, so the QMP socket lives
+	// in a private temporary directory rather than in the run directory.
+	sockDir, err := os.MkdirTemp("", "lab-vm-")
+	if err != nil {
+		return nil, err
+	}
+	v := &VM{cfg: cfg, sockDir: sockDir, exited: make(chan struct{}), panicked: make(chan struct{})}
+	for attempt := 0; ; attempt++ {
+		err = v.start(ctx)
+		if err == nil {
+			return v, nil
+		}
+		// A free port can be taken between our probe and QEMU's bind.
+		if attempt < 3 && strings.Contains(err.Error(), "host forwarding") {
+			continue
+		}
+		os.RemoveAll(sockDir)
+		return nil, err
+	}
+}
+
+func (v *VM) start(ctx context.Context) error {
+	if v.cfg.GuestPort != 0 {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		v.HostPort = p
+	}
+	sock := filepath.Join(v.sockDir, "qmp.sock")
+	os.Remove(sock)
+	stderr, err := os.Create(v.cfg.Stderr)
+	if err != nil {
+		return err
+	}
+	defer stderr.Close()
+	args := v.Args(sock)
+	v.cfg.Log.Debug("starting qemu", "args", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, v.cfg.QEMU, args...)
+	cmd.Stdout = stderr
+	cmd.Stderr = stderr
+	// If lab dies without cleaning up, the kernel kills QEMU too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.WaitDelay = 2 * time.Second
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", v.cfg.QEMU, err)
+	}
+	v.cmd = cmd
+	v.exited = make(chan struct{})
+	go func() {
+		v.waitErr = cmd.Wait()
+		close(v.exited)
+	}()
+	if err := v.connectQMP(sock, 10*time.Second); err != nil {
+		v.Kill()
+		return fmt.Errorf("%w%s", err, v.stderrTail())
+	}
+	return nil
+}
+
+// Args is QEMU's command line, the one place it is built.
+func (v *VM) Args(qmpSock string) []string {
+	c := v.cfg
+	args := []string{
+		"-nodefaults", "-no-user-config",
+		"-machine", "pc", "-accel", c.Accel,
+		// -cpu max gives the guest RDRAND, so its RNG is ready at once and
+		// the SSH handshake does not wait on getrandom.
+		"-cpu", "max",
+		"-m", strconv.Itoa(c.MemoryMB), "-smp", strconv.Itoa(c.CPUs),
+		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", c.Append,
+		"-display", "none", "-no-reboot",
+		"-chardev", "file,id=console,path=" + c.Console,
+		"-serial", "chardev:console",
+		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
+		"-device", "pvpanic",
+	}
+	if c.GuestPort != 0 {
+		args = append(args,
+			"-netdev", fmt.Sprintf("user,id=net0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d", v.HostPort, c.GuestPort),
+			// No option ROM: the guest boots by -kernel, not PXE.
+			"-device", "virtio-net-pci,netdev=net0,romfile=")
+	}
+	return args
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// connectQMP waits for the socket (QEMU creates it after it parsed its
+// arguments), connects, and starts draining events: go-qemu's event channel
+// is unbuffered and fed by the goroutine that also delivers command replies,
+// so an undrained channel would block every later command.
+func (v *VM) connectQMP(sock string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		select {
+		case <-v.exited:
+			return fmt.Errorf("%w before its QMP socket appeared: %v", ErrExited, v.waitErr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("qemu created no QMP socket within %s", limit)
+		}
+	}
+	mon, err := qmp.NewSocketMonitor("unix", sock, 2*time.Second)
+	if err != nil {
+		return fmt.Errorf("qmp: %w", err)
+	}
+	if err := mon.Connect(); err != nil {
+		return fmt.Errorf("qmp: %w", err)
+	}
+	events, err := mon.Events(context.Background())
+	if err != nil {
+		mon.Disconnect()
+		return fmt.Errorf("qmp events: %w", err)
+	}
+	v.mon = mon
+	go func() {
+		for e := range events {
+			v.mu.Lock()
+			v.events = append(v.events, e)
+			v.mu.Unlock()
+			if e.Event == "GUEST_PANICKED" {
+				v.panicOnce.Do(func() { close(v.panicked) })
+			}
+		}
+	}()
+	return nil
+}
+
+// Exited is closed when QEMU has exited.
+func (v *VM) Exited() <-chan struct{} { return v.exited }
+
+// Panicked is closed when the guest reported a panic through pvpanic.
+func (v *VM) Panicked() <-chan struct{} { return v.panicked }
+
+// Events returns the names of the QMP events seen so far.
+func (v *VM) Events() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var names []string
+	for _, e := range v.events {
+		names = append(names, e.Event)
+	}
+	return names
+}
+
+// QMP runs one QMP command with a timeout (go-qemu's Run has none).
+func (v *VM) QMP(command string, args any, timeout time.Duration) (json.RawMessage, error) {
+	if v.mon == nil {
+		return nil, errors.New("qmp not connected")
+	}
+	req := map[string]any{"execute": command}
+	if args != nil {
+		req["arguments"] = args
+	}
+	b, _ := json.Marshal(req)
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := v.mon.Run(b)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("qmp %s: %w", command, r.err)
+		}
+		var resp struct {
+			Return json.RawMessage `json:"return"`
+		}
+		if err := json.Unmarshal(r.out, &resp); err != nil {
+			return nil, fmt.Errorf("qmp %s: %w", command, err)
+		}
+		return resp.Return, nil
+	case <-v.exited:
+		return nil, fmt.Errorf("qmp %s: %w", command, ErrExited)
+	case <-time.After(timeout):
+		return nil, fmt.Errorf("qmp %s: no reply within %s", command, timeout)
+	}
+}
+
+// Status is QMP's query-status: "running", "paused", "guest-panicked" …
+func (v *VM) Status() (string, error) {
+	out, err := v.QMP("query-status", nil, 3*time.Second)
+	if err != nil {
+		return "", err
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	err = json.Unmarshal(out, &st)
+	return st.Status, err
+}
+
+// Stop asks QEMU to quit, then kills it if it does not go within a few
+// seconds. It is safe to call more than once.
+func (v *VM) Stop() {
+	v.stopOnce.Do(func() {
+		select {
+		case <-v.exited:
+		default:
+			v.QMP("quit", nil, 2*time.Second)
+			select {
+			case <-v.exited:
+			case <-time.After(3 * time.Second):
+				v.Kill()
+			}
+		}
+		if v.mon != nil {
+			v.mon.Disconnect()
+		}
+		os.RemoveAll(v.sockDir)
+	})
+}
+
+// Kill ends QEMU at once and waits for it.
+func (v *VM) Kill() {
+	if v.cmd != nil && v.cmd.Process != nil {
+		v.cmd.Process.Kill()
+		<-v.exited
+	}
+}
+
+// ExitError describes how QEMU ended, with the tail of its stderr.
+func (v *VM) ExitError() error {
+	select {
+	case <-v.exited:
+	default:
+		return nil
+	}
+	return fmt.Errorf("%w (%v)%s", ErrExited, v.waitErr, v.stderrTail())
+}
+
+func (v *VM) stderrTail() string {
+	b, err := os.ReadFile(v.cfg.Stderr)
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return ""
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) > 2000 {
+		s = "…" + s[len(s)-2000:]
+	}
+	return ": qemu said: " + s
+}
