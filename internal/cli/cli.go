@@ -59,7 +59,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.mirror, "mirror", "", "Debian archive URI (default: $"+image.EnvMirror+", else the host's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.listCmd(), g.imagesCmd())
+	root.AddCommand(g.runCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -357,14 +357,31 @@ func (p *parser) step(n *yaml.Node) Step {
 func (p *parser) stepArgs(st *Step, action, arg string, v *yaml.Node) {
 	if v.Kind == yaml.ScalarNode {
 		p.setArg(st, action, arg, v)
+	} else {
+		p.argFields(st, action, arg, v)
+	}
+	if p.err != nil {
 		return
 	}
+	if st.Target == "" {
+		p.fail(v, "%s: missing field %q", action, arg)
+	}
+	if action == "open" && st.Path == "" {
+		p.fail(v, "open: missing field \"path\"")
+	}
+	if action == "sysctl" && st.Value == "" {
+		p.fail(v, "sysctl: missing field \"value\"")
+	}
+}
+
+func (p *parser) argFields(st *Step, action, arg string, v *yaml.Node) {
 	p.fields(v, action, func(key string, k, fv *yaml.Node) bool {
 		switch {
 		case key == arg:
 			p.setArg(st, action, arg, fv)
 		case key == "path" && action == "open":
 			st.Path = p.str(fv, "path")
+			p.checkPath(fv, st.Path)
 		case key == "params" && action == "load":
 			st.Params = p.str(fv, "params")
 		case key == "count" && action == "read":
@@ -378,18 +395,6 @@ func (p *parser) stepArgs(st *Step, action, arg string, v *yaml.Node) {
 		}
 		return true
 	})
-	if p.err != nil {
-		return
-	}
-	if st.Target == "" {
-		p.fail(v, "%s: missing field %q", action, arg)
-	}
-	if action == "open" && st.Path == "" {
-		p.fail(v, "open: missing field \"path\"")
-	}
-	if action == "sysctl" && st.Value == "" {
-		p.fail(v, "sysctl: missing field \"value\"")
-	}
 }
 
 func (p *parser) setArg(st *Step, action, arg string, v *yaml.Node) {

@@ -210,7 +210,6 @@ func (s *session) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer s.client.Close()
 	return s.steps(ctx)
 }
 
@@ -418,6 +417,7 @@ func (s *session) collect() {
 				Stack: ps.Stack, Exited: ps.Exited, ExitStatus: ps.ExitStatus,
 			})
 		}
+		s.client.Close()
 	}
 	if s.machine != nil {
 		// The console is written by QEMU as the guest prints; give the last
@@ -426,7 +426,7 @@ func (s *session) collect() {
 		s.machine.Stop()
 	}
 	console := readFile(s.consolePath())
-	s.r.Oopses = nil // TEMP-EVIDENCE
+	s.r.Oopses = evidence.ParseBytes([]byte(console))
 	if s.r.Oopses == nil {
 		s.r.Oopses = []evidence.Oops{}
 	}

@@ -1,0 +1,35 @@
+# lab: the two commands README.md promises, and their parts.
+GO ?= go
+TEST_TIMEOUT ?= 80m
+
+.PHONY: setup lab run test check unit clean
+
+# Install host packages (apt) and Go modules that lab needs.
+setup:
+	./scripts/setup.sh
+
+bin/lab: $(shell find cmd internal -name '*.go') go.mod go.sum
+	$(GO) build -o bin/lab ./cmd/lab
+
+lab: setup bin/lab
+
+# Set up everything and run the first experiment on the default kernel.
+run: lab
+	./bin/lab run chardev-unsafe
+
+# Static checks: formatting and vet.
+check:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+# Set up everything and run every test, including the ones that boot real
+# kernels in QEMU (TCG when there is no KVM).
+test: setup check
+	$(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+# Tests that need no network and no VM.
+unit:
+	$(GO) test -short ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,136 @@
+// Package e2e boots real Debian kernels in QEMU through lab's CLI and checks
+// what the kernel really did. TCG is used when there is no KVM (CI), so a
+// run takes a few minutes; -short skips these tests.
+package e2e
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"lab/internal/cli"
+	"lab/internal/results"
+)
+
+// runLab runs the lab CLI in-process against this checkout, with results in
+// a temporary directory and the shared cache (so kernels are fetched once).
+func runLab(t *testing.T, args ...string) (code int, out string, resultsDir string) {
+	t.Helper()
+	resultsDir = t.TempDir()
+	var stdout, stderr bytes.Buffer
+	full := append([]string{"--root", "..", "--results", resultsDir}, args...)
+	code = cli.Main(full, &stdout, &stderr)
+	t.Logf("lab %s: exit %d\n%s\n%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	return code, stdout.String(), resultsDir
+}
+
+func readResult(t *testing.T, dir, kernel, exp string) *results.Result {
+	t.Helper()
+	r, err := results.Read(filepath.Join(dir, "latest", kernel, exp, "result.json"))
+	if err != nil {
+		t.Fatalf("result of %s on %s: %v", exp, kernel, err)
+	}
+	return r
+}
+
+func needVM(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots QEMU; skipped with -short")
+	}
+}
+
+// qemuChildren lists QEMU processes whose parent is this test process.
+func qemuChildren(t *testing.T) []string {
+	t.Helper()
+	var left []string
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	me := os.Getpid()
+	for _, d := range dirs {
+		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
+		if !strings.HasPrefix(string(comm), "qemu-system") {
+			continue
+		}
+		status, _ := os.ReadFile(filepath.Join(d, "status"))
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "PPid:") && strings.TrimSpace(strings.TrimPrefix(line, "PPid:")) == strconv.Itoa(me) {
+				left = append(left, d)
+			}
+		}
+	}
+	return left
+}
+
+// TestChardev runs the three chardev experiments on Debian 6.1 in one boot
+// each and checks the real evidence: the oops of the unsafe module and the
+// state its holder is left in, and the refused rmmod of the safe ones.
+func TestChardev(t *testing.T) {
+	needVM(t)
+	code, out, dir := runLab(t, "run", "chardev-unsafe", "chardev-safe", "chardev-getput")
+	if code != cli.ExitPass {
+		t.Errorf("lab run chardev-* = exit %d; want %d", code, cli.ExitPass)
+	}
+	if left := qemuChildren(t); len(left) > 0 {
+		t.Errorf("qemu processes left behind: %v", left)
+	}
+
+	t.Run("unsafe", func(t *testing.T) {
+		r := readResult(t, dir, "debian-6.1", "chardev-unsafe")
+		if r.Verdict != results.Pass {
+			t.Errorf("verdict = %s (%s %s); want pass", r.Verdict, r.Reason, r.Error)
+		}
+		if r.Kernel.Release != "6.1.0-56-amd64" || r.Accel == "" || r.TimingsMS["boot"] <= 0 || r.Provenance.KernelSHA256 == "" {
+			t.Errorf("kernel/accel/timings/provenance = %+v %q %v %+v; want real values", r.Kernel, r.Accel, r.TimingsMS, r.Provenance)
+		}
+		if len(r.Oopses) < 2 {
+			t.Fatalf("oopses = %d; want the read fault and the close fault", len(r.Oopses))
+		}
+		first, second := r.Oopses[0], r.Oopses[1]
+		if !strings.Contains(first.Title, "page fault") || !strings.HasPrefix(first.RIP, "vfs_read+") {
+			t.Errorf("first oops = %q at %q; want a page fault in vfs_read", first.Title, first.RIP)
+		}
+		if first.Comm != "holder-A" || first.LastUnloaded != "chardev_unsafe" {
+			t.Errorf("first oops task %q, last unloaded %q; want holder-A and chardev_unsafe", first.Comm, first.LastUnloaded)
+		}
+		if !strings.HasPrefix(second.RIP, "filp_close+") {
+			t.Errorf("second oops RIP = %q; want filp_close (the dying task closing its files)", second.RIP)
+		}
+		recursive := false
+		for _, o := range r.Oopses {
+			recursive = recursive || o.RecursiveFault
+		}
+		if !recursive {
+			t.Errorf("no oops marked recursive_fault; the kernel prints Fixing recursive fault")
+		}
+		if len(r.Steps) != 6 || !r.Steps[3].OK || !r.Steps[4].NoAnswer || len(r.Steps[4].Oopses) == 0 {
+			t.Errorf("steps = %+v; want unload ok, then a read with no answer and an oops", r.Steps)
+		}
+		if len(r.Processes) != 1 || !strings.HasPrefix(r.Processes[0].State, "X") || r.Processes[0].Comm != "holder-A" {
+			t.Errorf("processes = %+v; want holder-A left X (dead) on 6.1", r.Processes)
+		}
+		console, err := os.ReadFile(filepath.Join(dir, "latest", "debian-6.1", "chardev-unsafe", "console.log"))
+		if err != nil || !bytes.Contains(console, []byte("Fixing recursive fault but reboot is needed!")) {
+			t.Errorf("console.log missing or without the recursive fault line: %v", err)
+		}
+		if !strings.Contains(out, "vfs_read") {
+			t.Errorf("terminal summary does not name vfs_read:\n%s", out)
+		}
+	})
+	for _, exp := range []string{"chardev-safe", "chardev-getput"} {
+		t.Run(exp, func(t *testing.T) {
+			r := readResult(t, dir, "debian-6.1", exp)
+			if r.Verdict != results.Pass {
+				t.Errorf("verdict = %s (%s %s); want pass", r.Verdict, r.Reason, r.Error)
+			}
+			if len(r.Steps) < 4 || r.Steps[3].Action != "unload" || r.Steps[3].OK || r.Steps[3].Errno != "EAGAIN" {
+				t.Errorf("step 4 = %+v; want unload refused with EAGAIN (EWOULDBLOCK)", r.Steps[3])
+			}
+			if len(r.Oopses) != 0 {
+				t.Errorf("oopses = %+v; want none", r.Oopses)
+			}
+		})
+	}
+}

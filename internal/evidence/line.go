@@ -1,0 +1,205 @@
+package evidence
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// kline is one console line split into the kernel's message and what
+// prefixed it.
+type kline struct {
+	msg  string  // the message with prefixes and trailing blanks removed; leading blanks kept (they indent frames)
+	time float64 // kernel timestamp in seconds, 0 when the line had none
+	// marked tells that the line carried a kernel prefix: a timestamp, a
+	// log level, a /dev/kmsg record header or a syslog "kernel:" header.
+	// Once a log has shown marked lines, unmarked ones are output of other
+	// programs sharing the console.
+	marked bool
+}
+
+// reSyslog matches the header journalctl and syslog put before kernel
+// messages: "Nov 18 08:10:27 host kernel: " or
+// "2025-12-03T15:57:25.438905+00:00 host kernel: ".
+var reSyslog = regexp.MustCompile(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*) \S+ kernel: `)
+
+// reDateStamp matches dmesg -T's "[Sat Nov 23 08:55:01 2024]".
+var reDateStamp = regexp.MustCompile(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]`)
+
+func splitPrefix(s string) kline {
+	s = strings.TrimRight(s, " \t\r\n\x00")
+	var l kline
+	if strings.Contains(s, " kernel: ") {
+		if loc := reSyslog.FindStringIndex(s); loc != nil {
+			s = s[loc[1]:]
+			l.marked = true
+		}
+	}
+	if msg, t, ok := kmsgRecord(s); ok {
+		return kline{msg: msg, time: t, marked: true}
+	}
+	if n := levelPrefix(s); n > 0 {
+		s = s[n:]
+		l.marked = true
+	}
+	if t, n, ok := timestamp(s); ok {
+		s = s[n:]
+		l.time = t
+		l.marked = true
+	} else if !l.marked {
+		// Userspace output written without a newline ends up in front of
+		// the kernel's next line: "holder: reading[   12.3] BUG: ...".
+		for i := 1; i < len(s); i++ {
+			j := strings.IndexByte(s[i:], '[')
+			if j < 0 {
+				break
+			}
+			i += j
+			if t, n, ok := timestamp(s[i:]); ok {
+				s = s[i+n:]
+				l.time = t
+				l.marked = true
+				break
+			}
+		}
+	}
+	l.msg = s
+	return l
+}
+
+// levelPrefix returns the length of a "<N>" log level prefix at the start
+// of s, or 0.
+func levelPrefix(s string) int {
+	if len(s) < 3 || s[0] != '<' {
+		return 0
+	}
+	i := 1
+	for i < len(s) && i < 4 && isDigit(s[i]) {
+		i++
+	}
+	if i == 1 || i >= len(s) || s[i] != '>' {
+		return 0
+	}
+	return i + 1
+}
+
+// timestamp parses the kernel's "[   12.345678]" (followed by an optional
+// caller id "[    T88]" of CONFIG_PRINTK_CALLER) or dmesg -T's date at the
+// start of s. It returns the time in seconds (0 for a date) and how many
+// bytes the prefix and the one space after it take.
+func timestamp(s string) (float64, int, bool) {
+	if len(s) < 4 || s[0] != '[' {
+		return 0, 0, false
+	}
+	var t float64
+	n := 0
+	if loc := dateStampIndex(s); loc > 0 {
+		n = loc
+	} else {
+		i := 1
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+		start := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		if i == start || i >= len(s) || s[i] != '.' {
+			return 0, 0, false
+		}
+		i++
+		frac := i
+		for i < len(s) && isDigit(s[i]) {
+			i++
+		}
+		if i == frac || i >= len(s) || s[i] != ']' {
+			return 0, 0, false
+		}
+		v, err := strconv.ParseFloat(s[start:i], 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		t = v
+		n = i + 1
+	}
+	n += callerID(s[n:])
+	if n < len(s) && s[n] == ' ' {
+		n++
+	}
+	return t, n, true
+}
+
+func dateStampIndex(s string) int {
+	if len(s) < 2 || s[1] < 'A' || s[1] > 'Z' {
+		return 0
+	}
+	if loc := reDateStamp.FindStringIndex(s); loc != nil {
+		return loc[1]
+	}
+	return 0
+}
+
+// callerID returns the length of a "[    T88]" or "[  C0]" caller id at
+// the start of s, or 0.
+func callerID(s string) int {
+	if len(s) < 4 || s[0] != '[' {
+		return 0
+	}
+	i := 1
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	if i >= len(s) || (s[i] != 'T' && s[i] != 'C') {
+		return 0
+	}
+	i++
+	start := i
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	if i == start || i >= len(s) || s[i] != ']' {
+		return 0
+	}
+	return i + 1
+}
+
+// kmsgRecord parses a /dev/kmsg record, "6,339,5140900,-;text" (fields
+// after the flags, like ",caller=T1", are allowed), returning the text and
+// the time in seconds.
+func kmsgRecord(s string) (string, float64, bool) {
+	semi := strings.IndexByte(s, ';')
+	if semi < 7 || !isDigit(s[0]) {
+		return "", 0, false
+	}
+	fields := strings.SplitN(s[:semi], ",", 5)
+	if len(fields) < 4 {
+		return "", 0, false
+	}
+	for _, f := range fields[:3] {
+		if !allDigits(f) {
+			return "", 0, false
+		}
+	}
+	if len(fields[3]) != 1 {
+		return "", 0, false
+	}
+	us, err := strconv.ParseUint(fields[2], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return s[semi+1:], float64(us) / 1e6, true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}

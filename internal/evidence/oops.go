@@ -1,0 +1,97 @@
+// Package evidence turns what a kernel printed into records: oopses, BUGs,
+// WARNINGs, hung-task and lockup reports, panics.
+//
+// The input is the guest's serial console log, the ground truth of a run
+// because it survives a guest that hangs or dies. A console carries more
+// than the kernel's messages, so the parser copes with userspace output
+// interleaved with kernel lines (even glued to the front of one), CRLF line
+// endings, and logs with timestamps ("[   12.345678] "), without them (plain
+// dmesg), with dmesg -T dates, with "<1>" level prefixes, /dev/kmsg records
+// ("6,339,5140900,-;text") or syslog headers ("... kernel: ").
+package evidence
+
+// Report kinds, the values of Oops.Kind.
+const (
+	KindPageFault     = "page-fault"     // BUG: unable to handle page fault for address: X
+	KindNullDeref     = "null-deref"     // BUG: kernel NULL pointer dereference, address: X (and the pre-4.17 wording)
+	KindPagingRequest = "paging-request" // BUG: unable to handle kernel paging request at X (pre-4.17)
+	KindGPF           = "gpf"            // general protection fault ...: 0000 [#1]
+	KindBug           = "bug"            // kernel BUG at file:line!, a bare "invalid opcode" die, and other "BUG: ..." reports
+	KindWarning       = "warning"        // WARNING: ... from __warn (WARN_ON, WARN)
+	KindHungTask      = "hung-task"      // INFO: task X:PID blocked for more than N seconds.
+	KindSoftLockup    = "soft-lockup"    // watchdog: BUG: soft lockup - CPU#0 stuck for 22s!
+	KindHardLockup    = "hard-lockup"    // Watchdog detected hard LOCKUP on cpu 1
+	KindPanic         = "panic"          // Kernel panic - not syncing: ...
+	KindOops          = "oops"           // a die() line with no BUG: line before it ("Oops: 0002 [#1]", "int3: 0000 [#1]")
+)
+
+// Oops is one report the kernel printed: an oops, a BUG, a WARNING, a hung
+// task, a lockup or a panic. Fields the report does not carry are left
+// empty; CPU is -1 when the report names no CPU (hung-task reports).
+type Oops struct {
+	Kind string `json:"kind"`
+	// Title names the report the way a bug tracker would, with the guilty
+	// function: "BUG: unable to handle page fault in vfs_read",
+	// "WARNING in remove_proc_entry", "INFO: task rmmod blocked in
+	// proc_entry_rundown". It falls back to Message when no function can be
+	// named (a RIP in freed module memory and no reliable frame).
+	Title string `json:"title"`
+	// Message is the report's first line as printed.
+	Message string `json:"message"`
+	// Detail is what a WARN() or BUG report said besides its banner:
+	// "remove_proc_entry: removing non-empty directory 'lab', leaking at
+	// least 'slow'" (printed before the WARNING line up to 6.18, after it
+	// since).
+	Detail string `json:"detail,omitempty"`
+	// Address is the faulting address from the first line, as printed.
+	Address string `json:"address,omitempty"`
+	// Location is the source location the kernel named: "fs/proc/generic.c:725"
+	// for a WARNING or "fs/inode.c:1234" for a kernel BUG.
+	Location string `json:"location,omitempty"`
+	// RIP is the faulting instruction as printed after "RIP: 0010:":
+	// "vfs_read+0x7f/0x2e0", "device_read+0x1d/0x60 [chardev]" or
+	// "0xffffffffc05b3198" when it lies outside any known symbol.
+	RIP           string   `json:"rip,omitempty"`
+	Comm          string   `json:"comm,omitempty"`
+	PID           int      `json:"pid,omitempty"`
+	CPU           int      `json:"cpu"`
+	Tainted       string   `json:"tainted,omitempty"` // "G OE"; empty when "Not tainted"
+	TaintFlags    []string `json:"taint_flags,omitempty"`
+	KernelRelease string   `json:"kernel_release,omitempty"`
+	OopsNumber    int      `json:"oops_number,omitempty"` // N of "[#N]"
+	ErrorCode     string   `json:"error_code,omitempty"`  // "0000" from the die line, else from "#PF: error_code(0x0000)"
+	CR2           string   `json:"cr2,omitempty"`
+	// Registers holds the general registers of the first register dump
+	// (the faulting context), keyed RAX..R15, RSP, EFLAGS. Later dumps (the
+	// user-mode registers at syscall entry inside the call trace, and the
+	// summary repeated after the end marker) are left out.
+	Registers map[string]string `json:"registers,omitempty"`
+	// CallTrace lists the reliable frames as printed ("ksys_read+0x6f/0xf0",
+	// "device_read+0x1d/0x60 [chardev]"). Frames printed with "? " are
+	// unreliable leftovers on the stack and are left out (Text keeps them);
+	// <TASK>, <IRQ> and similar markers and nested register dumps are skipped.
+	CallTrace       []string `json:"call_trace"`
+	ModulesLinkedIn []string `json:"modules_linked_in,omitempty"` // names without their "(OE)" flags
+	LastUnloaded    string   `json:"last_unloaded,omitempty"`
+	// RecursiveFault is set when "Fixing recursive fault but reboot is
+	// needed!" followed this report before the next one began: the task
+	// faulted again while exiting and was left dead (D on 5.10, X on 6.1+).
+	RecursiveFault bool `json:"recursive_fault"`
+	// Complete is set when the report's end was seen: "---[ end trace ...
+	// ]---", "---[ end Kernel panic ...", or, for reports that print no end
+	// marker (hung task, lockups, dump_stack() BUGs), the end of the stack:
+	// "</TASK>", or the first line after a trace printed without markers.
+	Complete bool `json:"complete"`
+	// Line is the 1-based input line where the report starts.
+	Line int `json:"line"`
+	// Text is the report's lines without their prefixes, at most maxText
+	// of them.
+	Text []string `json:"text,omitempty"`
+	// Time is the kernel timestamp of the first line, in seconds.
+	Time float64 `json:"time,omitempty"`
+	// Seconds is how long the task was blocked (hung task) or the CPU stuck
+	// (soft lockup).
+	Seconds int `json:"seconds,omitempty"`
+	// TaskState is the state of a hung task ("D") from its "task:" line.
+	TaskState string `json:"task_state,omitempty"`
+}

@@ -1,0 +1,84 @@
+package experiment
+
+import (
+	"strings"
+	"testing"
+
+	"lab/internal/evidence"
+	"lab/internal/guest"
+	"lab/internal/results"
+)
+
+const unsafeSpec = `name: u
+summary: s
+modules: [m]
+steps:
+  - unload: m
+    expect: {ok: false, errno: EWOULDBLOCK}
+  - open: {holder: A, path: /dev/m}
+  - read: A
+    expect: {answer: false, oops: "page fault"}
+  - observe: A
+    expect:
+      state: X
+      kernels:
+        debian-5.10: {state: D}
+expect: {oops: true, rip: vfs_read, recursive_fault: true}
+`
+
+func observed(kernel, state string, oopses []evidence.Oops) *results.Result {
+	return &results.Result{
+		Kernel: results.Kernel{Name: kernel},
+		Steps: []results.Step{
+			{Index: 1, Action: "unload", OK: false, Errno: "EAGAIN"},
+			{Index: 2, Action: "open", OK: true},
+			{Index: 3, Action: "read", NoAnswer: true, Oopses: []int{0}},
+			{Index: 4, Action: "observe", OK: true, Process: &guest.ProcessState{State: state}},
+		},
+		Oopses: oopses,
+	}
+}
+
+func TestJudge(t *testing.T) {
+	spec, err := Parse("u.yaml", []byte(unsafeSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fault := []evidence.Oops{{Kind: "page-fault", Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310", RecursiveFault: true}}
+	for _, tc := range []struct {
+		name, kernel, state string
+		oopses              []evidence.Oops
+		verdict             string
+		reason              string
+	}{
+		{"6.1 dead", "debian-6.1", "X (dead)", fault, results.Pass, ""},
+		{"5.10 D", "debian-5.10", "D (disk sleep)", fault, results.Pass, ""},
+		{"5.10 X is a finding", "debian-5.10", "X (dead)", fault, results.Fail, "step 4: process state: want D, got X (dead)"},
+		{"no oops", "debian-6.1", "X (dead)", nil, results.Fail, "run: oops: want an oops, got 0 oops reports"},
+		{"other rip", "debian-6.1", "X (dead)", []evidence.Oops{{Kind: "page-fault", Title: "BUG: unable to handle page fault in filp_close", RIP: "filp_close+0x1d/0x70", RecursiveFault: true}}, results.Fail, `run: first oops RIP: want "vfs_read", got filp_close+0x1d/0x70`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := observed(tc.kernel, tc.state, tc.oopses)
+			if tc.oopses == nil {
+				r.Steps[2].Oopses = nil
+			}
+			Judge(spec, r)
+			if r.Verdict != tc.verdict || !strings.Contains(r.Reason, tc.reason) {
+				t.Errorf("Judge(%s) = %s (%s); want %s (%s)", tc.name, r.Verdict, r.Reason, tc.verdict, tc.reason)
+			}
+			if len(r.Checks) == 0 {
+				t.Errorf("Judge(%s) recorded no checks", tc.name)
+			}
+		})
+	}
+}
+
+func TestJudgeKeepsError(t *testing.T) {
+	spec, _ := Parse("u.yaml", []byte(unsafeSpec))
+	r := observed("debian-6.1", "X (dead)", nil)
+	r.Steps = r.Steps[:2]
+	Judge(spec, r)
+	if r.Verdict != results.Error || !strings.Contains(r.Error, "only 2 of 4 steps ran") {
+		t.Errorf("Judge(cut short) = %s %q; want error saying only 2 of 4 steps ran", r.Verdict, r.Error)
+	}
+}
