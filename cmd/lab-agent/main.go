@@ -5,6 +5,7 @@
 //
 //	lab-agent                 serve steps over SSH on port 22
 //	lab-agent unload MODULE   (internal) run one delete_module
+//	defaultsh                 (as u-root's default shell) report that the agent died
 //
 // Description:
 //
@@ -14,10 +15,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -32,6 +35,10 @@ func init() { runtime.LockOSThread() }
 func main() {
 	if agent.RunChild(os.Args) {
 		return
+	}
+	if filepath.Base(os.Args[0]) == "defaultsh" {
+		// u-root's init started us because the agent exited.
+		fail(errors.New("the agent exited (u-root init started its default shell)"))
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := agent.Boot(); err != nil {

@@ -112,8 +112,19 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		}
 		return a.run(w, req, req.Async, timeout)
 	case guest.ActionObserve:
-		w, err := a.holder(req.Holder)
-		if err != nil {
+		// A holder, or the process of an asynchronous step (an unload
+		// blocked in the kernel, say).
+		var w *worker
+		var err error
+		if req.Ticket != "" {
+			a.mu.Lock()
+			t, ok := a.tickets[req.Ticket]
+			a.mu.Unlock()
+			if !ok {
+				return failure("no asynchronous step %q", req.Ticket)
+			}
+			w = t.w
+		} else if w, err = a.holder(req.Holder); err != nil {
 			return failure("%v", err)
 		}
 		rep.OK = true
@@ -128,12 +139,8 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		if req.TimeoutMS == 0 {
 			timeout = t.timeout
 		}
+		// Tickets stay: the step's process can still be observed later.
 		rep = t.w.wait(t.step, timeout, a.children)
-		if !rep.NoAnswer {
-			a.mu.Lock()
-			delete(a.tickets, req.Ticket)
-			a.mu.Unlock()
-		}
 	case guest.ActionSysctl:
 		key := filepath.Clean("/proc/sys/" + req.Key)
 		if !strings.HasPrefix(key, "/proc/sys/") {

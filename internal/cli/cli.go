@@ -110,24 +110,27 @@ func (g *globals) cacheDir() (string, error) {
 
 func (g *globals) runCmd() *cobra.Command {
 	var kernels []string
-	var timeout time.Duration
+	var timeout, runTimeout time.Duration
+	var dump bool
 	c := &cobra.Command{
 		Use:   "run EXPERIMENT...",
 		Short: "run experiments (names in experiments/, or paths to YAML files) on a kernel",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd.Context(), kernels, args, timeout)
+			return g.run(cmd.Context(), kernels, args, timeout, runTimeout, dump)
 		},
 	}
 	c.Flags().StringSliceVarP(&kernels, "kernel", "k", []string{DefaultKernel}, "kernel images to run on (names in images/)")
 	c.Flags().StringVar(&g.accel, "accel", "auto", "accelerator: auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
 	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
-	c.Flags().DurationVar(&timeout, "timeout", 30*time.Minute, "give up on the whole command after this long")
+	c.Flags().DurationVar(&timeout, "timeout", 60*time.Minute, "give up on the whole command after this long")
+	c.Flags().DurationVar(&runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
+	c.Flags().BoolVar(&dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
 	return c
 }
 
-func (g *globals) run(parent context.Context, kernels, names []string, timeout time.Duration) error {
+func (g *globals) run(parent context.Context, kernels, names []string, timeout, runTimeout time.Duration, dump bool) error {
 	root, err := g.repoRoot()
 	if err != nil {
 		return err
@@ -178,6 +181,7 @@ func (g *globals) run(parent context.Context, kernels, names []string, timeout t
 	o := runner.Options{
 		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
+		RunTimeout: runTimeout, Dump: dump,
 	}
 	runID := results.NewRunID(time.Now())
 	runDir, err := results.RunDir(resultsDir, runID)

@@ -95,3 +95,14 @@ type Oops struct {
 	// TaskState is the state of a hung task ("D") from its "task:" line.
 	TaskState string `json:"task_state,omitempty"`
 }
+
+// IsCrash says whether the report is an oops proper: the kernel died in a
+// task (a fault, a BUG). Warnings, hung-task and lockup reports and the
+// panic line are reports of other kinds.
+func (o Oops) IsCrash() bool {
+	switch o.Kind {
+	case KindPageFault, KindNullDeref, KindPagingRequest, KindGPF, KindBug, KindOops:
+		return true
+	}
+	return false
+}

@@ -24,11 +24,14 @@ const (
 
 // Header lines, one per report format.
 var (
-	rePageFault  = regexp.MustCompile(`^BUG: unable to handle page fault for address: (\S+)`)
-	reNullDeref  = regexp.MustCompile(`^BUG: kernel NULL pointer dereference, address: (\S+)`)
-	reOldFault   = regexp.MustCompile(`^BUG: unable to handle kernel (paging request|NULL pointer dereference) at\s+(\S+)`)
-	reSoftLockup = regexp.MustCompile(`BUG: soft lockup - CPU#(\d+) stuck for (\d+)s! \[(.*):(\d+)\]`)
-	reHardLockup = regexp.MustCompile(`Watchdog detected hard LOCKUP on cpu (\d+)`)
+	rePageFault = regexp.MustCompile(`^BUG: unable to handle page fault for address: (\S+)`)
+	reNullDeref = regexp.MustCompile(`^BUG: kernel NULL pointer dereference, address: (\S+)`)
+	reOldFault  = regexp.MustCompile(`^BUG: unable to handle kernel (paging request|NULL pointer dereference) at\s+(\S+)`)
+	// The watchdog's lines carry its pr_fmt prefix, "watchdog: " or (4.x,
+	// and the perf-based hard lockup detector) "NMI watchdog: "; since 6.7
+	// the hard lockup line also names the reporting CPU.
+	reSoftLockup = regexp.MustCompile(`^(?:(?:NMI )?watchdog: )?BUG: soft lockup - CPU#(\d+) stuck for (\d+)s! \[(.*):(\d+)\]`)
+	reHardLockup = regexp.MustCompile(`^(?:(?:NMI )?watchdog: )?(?:CPU\d+: )?Watchdog detected hard LOCKUP on cpu (\d+)`)
 	reKernelBug  = regexp.MustCompile(`^kernel BUG at (.*?)!?$`)
 	reHungTask   = regexp.MustCompile(`^INFO: task (.+):(\d+) blocked for more than (\d+) seconds\.`)
 	rePanic      = regexp.MustCompile(`^Kernel panic - not syncing`)
@@ -384,6 +387,13 @@ func (r *report) body(msg, t string) bool {
 		if r.traceLine(msg, t) {
 			return r.end == endStack && r.o.Complete
 		}
+		if r.depth > 0 && !strings.HasPrefix(t, "Modules linked in:") && len(r.pending) < maxUnknown {
+			// Inside <TASK>...</TASK> the trace is not over yet: this is
+			// another task's message that landed between two records of
+			// the report (lab-agent logs its steps to /dev/kmsg).
+			r.pending = append(r.pending, msg)
+			return false
+		}
 		r.phase = inBody
 		if r.end == endStack {
 			// Without markers (5.10 and older) the stack ends where the
@@ -496,6 +506,7 @@ func (r *report) traceLine(msg, t string) bool {
 	default:
 		return false
 	}
+	r.flush()
 	r.text(msg)
 	return true
 }

@@ -127,6 +127,11 @@ func TestParse(t *testing.T) {
 			[]brief{{KindBug, "BUG: scheduling while atomic in __schedule_bug", 1, true, false, "", "holder-A", 88, 0}},
 		},
 		{
+			"a task quoting a report in the kernel log is not one",
+			"[    5.0] lab-agent: expect watchdog: BUG: soft lockup - CPU#0 stuck for 1s! [a:1]\n[    5.1] lab-agent: Watchdog detected hard LOCKUP on cpu 1 expected\n",
+			nil,
+		},
+		{
 			"lockdep WARNING is not a __warn report",
 			"[    9.0] WARNING: possible circular locking dependency detected\n",
 			nil,
@@ -145,6 +150,11 @@ func TestParse(t *testing.T) {
 			"hung task with no frames yet",
 			"[   20.0] INFO: task rmmod:88 blocked for more than 5 seconds.\n[   20.1]       Not tainted 6.1.0-56-amd64 #1 Debian 6.1.192-2\n",
 			[]brief{{KindHungTask, "INFO: task rmmod:88 blocked for more than 5 seconds.", 1, false, false, "", "rmmod", 88, -1}},
+		},
+		{
+			"another task's message inside a hung task's trace",
+			"[   20.0] INFO: task rmmod:88 blocked for more than 5 seconds.\n[   20.1] Call Trace:\n[   20.2]  <TASK>\n[   20.3]  __schedule+0x34d/0x9e0\n[   20.4] lab-agent: step 6 observe\n[   20.5]  proc_entry_rundown+0x8f/0xd0\n[   20.6]  </TASK>\n",
+			[]brief{{KindHungTask, "INFO: task rmmod blocked in proc_entry_rundown", 1, true, false, "", "rmmod", 88, -1}},
 		},
 		{
 			"hung task of a comm with a colon",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"lab/internal/evidence"
 	"lab/internal/results"
 )
 
@@ -71,6 +72,9 @@ func (e RunExpect) For(kernel string) RunExpect {
 	if o.Warning != nil {
 		m.Warning = o.Warning
 	}
+	if o.Panic != nil {
+		m.Panic = o.Panic
+	}
 	m.Line = o.Line
 	return m
 }
@@ -87,11 +91,14 @@ func Judge(s *Spec, r *results.Result) {
 		}
 		r.Checks = append(r.Checks, checkStep(i+1, st.Expect.For(r.Kernel.Name), &r.Steps[i], r)...)
 	}
-	r.Checks = append(r.Checks, checkRun(s.Expect.For(r.Kernel.Name), r)...)
-	if r.Verdict == results.Error {
+	runExpect := s.Expect.For(r.Kernel.Name)
+	r.Checks = append(r.Checks, checkRun(runExpect, r)...)
+	panicExpected := runExpect.Panic != nil && *runExpect.Panic
+	if r.Verdict == results.Error && !(panicExpected && r.ErrorKind == results.KindKernelPanic) {
 		return
 	}
-	if len(r.Steps) < len(s.Steps) {
+	// An expected panic ends the run: the steps after it cannot run.
+	if len(r.Steps) < len(s.Steps) && !(panicExpected && r.Panic != "") {
 		r.Verdict = results.Error
 		if r.Error == "" {
 			r.Error = fmt.Sprintf("only %d of %d steps ran", len(r.Steps), len(s.Steps))
@@ -209,14 +216,15 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 	add := func(what, want, got string, ok bool) {
 		cs = append(cs, results.Check{Line: e.Line, What: what, Want: want, Got: got, OK: ok})
 	}
-	nonWarnings := 0
+	crashes := 0
 	warnings := 0
 	recursive := false
 	for _, o := range r.Oopses {
-		if o.Kind == "warning" {
+		if o.Kind == evidence.KindWarning {
 			warnings++
-		} else {
-			nonWarnings++
+		}
+		if o.IsCrash() {
+			crashes++
 		}
 		recursive = recursive || o.RecursiveFault
 	}
@@ -225,15 +233,15 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 		if *e.Oops {
 			want = "an oops"
 		}
-		got := fmt.Sprintf("%d oops reports", nonWarnings)
-		add("oops", want, got, (nonWarnings > 0) == *e.Oops)
+		got := fmt.Sprintf("%d oops reports", crashes)
+		add("oops", want, got, (crashes > 0) == *e.Oops)
 	}
 	if e.OopsTitle != nil {
-		t := firstNonWarning(r)
+		t := firstCrash(r).Title
 		add("first oops title", fmt.Sprintf("%q", e.OopsTitle), orNone(t), t != "" && e.OopsTitle.MatchString(t))
 	}
 	if e.RIP != nil {
-		rip := firstNonWarningRIP(r)
+		rip := firstCrash(r).RIP
 		add("first oops RIP", fmt.Sprintf("%q", e.RIP), orNone(rip), rip != "" && e.RIP.MatchString(rip))
 	}
 	if e.RecursiveFault != nil {
@@ -242,25 +250,20 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 	if e.Warning != nil {
 		add("warning", fmt.Sprint(*e.Warning), fmt.Sprintf("%d warnings", warnings), (warnings > 0) == *e.Warning)
 	}
+	if e.Panic != nil {
+		add("kernel panic", fmt.Sprint(*e.Panic), orNone(r.Panic), (r.Panic != "") == *e.Panic)
+	}
 	return cs
 }
 
-func firstNonWarning(r *results.Result) string {
+// firstCrash is the first oops proper of the run (zero when none).
+func firstCrash(r *results.Result) evidence.Oops {
 	for _, o := range r.Oopses {
-		if o.Kind != "warning" {
-			return o.Title
+		if o.IsCrash() {
+			return o
 		}
 	}
-	return ""
-}
-
-func firstNonWarningRIP(r *results.Result) string {
-	for _, o := range r.Oopses {
-		if o.Kind != "warning" {
-			return o.RIP
-		}
-	}
-	return ""
+	return evidence.Oops{}
 }
 
 func errSuffix(st *results.Step) string {

@@ -87,6 +87,9 @@ type RunExpect struct {
 	RecursiveFault *bool
 	// Warning true: at least one WARNING report; false: none.
 	Warning *bool
+	// Panic true: the kernel is expected to panic (the run then ends with
+	// the panic, and steps after it do not run); false: it must not.
+	Panic   *bool
 	Kernels map[string]*RunExpect
 	Line    int
 }
@@ -505,6 +508,8 @@ func (p *parser) runExpect(n *yaml.Node, what string) *RunExpect {
 			e.RecursiveFault = p.boolean(v, key)
 		case "warning":
 			e.Warning = p.boolean(v, key)
+		case "panic":
+			e.Panic = p.boolean(v, key)
 		case "kernels":
 			if what != "expect" {
 				return false
@@ -535,13 +540,16 @@ func (p *parser) checkReferences(s *Spec) {
 		n := &yaml.Node{Line: st.Line}
 		switch actions[st.Action] {
 		case "holder":
+			if st.Action == "observe" && ids[st.Target] {
+				break // the process of an earlier async step
+			}
 			if st.Action == "open" {
 				if holders[st.Target] {
 					p.fail(n, "holder %q is opened twice", st.Target)
 				}
 				holders[st.Target] = true
 			} else if !holders[st.Target] {
-				p.fail(n, "%s: holder %q is not opened by an earlier step", st.Action, st.Target)
+				p.fail(n, "%s: %q is not a holder opened by an earlier step%s", st.Action, st.Target, map[bool]string{true: " nor the id of an earlier async step", false: ""}[st.Action == "observe"])
 			}
 		case "module":
 			if !modules[st.Target] {

@@ -34,7 +34,7 @@ func TestParseErrors(t *testing.T) {
 		{"wrong type count", "name: x\nsummary: s\nsteps:\n  - open: {holder: A, path: /dev/x}\n  - read: {holder: A, count: many}\n", "x.yaml:5: count must be an integer"},
 		{"steps not list", "name: x\nsummary: s\nsteps: 3\n", "x.yaml:3: steps must be a non-empty list"},
 		{"unknown module", "name: x\nsummary: s\nmodules: [a]\nsteps:\n  - load: b\n", "x.yaml:5: load: module \"b\" is not in the experiment's modules list"},
-		{"holder not opened", "name: x\nsummary: s\nsteps:\n  - read: A\n", "x.yaml:4: read: holder \"A\" is not opened by an earlier step"},
+		{"holder not opened", "name: x\nsummary: s\nsteps:\n  - read: A\n", "x.yaml:4: read: \"A\" is not a holder opened by an earlier step"},
 		{"path traversal", "name: x\nsummary: s\nsteps:\n  - open: {holder: A, path: /dev/../etc/shadow}\n", "x.yaml:4: path \"/dev/../etc/shadow\" must be absolute and clean"},
 		{"path outside", "name: x\nsummary: s\nsteps:\n  - open: {holder: A, path: /etc/shadow}\n", "outside /dev, /proc and /sys"},
 		{"bad errno", "name: x\nsummary: s\nmodules: [m]\nsteps:\n  - unload: m\n    expect: {errno: EFOO}\n", "x.yaml:6: errno \"EFOO\" is not an errno name"},

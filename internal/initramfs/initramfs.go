@@ -54,6 +54,8 @@ type Options struct {
 	// load order (paths of .ko or .ko.xz files).
 	BootModules []string
 	Log         *slog.Logger
+	// Progress hears about the slow first build (nil: silence).
+	Progress io.Writer
 }
 
 // Image is a cached initramfs without the run's keys.
@@ -161,6 +163,11 @@ func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
 	if err := add(holderBin, strings.TrimPrefix(agent.HolderBinary, "/"), 0o755); err != nil {
 		return nil, err
 	}
+	// u-root's init runs /bin/defaultsh when uinit exits, and panics the
+	// kernel ("Attempted to kill init") when that exits too. Pointing it at
+	// the agent, which then only reports its death and waits, keeps a dead
+	// agent a lost agent instead of a kernel panic.
+	files = append(files, cpio.Symlink("bin/defaultsh", "uinit"))
 	names := make([]string, 0, len(o.Modules))
 	for n := range o.Modules {
 		names = append(names, n)
@@ -202,6 +209,9 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 		return out, nil
 	}
 	o.Log.Info("building u-root core commands (once per u-root version)", "commands", len(Commands))
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "lab: building u-root's core commands for the initramfs (once per u-root version, about a minute)\n")
+	}
 	start := time.Now()
 	tmp, err := os.MkdirTemp(dir, "build-")
 	if err != nil {

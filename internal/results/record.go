@@ -19,6 +19,20 @@ const (
 	Error = "error" // the lab could not complete the run
 )
 
+// Error kinds: why a run has verdict error.
+const (
+	KindBuild          = "build"            // fetching the kernel or building modules/initramfs failed
+	KindBoot           = "boot"             // the lab could not set up the boot
+	KindNoKernelOutput = "no-kernel-output" // the kernel printed nothing (a broken KVM does this)
+	KindKernelPanic    = "kernel-panic"     // the kernel panicked (not expected by the experiment)
+	KindQEMUExited     = "qemu-exited"      // QEMU failed to start or died
+	KindGuestHang      = "guest-hang"       // the guest stopped answering
+	KindAgentLost      = "agent-lost"       // the agent's connection broke while the guest ran
+	KindAgentFailed    = "agent-failed"     // the agent could not start in the guest
+	KindInterrupted    = "interrupted"      // Ctrl-C or SIGTERM on the host
+	KindBadExperiment  = "bad-experiment"   // the experiment cannot run on this kernel
+)
+
 // Result is the record of one experiment on one kernel.
 type Result struct {
 	Schema     int    `json:"schema"`
@@ -32,8 +46,10 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// Error says why the lab could not complete the run; ErrorKind
 	// classifies it ("guest-hang", "qemu-exited", "agent-lost", "build" …).
-	Error      string           `json:"error,omitempty"`
-	ErrorKind  string           `json:"error_kind,omitempty"`
+	Error     string `json:"error,omitempty"`
+	ErrorKind string `json:"error_kind,omitempty"`
+	// Panic is the kernel's panic line when the guest panicked.
+	Panic      string           `json:"panic,omitempty"`
 	Steps      []Step           `json:"steps"`
 	Checks     []Check          `json:"checks"`
 	Oopses     []evidence.Oops  `json:"oopses"`

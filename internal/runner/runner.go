@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -56,20 +57,29 @@ type Options struct {
 	Log      *slog.Logger
 	// LabVersion goes into provenance.
 	LabVersion string
+	// RunTimeout bounds one experiment on one kernel, boot included
+	// (default 10 minutes).
+	RunTimeout time.Duration
+	// KVMUsable overrides vm.KVMUsable for auto accel (tests use it to
+	// play a host whose KVM looks fine).
+	KVMUsable func() bool
+	// Dump writes the guest's memory to the result directory when the
+	// guest hangs.
+	Dump bool
 }
 
-// Error kinds of a result with verdict error.
+// Error kinds, from results.
 const (
-	KindBuild         = "build"
-	KindBoot          = "boot"
-	KindNoKernelOut   = "no-kernel-output"
-	KindKernelPanic   = "kernel-panic"
-	KindQEMUExited    = "qemu-exited"
-	KindGuestHang     = "guest-hang"
-	KindAgentLost     = "agent-lost"
-	KindInterrupted   = "interrupted"
-	KindAgentFatal    = "agent-failed"
-	KindBadExperiment = "bad-experiment"
+	KindBuild         = results.KindBuild
+	KindBoot          = results.KindBoot
+	KindNoKernelOut   = results.KindNoKernelOutput
+	KindKernelPanic   = results.KindKernelPanic
+	KindQEMUExited    = results.KindQEMUExited
+	KindGuestHang     = results.KindGuestHang
+	KindAgentLost     = results.KindAgentLost
+	KindInterrupted   = results.KindInterrupted
+	KindAgentFatal    = results.KindAgentFailed
+	KindBadExperiment = results.KindBadExperiment
 )
 
 type runError struct {
@@ -124,6 +134,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 	}
 	ir, err := initramfs.Build(ctx, initramfs.Options{
 		RepoRoot: o.RepoRoot, CacheDir: o.CacheDir, Modules: modules, BootModules: boot, Log: o.Log,
+		Progress: o.Progress,
 	})
 	if err != nil {
 		return nil, fail(KindBuild, err)
@@ -153,7 +164,13 @@ func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runI
 		return r
 	}
 	s := &session{o: o, p: p, exp: exp, r: r, dir: dir}
-	err = s.run(ctx)
+	limit := o.RunTimeout
+	if limit == 0 {
+		limit = 10 * time.Minute
+	}
+	rctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("the run took longer than %s", limit))
+	defer cancel()
+	err = s.run(rctx)
 	s.collect()
 	r.TimingsMS["total"] = time.Since(start).Milliseconds()
 	if err != nil {
@@ -165,6 +182,9 @@ func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runI
 		}
 		if ctx.Err() != nil {
 			r.ErrorKind = KindInterrupted
+		} else if rctx.Err() != nil {
+			r.ErrorKind = KindGuestHang
+			r.Error = fmt.Sprintf("%v: %v", context.Cause(rctx), err)
 		}
 	}
 	experiment.Judge(exp, r)
@@ -196,6 +216,9 @@ func (s *session) run(ctx context.Context) error {
 	accel, err := vm.ChooseAccel(s.o.Accel)
 	if err != nil {
 		return fail(KindBoot, err)
+	}
+	if s.o.KVMUsable != nil && (s.o.Accel == "" || s.o.Accel == "auto") && s.o.KVMUsable() {
+		accel = vm.AccelKVM
 	}
 	err = s.boot(ctx, accel)
 	var re *runError
@@ -323,16 +346,23 @@ func (s *session) steps(ctx context.Context) error {
 		if st.Action == "await" {
 			req.Ticket = tickets[st.Target]
 		}
+		if t, ok := tickets[st.Target]; ok && st.Action == "observe" {
+			req.Holder, req.Ticket = "", t
+		}
 		timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 		if timeout == 0 {
 			timeout = agent.DefaultStepTimeout
 		}
+		// The agent answers within the step's timeout even when the step's
+		// process hangs; the grace beyond it is for a slow TCG guest. No
+		// reply by then means the guest itself stopped.
 		sctx, cancel := context.WithTimeout(ctx, timeout+20*time.Second)
 		t0 := time.Now()
 		rep, err := s.client.Do(sctx, req)
+		expired := sctx.Err() != nil
 		cancel()
 		if err != nil {
-			return s.lost(ctx, i+1, st, err)
+			return s.lost(ctx, i+1, st, err, expired)
 		}
 		if st.Async && rep.Ticket != "" {
 			tickets[st.ID] = rep.Ticket
@@ -373,31 +403,97 @@ func request(n int, st experiment.Step) guest.Request {
 	return req
 }
 
-// lost classifies a step that got no reply at all.
-func (s *session) lost(ctx context.Context, n int, st experiment.Step, err error) error {
+// lost classifies a step that got no reply at all: the host was
+// interrupted, the kernel panicked, QEMU died, the guest stopped answering
+// (expired: the step's deadline passed) or the agent's connection broke.
+func (s *session) lost(ctx context.Context, n int, st experiment.Step, err error, expired bool) error {
+	where := fmt.Sprintf("step %d (%s %s)", n, st.Action, st.Target)
 	if ctx.Err() != nil {
-		return fail(KindInterrupted, fmt.Errorf("interrupted during step %d (%s)", n, st.Action))
+		return fail(KindInterrupted, fmt.Errorf("interrupted during %s", where))
 	}
-	select {
-	case <-s.machine.Panicked():
-		return fail(KindKernelPanic, fmt.Errorf("the kernel panicked during step %d (%s)", n, st.Action))
-	default:
-	}
+	// A panicking guest exits QEMU (panic=-1, -no-reboot) a moment after
+	// the connection drops: give it that moment before classifying.
 	select {
 	case <-s.machine.Exited():
-		if strings.Contains(readFile(s.consolePath()), "Kernel panic - not syncing") {
-			return fail(KindKernelPanic, fmt.Errorf("the kernel panicked during step %d (%s)", n, st.Action))
+	case <-s.machine.Panicked():
+	case <-time.After(2 * time.Second):
+	}
+	if panicLine := findPanic(readFile(s.consolePath())); panicLine != "" || isClosed(s.machine.Panicked()) {
+		if panicLine == "" {
+			panicLine = "the guest reported a panic (pvpanic)"
 		}
-		return fail(KindQEMUExited, fmt.Errorf("step %d (%s): %v", n, st.Action, s.machine.ExitError()))
+		return fail(KindKernelPanic, fmt.Errorf("the kernel panicked during %s: %s", where, panicLine))
+	}
+	if isClosed(s.machine.Exited()) {
+		return fail(KindQEMUExited, fmt.Errorf("%s: %v", where, s.machine.ExitError()))
+	}
+	status, qerr := s.machine.Status()
+	if expired || (qerr == nil && status != "running") {
+		diag := s.diagnoseHang()
+		return fail(KindGuestHang, fmt.Errorf("%s: the guest did not answer (QEMU status %q)%s%s", where, status, diag, lastLines(readFile(s.consolePath()), 10)))
+	}
+	return fail(KindAgentLost, fmt.Errorf("%s: the connection to the agent broke while the guest still runs: %v", where, err))
+}
+
+// diagnoseHang asks QEMU for what it can tell about a guest that stopped
+// answering, and keeps it beside the console log.
+func (s *session) diagnoseHang() string {
+	var notes []string
+	out, err := s.machine.QMP("human-monitor-command", map[string]string{"command-line": "info registers"}, 5*time.Second)
+	if err == nil {
+		var text string
+		if json.Unmarshal(out, &text) == nil && text != "" {
+			path := filepath.Join(s.dir, "registers.txt")
+			if os.WriteFile(path, []byte(text), 0o600) == nil {
+				notes = append(notes, "registers in "+path)
+			}
+			if rip := regexp.MustCompile(`RIP=([0-9a-f]+)`).FindStringSubmatch(text); rip != nil {
+				notes = append(notes, "RIP="+rip[1])
+			}
+		}
+	}
+	if s.o.Dump {
+		path := filepath.Join(s.dir, "memory.dump")
+		if _, err := s.machine.QMP("dump-guest-memory", map[string]any{"paging": false, "protocol": "file:" + path}, 2*time.Minute); err == nil {
+			notes = append(notes, "memory dump in "+path)
+		} else {
+			notes = append(notes, "memory dump failed: "+err.Error())
+		}
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(notes, "; ")
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
 	default:
+		return false
 	}
-	if status, qerr := s.machine.Status(); qerr == nil && status != "running" {
-		return fail(KindGuestHang, fmt.Errorf("step %d (%s): guest is %s: %v", n, st.Action, status, err))
+}
+
+// findPanic returns the kernel's panic line from a console log, if any.
+func findPanic(console string) string {
+	i := strings.Index(console, "Kernel panic - not syncing")
+	if i < 0 {
+		return ""
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return fail(KindGuestHang, fmt.Errorf("step %d (%s): %v", n, st.Action, err))
+	line, _, _ := strings.Cut(console[i:], "\n")
+	return strings.TrimSpace(line)
+}
+
+func lastLines(text string, n int) string {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	return fail(KindAgentLost, fmt.Errorf("step %d (%s): %v", n, st.Action, err))
+	if len(lines) == 0 || lines[0] == "" {
+		return "; the console is empty"
+	}
+	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
 }
 
 // collect records the final state of every holder, stops the VM and turns
@@ -431,6 +527,7 @@ func (s *session) collect() {
 		s.r.Oopses = []evidence.Oops{}
 	}
 	attribute(console, s.r)
+	s.r.Panic = findPanic(console)
 }
 
 var stepMarker = regexp.MustCompile(`lab-agent: step (\d+) `)

@@ -59,7 +59,12 @@ func ChooseAccel(want string) (string, error) {
 			return AccelKVM, nil
 		}
 		return AccelTCG, nil
-	case AccelKVM, AccelTCG:
+	case AccelKVM:
+		if !KVMUsable() {
+			return "", fmt.Errorf("--accel kvm: /dev/kvm is missing or not usable here (use --accel tcg or auto)")
+		}
+		return want, nil
+	case AccelTCG:
 		return want, nil
 	}
 	return "", fmt.Errorf("unknown accelerator %q (want auto, kvm or tcg)", want)

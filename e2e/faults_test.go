@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"lab/internal/cli"
+	"lab/internal/experiment"
+	"lab/internal/image"
+	"lab/internal/results"
+	"lab/internal/runner"
+)
+
+// Each test here breaks something for real (a guest that stops, an agent
+// killed by the kernel, a panic, a QEMU that dies or never starts, a KVM
+// that boots nothing, Ctrl-C) and checks that lab classifies it, keeps the
+// console log and leaves no QEMU behind.
+
+func faultRun(t *testing.T, file string, extra ...string) (int, *results.Result, string) {
+	t.Helper()
+	args := append([]string{"run"}, extra...)
+	args = append(args, filepath.Join("testdata", file+".yaml"))
+	code, _, dir := runLab(t, args...)
+	file = filepath.Base(file)
+	if left := qemuChildren(t); len(left) > 0 {
+		t.Errorf("qemu processes left behind: %v", left)
+	}
+	cell := filepath.Join(dir, "latest", "debian-6.1", file)
+	r, err := results.Read(filepath.Join(cell, "result.json"))
+	if err != nil {
+		t.Fatalf("no result for %s: %v", file, err)
+	}
+	return code, r, cell
+}
+
+func TestGuestHang(t *testing.T) {
+	needVM(t)
+	code, r, cell := faultRun(t, "fault-hang")
+	if code != cli.ExitError || r.Verdict != results.Error || r.ErrorKind != results.KindGuestHang {
+		t.Fatalf("fault-hang = exit %d, %s/%s (%s); want exit 2, error guest-hang", code, r.Verdict, r.ErrorKind, r.Error)
+	}
+	if !strings.Contains(r.Error, "hanging this CPU") {
+		t.Errorf("error %q does not carry the last console lines", r.Error)
+	}
+	if regs, err := os.ReadFile(filepath.Join(cell, "registers.txt")); err != nil || !strings.Contains(string(regs), "RIP=") {
+		t.Errorf("registers.txt from QMP: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(cell, "console.log")); err != nil || !strings.Contains(string(b), "fault_inject: hanging this CPU") {
+		t.Errorf("console.log not kept: %v", err)
+	}
+}
+
+func TestAgentLost(t *testing.T) {
+	needVM(t)
+	code, r, _ := faultRun(t, "fault-agent-lost")
+	if code != cli.ExitError || r.ErrorKind != results.KindAgentLost {
+		t.Fatalf("fault-agent-lost = exit %d, %s/%s (%s); want exit 2, error agent-lost", code, r.Verdict, r.ErrorKind, r.Error)
+	}
+}
+
+func TestPanicExpected(t *testing.T) {
+	needVM(t)
+	code, r, _ := faultRun(t, "fault-panic")
+	if code != cli.ExitPass || r.Verdict != results.Pass {
+		t.Fatalf("fault-panic = exit %d, %s (%s %s); want pass: the experiment expects the panic", code, r.Verdict, r.Reason, r.Error)
+	}
+	if !strings.Contains(r.Panic, "Kernel panic - not syncing") || r.ErrorKind != results.KindKernelPanic {
+		t.Errorf("panic = %q, kind %q; want the kernel's panic line and kind kernel-panic", r.Panic, r.ErrorKind)
+	}
+}
+
+func TestPanicUnexpected(t *testing.T) {
+	needVM(t)
+	code, r, _ := faultRun(t, "fault-unexpected-panic")
+	if code != cli.ExitError || r.Verdict != results.Error || r.ErrorKind != results.KindKernelPanic {
+		t.Fatalf("fault-unexpected-panic = exit %d, %s/%s; want exit 2, error kernel-panic", code, r.Verdict, r.ErrorKind)
+	}
+	if !strings.Contains(r.Error, "Kernel panic - not syncing") {
+		t.Errorf("error %q does not quote the panic", r.Error)
+	}
+}
+
+// wrapper writes a shell script that stands in for QEMU.
+func wrapper(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "qemu-wrapper")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestQEMUFailsToStart(t *testing.T) {
+	needVM(t)
+	for _, tc := range []struct{ name, qemu, want string }{
+		{"bad arguments", wrapper(t, `exec qemu-system-x86_64 -bogus-option "$@"`), "-bogus-option: invalid option"},
+		{"missing firmware", wrapper(t, `exec qemu-system-x86_64 -bios /nonexistent/bios-256k.bin "$@"`), "could not load PC BIOS"},
+		{"no binary", "/nonexistent/qemu-system-x86_64", "install qemu-system-x86"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, r, _ := faultRun(t, "../../experiments/chardev-safe", "--qemu", tc.qemu)
+			if code != cli.ExitError || r.ErrorKind != results.KindQEMUExited || !strings.Contains(r.Error, tc.want) {
+				t.Errorf("%s = exit %d, %s: %q; want exit 2, qemu-exited, naming %q", tc.name, code, r.ErrorKind, r.Error, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnusableKVM(t *testing.T) {
+	if _, err := os.Stat("/dev/kvm"); err == nil {
+		t.Skip("this host has /dev/kvm")
+	}
+	code, _, _ := runLab(t, "run", "--accel", "kvm", "chardev-safe")
+	if code != cli.ExitError {
+		t.Errorf("lab run --accel kvm without /dev/kvm = exit %d; want 2", code)
+	}
+}
+
+func TestQEMUKilled(t *testing.T) {
+	needVM(t)
+	dir := t.TempDir()
+	exp := filepath.Join(dir, "sleepy.yaml")
+	os.WriteFile(exp, []byte("name: sleepy\nsummary: waits while the test kills QEMU\nsteps:\n  - sleep: 20s\n  - exists: /dev/null\n"), 0o644)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if pids := qemuChildren(t); len(pids) > 0 {
+				time.Sleep(8 * time.Second) // let it boot into the sleep step
+				pid, _ := strconv.Atoi(filepath.Base(pids[0]))
+				syscall.Kill(pid, syscall.SIGKILL)
+				return
+			}
+		}
+	}()
+	code, _, results_ := runLab(t, "run", exp)
+	<-done
+	r, err := results.Read(filepath.Join(results_, "latest", "debian-6.1", "sleepy", "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != cli.ExitError || r.ErrorKind != results.KindQEMUExited || !strings.Contains(r.Error, "signal: killed") {
+		t.Errorf("killed QEMU = exit %d, %s: %q; want exit 2, qemu-exited, signal: killed", code, r.ErrorKind, r.Error)
+	}
+}
+
+// TestBrokenKVMFallsBackToTCG plays a host whose /dev/kvm looks fine but
+// whose guests never print a line (seen on a real machine): the wrapper
+// turns "-accel kvm" into a guest that never starts. Auto accel must notice
+// the silence, retry with TCG and say so.
+func TestBrokenKVMFallsBackToTCG(t *testing.T) {
+	needVM(t)
+	qemu := wrapper(t, `broken=
+for a do shift; if [ "$a" = kvm ]; then broken=1; a=tcg; fi; set -- "$@" "$a"; done
+if [ -n "$broken" ]; then exec qemu-system-x86_64 -S "$@"; fi
+exec qemu-system-x86_64 "$@"`)
+	root, _ := filepath.Abs("..")
+	cache, err := image.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runner.Options{RepoRoot: root, CacheDir: cache, Accel: "auto", QEMU: qemu,
+		KVMUsable: func() bool { return true }, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
+	spec, err := image.LoadSpec(filepath.Join(root, "images", "debian-6.1.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := runner.Prepare(context.Background(), o, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := experiment.Load(filepath.Join(root, "experiments", "chardev-safe.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	r := runner.Run(context.Background(), o, p, exp, "test", dir)
+	if r.Verdict != results.Pass || r.Accel != "tcg" {
+		t.Errorf("broken KVM run = %s on %s (%s %s); want pass on tcg", r.Verdict, r.Accel, r.Reason, r.Error)
+	}
+	if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "retried with TCG") {
+		t.Errorf("notes = %q; want one saying KVM booted nothing and TCG was used", r.Notes)
+	}
+}
+
+// TestInterrupt sends SIGINT to a real lab process in the middle of a run:
+// QEMU must be gone, the console log kept, and the result marked.
+func TestInterrupt(t *testing.T) {
+	needVM(t)
+	bin := filepath.Join(t.TempDir(), "lab")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/lab").CombinedOutput(); err != nil {
+		t.Fatalf("build lab: %v\n%s", err, out)
+	}
+	resultsDir := t.TempDir()
+	cmd := exec.Command(bin, "--root", "..", "run", "--results", resultsDir, "chardev-unsafe")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "booted on") {
+			break
+		}
+	}
+	qemus := childrenOf(cmd.Process.Pid, "qemu-system")
+	if len(qemus) == 0 {
+		t.Fatalf("no QEMU child of lab found after boot")
+	}
+	cmd.Process.Signal(os.Interrupt)
+	var rest strings.Builder
+	for sc.Scan() {
+		rest.WriteString(sc.Text() + "\n")
+	}
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != cli.ExitError {
+		t.Errorf("lab after SIGINT: %v; want exit status 2", err)
+	}
+	for _, pid := range qemus {
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+			t.Errorf("QEMU %d still runs after lab was interrupted", pid)
+		}
+	}
+	cell := filepath.Join(resultsDir, "latest", "debian-6.1", "chardev-unsafe")
+	r, err := results.Read(filepath.Join(cell, "result.json"))
+	if err != nil {
+		t.Fatalf("no result after interrupt: %v\n%s", err, rest.String())
+	}
+	if r.Verdict != results.Error || r.ErrorKind != results.KindInterrupted {
+		t.Errorf("result after interrupt = %s/%s; want error/interrupted", r.Verdict, r.ErrorKind)
+	}
+	if b, err := os.ReadFile(filepath.Join(cell, "console.log")); err != nil || !strings.Contains(string(b), "lab-agent: ready") {
+		t.Errorf("console.log not kept after interrupt: %v", err)
+	}
+}
+
+func childrenOf(parent int, commPrefix string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
+		status, _ := os.ReadFile(filepath.Join(d, "status"))
+		if strings.HasPrefix(string(comm), commPrefix) && strings.Contains(string(status), "\nPPid:\t"+strconv.Itoa(parent)+"\n") {
+			pid, _ := strconv.Atoi(filepath.Base(d))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// TestConcurrentRuns runs two lab commands at once on the same checkout and
+// cache: distinct run ids, ports and sockets, and both pass.
+func TestConcurrentRuns(t *testing.T) {
+	needVM(t)
+	resultsDir := t.TempDir()
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out, errb strings.Builder
+			codes[i] = cli.Main([]string{"--root", "..", "run", "--results", resultsDir, "chardev-safe"}, &out, &errb)
+			t.Logf("run %d: exit %d\n%s%s", i, codes[i], out.String(), errb.String())
+		}()
+	}
+	wg.Wait()
+	runs, _ := filepath.Glob(filepath.Join(resultsDir, "2*", "debian-6.1", "chardev-safe", "result.json"))
+	if codes[0] != 0 || codes[1] != 0 || len(runs) != 2 {
+		t.Errorf("two concurrent runs = exits %v, %d results; want 0, 0 and 2 results", codes, len(runs))
+	}
+}
