@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -59,7 +60,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.mirror, "mirror", "", "Debian archive URI (default: $"+image.EnvMirror+", else the host's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd())
+	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -108,29 +109,57 @@ func (g *globals) cacheDir() (string, error) {
 	return image.CacheDir()
 }
 
+// runFlags are the flags lab run and lab matrix share.
+type runFlags struct {
+	kernels             []string
+	timeout, runTimeout time.Duration
+	dump                bool
+	jobs                int
+}
+
+func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
+	c.Flags().StringSliceVarP(&f.kernels, "kernel", "k", defaultKernels, what)
+	c.Flags().StringVar(&g.accel, "accel", "auto", "accelerator: auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
+	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	c.Flags().DurationVar(&f.timeout, "timeout", 120*time.Minute, "give up on the whole command after this long")
+	c.Flags().DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
+	c.Flags().BoolVar(&f.dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
+}
+
 func (g *globals) runCmd() *cobra.Command {
-	var kernels []string
-	var timeout, runTimeout time.Duration
-	var dump bool
+	f := &runFlags{}
 	c := &cobra.Command{
 		Use:   "run EXPERIMENT...",
 		Short: "run experiments (names in experiments/, or paths to YAML files) on a kernel",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.run(cmd.Context(), kernels, args, timeout, runTimeout, dump)
+			return g.run(cmd.Context(), f, args, false)
 		},
 	}
-	c.Flags().StringSliceVarP(&kernels, "kernel", "k", []string{DefaultKernel}, "kernel images to run on (names in images/)")
-	c.Flags().StringVar(&g.accel, "accel", "auto", "accelerator: auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
-	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
-	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
-	c.Flags().DurationVar(&timeout, "timeout", 60*time.Minute, "give up on the whole command after this long")
-	c.Flags().DurationVar(&runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
-	c.Flags().BoolVar(&dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
+	g.addRunFlags(c, f, []string{DefaultKernel}, "kernel images to run on (names in images/)")
+	c.Flags().IntVarP(&f.jobs, "jobs", "j", 1, "VMs to run at once")
 	return c
 }
 
-func (g *globals) run(parent context.Context, kernels, names []string, timeout, runTimeout time.Duration, dump bool) error {
+func (g *globals) matrixCmd() *cobra.Command {
+	f := &runFlags{}
+	c := &cobra.Command{
+		Use:   "matrix [EXPERIMENT...]",
+		Short: "run experiments (default: all) on kernels (default: all) side by side, with reports",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd.Context(), f, args, true)
+		},
+	}
+	g.addRunFlags(c, f, nil, "kernel images to compare (default: every image in images/)")
+	c.Flags().IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "VMs to run at once (each takes a core under TCG)")
+	return c
+}
+
+// run is lab run and lab matrix: check everything, then run every
+// experiment on every kernel, write reports, and print per-result
+// summaries (run) or the matrix (matrix).
+func (g *globals) run(parent context.Context, f *runFlags, names []string, matrix bool) error {
 	root, err := g.repoRoot()
 	if err != nil {
 		return err
@@ -141,6 +170,11 @@ func (g *globals) run(parent context.Context, kernels, names []string, timeout, 
 	}
 	// Everything that can be checked is checked before any VM boots.
 	var exps []*experiment.Spec
+	if len(names) == 0 {
+		if exps, err = experiment.LoadDir(filepath.Join(root, "experiments")); err != nil {
+			return err
+		}
+	}
 	for _, n := range names {
 		e, err := experiment.Find(filepath.Join(root, "experiments"), n)
 		if err != nil {
@@ -159,16 +193,9 @@ func (g *globals) run(parent context.Context, kernels, names []string, timeout, 
 			}
 		}
 	}
-	var specs []*image.Spec
-	for _, k := range kernels {
-		s, err := image.LoadSpec(filepath.Join(root, "images", k+".yaml"))
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("no kernel image %q in %s", k, filepath.Join(root, "images"))
-			}
-			return err
-		}
-		specs = append(specs, s)
+	specs, err := g.images(root, f.kernels)
+	if err != nil {
+		return err
 	}
 	resultsDir := g.resultsDir
 	if resultsDir == "" {
@@ -176,38 +203,104 @@ func (g *globals) run(parent context.Context, kernels, names []string, timeout, 
 	}
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	o := runner.Options{
 		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
-		RunTimeout: runTimeout, Dump: dump,
+		RunTimeout: f.runTimeout, Dump: f.dump,
 	}
-	runID := results.NewRunID(time.Now())
+	start := time.Now()
+	runID := results.NewRunID(start)
 	runDir, err := results.RunDir(resultsDir, runID)
 	if err != nil {
 		return err
 	}
+	run := &results.Run{RunID: runID, Started: start.UTC(), Jobs: f.jobs}
+	for _, s := range specs {
+		run.Kernels = append(run.Kernels, s.Name)
+	}
+	for _, e := range exps {
+		run.Experiments = append(run.Experiments, e.Name)
+	}
+	if err := results.WriteRun(runDir, run); err != nil {
+		return err
+	}
 	worst := ExitPass
-	for _, spec := range specs {
-		fmt.Fprintf(g.stderr, "lab: preparing %s (kernel packages, modules, initramfs)\n", spec.Name)
-		p, err := runner.Prepare(ctx, o, spec)
-		if err != nil {
-			return err
+	var all []*results.Result
+	err = runner.Matrix(ctx, o, specs, exps, runID, runDir, f.jobs, func(r *results.Result) {
+		all = append(all, r)
+		worst = max(worst, exitCode(r.Verdict))
+		if !matrix {
+			results.PrintSummary(g.stdout, r, filepath.Join(runDir, r.Kernel.Name, r.Experiment, "result.json"))
 		}
-		for _, e := range exps {
-			fmt.Fprintf(g.stderr, "lab: running %s on %s\n", e.Name, spec.Name)
-			r := runner.Run(ctx, o, p, e, runID, runDir)
-			results.PrintSummary(g.stdout, r, filepath.Join(runDir, spec.Name, e.Name, "result.json"))
-			worst = max(worst, exitCode(r.Verdict))
-			if ctx.Err() != nil {
-				g.exit = ExitError
-				return fmt.Errorf("stopped: %w", context.Cause(ctx))
-			}
+	})
+	run.Complete = err == nil && len(all) == len(specs)*len(exps)
+	run.Finished = time.Now().UTC()
+	run.WallMS = time.Since(start).Milliseconds()
+	if werr := results.WriteRun(runDir, run); werr != nil && err == nil {
+		err = werr
+	}
+	m := results.NewMatrix(run, all)
+	if rerr := results.WriteReports(runDir, m); rerr != nil && err == nil {
+		err = rerr
+	}
+	if matrix || len(all) > 1 {
+		fmt.Fprintln(g.stdout)
+		results.Table(g.stdout, m)
+	}
+	fmt.Fprintf(g.stdout, "\nrun %s: %s (report.md, report.html, junit.xml)\n", runID, runDir)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped (%v): finished cells are kept in %s, the run is marked incomplete", context.Cause(ctx), runDir)
 		}
+		return err
 	}
 	g.exit = worst
 	return nil
+}
+
+// images loads the named kernel images, or all of them.
+func (g *globals) images(root string, names []string) ([]*image.Spec, error) {
+	dir := filepath.Join(root, "images")
+	if len(names) == 0 {
+		return image.LoadDir(dir)
+	}
+	var specs []*image.Spec
+	for _, k := range names {
+		s, err := image.LoadSpec(filepath.Join(dir, k+".yaml"))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("no kernel image %q in %s", k, dir)
+			}
+			return nil, err
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+func (g *globals) reportCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "report RUN-DIR",
+		Short: "rewrite a run's reports (report.md, report.html, junit.xml) from its result files, and print its matrix",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			run, rs, err := results.LoadRun(args[0])
+			if err != nil {
+				return err
+			}
+			if len(rs) == 0 {
+				return fmt.Errorf("%s: no result.json files", args[0])
+			}
+			m := results.NewMatrix(run, rs)
+			if err := results.WriteReports(args[0], m); err != nil {
+				return err
+			}
+			results.Table(g.stdout, m)
+			return nil
+		},
+	}
 }
 
 func exitCode(verdict string) int {

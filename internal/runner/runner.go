@@ -236,11 +236,13 @@ func (s *session) run(ctx context.Context) error {
 	return s.steps(ctx)
 }
 
-func (s *session) progress() io.Writer {
-	if s.o.Progress == nil {
+func (s *session) progress() io.Writer { return s.o.progressWriter() }
+
+func (o Options) progressWriter() io.Writer {
+	if o.Progress == nil {
 		return io.Discard
 	}
-	return s.o.Progress
+	return o.Progress
 }
 
 // boot starts QEMU and waits for the agent's ready marker on the console.

@@ -1,0 +1,232 @@
+package results
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"lab/internal/evidence"
+)
+
+// Matrix is a run laid out as experiments (rows) by kernels (columns).
+type Matrix struct {
+	Run         *Run
+	Kernels     []string
+	Experiments []string
+	// Cells[experiment][kernel]; nil where no result was written.
+	Cells map[string]map[string]*Result
+}
+
+// NewMatrix arranges results; run names the rows and columns that were
+// planned, so a missing cell shows as missing rather than vanishing.
+func NewMatrix(run *Run, rs []*Result) *Matrix {
+	m := &Matrix{Run: run, Cells: map[string]map[string]*Result{}}
+	ks, es := map[string]bool{}, map[string]bool{}
+	for _, k := range run.Kernels {
+		ks[k] = true
+	}
+	for _, e := range run.Experiments {
+		es[e] = true
+	}
+	for _, r := range rs {
+		ks[r.Kernel.Name], es[r.Experiment] = true, true
+		if m.Cells[r.Experiment] == nil {
+			m.Cells[r.Experiment] = map[string]*Result{}
+		}
+		m.Cells[r.Experiment][r.Kernel.Name] = r
+	}
+	m.Kernels, m.Experiments = sortKernels(keys(ks)), keys(es)
+	return m
+}
+
+// sortKernels orders kernel names by version ("debian-5.10" before
+// "debian-6.1" before "debian-6.12").
+func sortKernels(ks []string) []string {
+	sort.Slice(ks, func(i, j int) bool { return versionLess(ks[i], ks[j]) })
+	return ks
+}
+
+func versionLess(a, b string) bool {
+	pa, pb := splitVersion(a), splitVersion(b)
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		if pa[i] != pb[i] {
+			var na, nb int
+			_, ea := fmt.Sscan(pa[i], &na)
+			_, eb := fmt.Sscan(pb[i], &nb)
+			if ea == nil && eb == nil {
+				return na < nb
+			}
+			return pa[i] < pb[i]
+		}
+	}
+	return len(pa) < len(pb)
+}
+
+func splitVersion(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == '-' || r == '.' })
+}
+
+// Cell returns the result of experiment e on kernel k, or nil.
+func (m *Matrix) Cell(e, k string) *Result { return m.Cells[e][k] }
+
+// Counts tallies verdicts; missing cells count as "missing".
+func (m *Matrix) Counts() map[string]int {
+	c := map[string]int{}
+	for _, e := range m.Experiments {
+		for _, k := range m.Kernels {
+			if r := m.Cell(e, k); r != nil {
+				c[r.Verdict]++
+			} else {
+				c["missing"]++
+			}
+		}
+	}
+	return c
+}
+
+// Observation is the few words that say what the kernel did in a cell:
+// "rmmod EAGAIN", "oops: page fault in vfs_read, holder X", "read EIO".
+func Observation(r *Result) string {
+	if r == nil {
+		return "not run"
+	}
+	var parts []string
+	if r.Verdict == Error && r.Panic == "" {
+		return "error: " + r.ErrorKind
+	}
+	seen := map[string]bool{}
+	addPart := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			parts = append(parts, s)
+		}
+	}
+	for _, st := range r.Steps {
+		switch {
+		case st.Action == "unload" && !st.OK && st.Errno != "":
+			addPart("rmmod " + st.Errno)
+		case st.Action == "unload" && st.OK && st.MS >= 500:
+			addPart(fmt.Sprintf("rmmod waited %.1f s", float64(st.MS)/1000))
+		case (st.Action == "read" || st.Action == "seek" || st.Action == "open") && !st.OK && st.Errno != "":
+			addPart(st.Action + " " + st.Errno)
+		}
+	}
+	if w := firstOfKind(r, evidence.KindWarning); w != nil {
+		addPart(shortTitle(w.Title))
+	}
+	for _, o := range r.Oopses {
+		if o.IsCrash() {
+			addPart("oops: " + shortTitle(o.Title))
+			break
+		}
+	}
+	if r.Panic != "" {
+		addPart("panic")
+	}
+	for _, p := range r.Processes {
+		if p.State != "" && !p.Exited && !strings.HasPrefix(p.State, "S") && !strings.HasPrefix(p.State, "R") {
+			addPart(fmt.Sprintf("%s %s", p.Comm, p.State[:1]))
+		}
+	}
+	if len(parts) == 0 {
+		return "as expected, nothing reported"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstOfKind(r *Result, kind string) *evidence.Oops {
+	for i := range r.Oopses {
+		if r.Oopses[i].Kind == kind {
+			return &r.Oopses[i]
+		}
+	}
+	return nil
+}
+
+// shortTitle drops the words every page-fault title shares.
+func shortTitle(t string) string {
+	t = strings.TrimPrefix(t, "BUG: ")
+	t = strings.TrimPrefix(t, "unable to handle ")
+	return t
+}
+
+// Difference is one experiment on which kernels disagree.
+type Difference struct {
+	Experiment string
+	// By kernel: what that kernel did, in the terms they differ on.
+	Kernels []string
+	Says    []string
+}
+
+// Differences lists, per experiment, how the kernels' behaviour differs:
+// the oops site, the errno of each step, the final process states. Kernels
+// that agree are not listed.
+func (m *Matrix) Differences() []Difference {
+	var out []Difference
+	for _, e := range m.Experiments {
+		sigs := map[string]string{}
+		distinct := map[string]bool{}
+		for _, k := range m.Kernels {
+			r := m.Cell(e, k)
+			if r == nil {
+				continue
+			}
+			sigs[k] = signature(r)
+			distinct[sigs[k]] = true
+		}
+		if len(distinct) < 2 {
+			continue
+		}
+		d := Difference{Experiment: e}
+		for _, k := range m.Kernels {
+			if s, ok := sigs[k]; ok {
+				d.Kernels = append(d.Kernels, k)
+				d.Says = append(d.Says, s)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// signature is what a kernel did, in terms that are comparable across
+// kernels: function names without offsets, errnos, state letters.
+func signature(r *Result) string {
+	if r.Verdict == Error && r.Panic == "" {
+		return "error: " + r.ErrorKind
+	}
+	var parts []string
+	for _, st := range r.Steps {
+		if !st.OK && st.Errno != "" {
+			parts = append(parts, fmt.Sprintf("step %d %s %s", st.Index, st.Action, st.Errno))
+		}
+		if st.NoAnswer {
+			parts = append(parts, fmt.Sprintf("step %d %s no answer", st.Index, st.Action))
+		}
+	}
+	var sites []string
+	for _, o := range r.Oopses {
+		if o.IsCrash() || o.Kind == evidence.KindWarning {
+			sites = append(sites, o.Kind+" in "+function(o.RIP))
+		}
+	}
+	if len(sites) > 0 {
+		parts = append(parts, strings.Join(sites, " then "))
+	}
+	for _, p := range r.Processes {
+		parts = append(parts, fmt.Sprintf("%s %s", p.Comm, p.State))
+	}
+	if len(parts) == 0 {
+		return "nothing reported"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// function is "vfs_read" of "vfs_read+0x8a/0x310".
+func function(rip string) string {
+	f, _, _ := strings.Cut(rip, "+")
+	if f == "" {
+		return "?"
+	}
+	return f
+}

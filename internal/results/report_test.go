@@ -1,0 +1,113 @@
+package results
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lab/internal/evidence"
+	"lab/internal/guest"
+)
+
+func sampleMatrix() *Matrix {
+	unsafe61 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass,
+		Steps: []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true}},
+		Oopses: []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310",
+			Text: []string{"BUG: unable to handle page fault for address: ffffffffc0483190", "<script>alert(1)</script>"}}},
+		Processes: []Process{{Comm: "holder-A", State: "X (dead)"}},
+		TimingsMS: map[string]int64{"boot": 6000, "total": 11000}}
+	unsafe510 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-5.10"}, Verdict: Fail, Reason: "step 6: process state: want X, got D (disk sleep)",
+		Steps:     []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true, Process: &guest.ProcessState{State: "D (disk sleep)"}}},
+		Oopses:    []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x5b/0x1a0"}},
+		Processes: []Process{{Comm: "holder-A", State: "D (disk sleep)"}}}
+	safe61 := &Result{Experiment: "chardev-safe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass,
+		Steps: []Step{{Index: 4, Action: "unload", OK: false, Errno: "EAGAIN"}}}
+	safe612 := &Result{Experiment: "chardev-safe", Kernel: Kernel{Name: "debian-6.12"}, Verdict: Error, ErrorKind: KindGuestHang, Error: "step 3: the guest did not answer"}
+	run := &Run{RunID: "r1", Kernels: []string{"debian-6.12", "debian-6.1", "debian-5.10"}, Experiments: []string{"chardev-safe", "chardev-unsafe"}}
+	return NewMatrix(run, []*Result{unsafe61, unsafe510, safe61, safe612})
+}
+
+func TestMatrixLayout(t *testing.T) {
+	m := sampleMatrix()
+	if got := strings.Join(m.Kernels, " "); got != "debian-5.10 debian-6.1 debian-6.12" {
+		t.Errorf("Kernels = %s; want sorted by version", got)
+	}
+	for _, tc := range []struct{ e, k, want string }{
+		{"chardev-safe", "debian-6.1", "rmmod EAGAIN"},
+		{"chardev-unsafe", "debian-6.1", "oops: page fault in vfs_read, holder-A X"},
+		{"chardev-unsafe", "debian-5.10", "oops: page fault in vfs_read, holder-A D"},
+		{"chardev-safe", "debian-6.12", "error: guest-hang"},
+		{"chardev-safe", "debian-5.10", "not run"},
+	} {
+		if got := Observation(m.Cell(tc.e, tc.k)); got != tc.want {
+			t.Errorf("Observation(%s, %s) = %q; want %q", tc.e, tc.k, got, tc.want)
+		}
+	}
+	ds := m.Differences()
+	if len(ds) != 2 || ds[1].Experiment != "chardev-unsafe" || !strings.Contains(ds[1].Says[0], "holder-A D") || !strings.Contains(ds[1].Says[1], "holder-A X") {
+		t.Errorf("Differences() = %+v; want chardev-safe and chardev-unsafe (D on 5.10, X on 6.1)", ds)
+	}
+}
+
+func TestReports(t *testing.T) {
+	m := sampleMatrix()
+	dir := t.TempDir()
+	if err := WriteReports(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
+	if bytes.Contains(html, []byte("<script>alert(1)</script>")) || !bytes.Contains(html, []byte("&lt;script&gt;alert(1)&lt;/script&gt;")) {
+		t.Errorf("report.html does not escape console text")
+	}
+	if n := bytes.Count(html, []byte(`<td class="cell `)); n != 6 {
+		t.Errorf("report.html has %d matrix cells; want 3 kernels x 2 experiments = 6", n)
+	}
+	if bytes.Contains(html, []byte("http://")) || bytes.Contains(html, []byte("https://")) || bytes.Contains(html, []byte("<script")) {
+		t.Errorf("report.html must be self-contained, with no links out and no scripts")
+	}
+	var junit struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Errors   int `xml:"errors,attr"`
+		Skipped  int `xml:"skipped,attr"`
+		Cases    []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"testcase"`
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	if err := xml.Unmarshal(b, &junit); err != nil {
+		t.Fatalf("junit.xml: %v", err)
+	}
+	if junit.Tests != 6 || junit.Failures != 1 || junit.Errors != 1 || junit.Skipped != 2 || len(junit.Cases) != 6 {
+		t.Errorf("junit = %d tests, %d failures, %d errors, %d skipped; want 6, 1, 1, 2", junit.Tests, junit.Failures, junit.Errors, junit.Skipped)
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"| experiment | debian-5.10 | debian-6.1 | debian-6.12 |", "incomplete run", "## Where kernels differ", "chardev-unsafe on debian-5.10: fail"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("report.md lacks %q:\n%s", want, md)
+		}
+	}
+	var table bytes.Buffer
+	Table(&table, m)
+	if !strings.Contains(table.String(), "PASS: rmmod EAGAIN") || !strings.Contains(table.String(), "2 pass, 1 fail, 1 error, 2 not run") {
+		t.Errorf("Table = \n%s", table.String())
+	}
+}
+
+func TestWriteAtomicLeavesNoTemp(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, &Result{Experiment: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != "result.json" {
+		t.Errorf("dir after Write = %v; want only result.json", entries)
+	}
+	r, err := Read(filepath.Join(dir, "result.json"))
+	if err != nil || r.Schema != Schema {
+		t.Errorf("Read = %+v, %v; want schema %d", r, err, Schema)
+	}
+}
