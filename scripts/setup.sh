@@ -11,6 +11,7 @@ packages=(
 	libelf-dev bc flex bison dwarves  # kbuild's host tools; pahole for 6.12+
 	dpkg debian-archive-keyring apt   # fetching and unpacking kernel packages
 	git ca-certificates
+	chromium            # the HTML report test renders it headless
 )
 
 missing=()

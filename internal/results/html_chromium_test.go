@@ -1,0 +1,56 @@
+package results
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+// TestHTMLInChromium renders report.html in headless Chromium (installed by
+// scripts/setup.sh) and counts the matrix cells in the DOM the browser
+// built: one per experiment and kernel.
+func TestHTMLInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs chromium; skipped with -short")
+	}
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found: run scripts/setup.sh (apt-get install chromium)")
+	}
+	dir := t.TempDir()
+	m := sampleMatrix()
+	if err := WriteReports(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + filepath.Join(dir, "profile")}
+	out, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", "file://"+filepath.Join(dir, "report.html"))...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	cells := regexp.MustCompile(`<td class="cell (pass|fail|error|missing)"`).FindAll(out, -1)
+	if want := len(m.Kernels) * len(m.Experiments); len(cells) != want {
+		t.Errorf("rendered matrix has %d cells; want %d (one per experiment and kernel)", len(cells), want)
+	}
+	if !regexp.MustCompile(`<table class="matrix" id="matrix">`).Match(out) {
+		t.Errorf("rendered DOM has no matrix table")
+	}
+	shot := filepath.Join(dir, "report.png")
+	if err := exec.CommandContext(ctx, bin, append(args, "--screenshot="+shot, "--window-size=1200,900", "file://"+filepath.Join(dir, "report.html"))...).Run(); err != nil {
+		t.Fatalf("chromium --screenshot: %v", err)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Errorf("screenshot %s missing or blank: %v", shot, err)
+	}
+	if keep := os.Getenv("LAB_KEEP_SCREENSHOT"); keep != "" {
+		b, _ := os.ReadFile(shot)
+		os.WriteFile(keep, b, 0o644)
+	}
+}
