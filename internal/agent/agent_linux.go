@@ -79,11 +79,15 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		if !validName(req.Module) {
 			return failure("bad module name %q", req.Module)
 		}
+		// Where the module lies, taken now: after the unload it is gone.
+		layout, _ := moduleLayout(req.Module)
 		w, err := startWorker("unload", req.Module)
 		if err != nil {
 			return failure("%v", err)
 		}
-		return a.run(w, guest.Request{Action: guest.ActionUnload}, req.Async, timeout)
+		rep := a.run(w, guest.Request{Action: guest.ActionUnload}, req.Async, timeout)
+		rep.Layout = layout
+		return rep
 	case guest.ActionOpen:
 		if !validName(req.Holder) {
 			return failure("bad holder name %q", req.Holder)

@@ -94,6 +94,9 @@ type Oops struct {
 	Seconds int `json:"seconds,omitempty"`
 	// TaskState is the state of a hung task ("D") from its "task:" line.
 	TaskState string `json:"task_state,omitempty"`
+	// Resolved names what the report's raw addresses (CR2, registers,
+	// unsymbolized RIP and frames) pointed at, filled in by a Symbolizer.
+	Resolved []Resolved `json:"resolved,omitempty"`
 }
 
 // IsCrash says whether the report is an oops proper: the kernel died in a

@@ -75,6 +75,9 @@ func (e RunExpect) For(kernel string) RunExpect {
 	if o.Panic != nil {
 		m.Panic = o.Panic
 	}
+	if o.HungTasks != nil {
+		m.HungTasks = o.HungTasks
+	}
 	m.Line = o.Line
 	return m
 }
@@ -252,6 +255,21 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 	}
 	if e.Panic != nil {
 		add("kernel panic", fmt.Sprint(*e.Panic), orNone(r.Panic), (r.Panic != "") == *e.Panic)
+	}
+	if e.HungTasks != nil {
+		var reported []string
+		for _, o := range r.Oopses {
+			if o.Kind == evidence.KindHungTask {
+				reported = append(reported, o.Comm)
+			}
+		}
+		for _, want := range e.HungTasks {
+			ok := false
+			for _, c := range reported {
+				ok = ok || c == want
+			}
+			add("hung-task report", want, orNone(strings.Join(reported, ", ")), ok)
+		}
 	}
 	return cs
 }

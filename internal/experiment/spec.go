@@ -87,6 +87,9 @@ type RunExpect struct {
 	RecursiveFault *bool
 	// Warning true: at least one WARNING report; false: none.
 	Warning *bool
+	// HungTasks are task names (comm) the kernel's hung-task detector must
+	// report ("INFO: task NAME:PID blocked for more than N seconds").
+	HungTasks []string
 	// Panic true: the kernel is expected to panic (the run then ends with
 	// the panic, and steps after it do not run); false: it must not.
 	Panic   *bool
@@ -510,6 +513,8 @@ func (p *parser) runExpect(n *yaml.Node, what string) *RunExpect {
 			e.Warning = p.boolean(v, key)
 		case "panic":
 			e.Panic = p.boolean(v, key)
+		case "hung_tasks":
+			e.HungTasks = p.strings(v, key)
 		case "kernels":
 			if what != "expect" {
 				return false

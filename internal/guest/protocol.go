@@ -78,6 +78,10 @@ type Reply struct {
 	Exists bool `json:"exists,omitempty"`
 	// Facts answers ping.
 	Facts *Facts `json:"facts,omitempty"`
+	// Layout is where the module of an unload step lay in memory just
+	// before the unload: what turns a later fault address into a symbol of
+	// the freed module.
+	Layout *ModuleLayout `json:"layout,omitempty"`
 	// MS is how long the step took inside the guest.
 	MS int64 `json:"ms"`
 }
@@ -113,4 +117,20 @@ type Facts struct {
 	Release string `json:"release"`
 	Tainted string `json:"tainted"`
 	Uptime  string `json:"uptime"`
+}
+
+// ModuleLayout is a loaded module's place in kernel memory, from
+// /proc/modules and /sys/module/NAME/sections.
+type ModuleLayout struct {
+	Name string `json:"name"`
+	// Base and Size are /proc/modules' address and size of the module.
+	Base uint64 `json:"base"`
+	Size uint64 `json:"size"`
+	// Sections maps section names (".text", ".rodata", ".data" …) to
+	// their addresses.
+	Sections map[string]uint64 `json:"sections"`
+	// Uptime is the guest's /proc/uptime when the layout was taken, in
+	// seconds: the same clock as the kernel log's timestamps, near enough
+	// to say how long before a fault the module went away.
+	Uptime float64 `json:"uptime"`
 }

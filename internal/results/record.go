@@ -49,14 +49,17 @@ type Result struct {
 	Error     string `json:"error,omitempty"`
 	ErrorKind string `json:"error_kind,omitempty"`
 	// Panic is the kernel's panic line when the guest panicked.
-	Panic      string           `json:"panic,omitempty"`
-	Steps      []Step           `json:"steps"`
-	Checks     []Check          `json:"checks"`
-	Oopses     []evidence.Oops  `json:"oopses"`
-	Processes  []Process        `json:"processes"`
-	TimingsMS  map[string]int64 `json:"timings_ms"`
-	Provenance Provenance       `json:"provenance"`
-	Notes      []string         `json:"notes,omitempty"`
+	Panic     string          `json:"panic,omitempty"`
+	Steps     []Step          `json:"steps"`
+	Checks    []Check         `json:"checks"`
+	Oopses    []evidence.Oops `json:"oopses"`
+	Processes []Process       `json:"processes"`
+	// Modules are the layouts of the modules the experiment unloaded, taken
+	// just before each unload: what names addresses in freed memory.
+	Modules    []guest.ModuleLayout `json:"modules,omitempty"`
+	TimingsMS  map[string]int64     `json:"timings_ms"`
+	Provenance Provenance           `json:"provenance"`
+	Notes      []string             `json:"notes,omitempty"`
 }
 
 // Kernel names the kernel a result was taken on.

@@ -20,11 +20,20 @@ func PrintSummary(w io.Writer, r *Result, path string) {
 		for _, oi := range st.Oopses {
 			if oi < len(r.Oopses) {
 				fmt.Fprintf(w, "       kernel: %s\n", OopsLine(r.Oopses[oi]))
+				for _, res := range r.Oopses[oi].Resolved {
+					if res.Module != "" {
+						fmt.Fprintf(w, "         %s\n", res)
+					}
+				}
 			}
 		}
 	}
 	for _, p := range r.Processes {
 		fmt.Fprintf(w, "  process %s (pid %d, %s): %s%s\n", p.Comm, p.PID, p.Holder, p.State, processNote(p))
+		if p.HungTaskReport != "" {
+			first, _, _ := strings.Cut(p.HungTaskReport, "\n")
+			fmt.Fprintf(w, "    kernel: %s\n", first)
+		}
 	}
 	if len(r.Oopses) > 0 {
 		fmt.Fprintf(w, "  kernel reports: %d\n", len(r.Oopses))
@@ -103,8 +112,10 @@ func processNote(p Process) string {
 		return ", reaped: " + p.ExitStatus
 	case strings.HasPrefix(p.State, "X"):
 		return ": dead and never reaped, a parent waiting for it would hang"
+	case strings.HasPrefix(p.State, "D") && p.HungTaskReport != "":
+		return ": uninterruptible; the kernel's hung-task detector reported it"
 	case strings.HasPrefix(p.State, "D"):
-		return ": uninterruptible, no signal can reach it"
+		return ": uninterruptible, no signal can reach it (the hung-task detector did not report it)"
 	}
 	return ""
 }

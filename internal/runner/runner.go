@@ -163,7 +163,7 @@ func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runI
 		r.Verdict, r.Error, r.ErrorKind = results.Error, err.Error(), KindBoot
 		return r
 	}
-	s := &session{o: o, p: p, exp: exp, r: r, dir: dir}
+	s := &session{o: o, p: p, exp: exp, r: r, dir: dir, tickets: map[string]string{}}
 	limit := o.RunTimeout
 	if limit == 0 {
 		limit = 10 * time.Minute
@@ -203,6 +203,25 @@ type session struct {
 	machine *vm.VM
 	client  *guest.Client
 	holders []string
+	// tickets maps async step ids to the agent's tickets; asyncSteps are
+	// those steps, whose processes are observed at the end like holders.
+	tickets    map[string]string
+	asyncSteps []experiment.Step
+}
+
+// HungTaskTimeout is what the guest's hung-task detector is set to: low, so
+// that a process stuck in D for a few seconds gets the kernel's own report.
+const HungTaskTimeout = 5
+
+// armHungTaskDetector lowers kernel.hung_task_timeout_secs where the kernel
+// has the detector (CONFIG_DETECT_HUNG_TASK).
+func (s *session) armHungTaskDetector(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	rep, err := s.client.Do(dctx, guest.Request{Action: guest.ActionSysctl, Key: "kernel/hung_task_timeout_secs", Value: strconv.Itoa(HungTaskTimeout)})
+	if err != nil || !rep.OK {
+		s.r.Notes = append(s.r.Notes, fmt.Sprintf("hung-task detector not armed: %v%s", err, rep.Error))
+	}
 }
 
 func (s *session) consolePath() string { return filepath.Join(s.dir, "console.log") }
@@ -330,7 +349,8 @@ func (s *session) boot(ctx context.Context, accel string) error {
 func (s *session) steps(ctx context.Context) error {
 	start := time.Now()
 	defer func() { s.r.TimingsMS["steps"] = time.Since(start).Milliseconds() }()
-	tickets := map[string]string{}
+	s.armHungTaskDetector(ctx)
+	tickets := s.tickets
 	for i, st := range s.exp.Steps {
 		rs := results.Step{Index: i + 1, Line: st.Line, Action: st.Action, Target: st.Target}
 		if st.Action == "sleep" {
@@ -368,6 +388,7 @@ func (s *session) steps(ctx context.Context) error {
 		}
 		if st.Async && rep.Ticket != "" {
 			tickets[st.ID] = rep.Ticket
+			s.asyncSteps = append(s.asyncSteps, st)
 		}
 		rs.OK, rs.Errno, rs.Error, rs.Data, rs.NoAnswer = rep.OK, rep.Errno, rep.Error, rep.Data, rep.NoAnswer
 		rs.MS = rep.MS
@@ -375,6 +396,9 @@ func (s *session) steps(ctx context.Context) error {
 			rs.MS = time.Since(t0).Milliseconds()
 		}
 		rs.Process = rep.Process
+		if rep.Layout != nil {
+			s.r.Modules = append(s.r.Modules, *rep.Layout)
+		}
 		if st.Action == "exists" {
 			e := rep.Exists
 			rs.Exists = &e
@@ -502,16 +526,24 @@ func lastLines(text string, n int) string {
 // the console log into evidence. It runs whatever happened before.
 func (s *session) collect() {
 	if s.client != nil {
+		type target struct{ label, holder, ticket string }
+		var targets []target
 		for _, h := range s.holders {
+			targets = append(targets, target{h, h, ""})
+		}
+		for _, st := range s.asyncSteps {
+			targets = append(targets, target{fmt.Sprintf("%s (%s %s)", st.ID, st.Action, st.Target), "", s.tickets[st.ID]})
+		}
+		for _, t := range targets {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			rep, err := s.client.Do(ctx, guest.Request{Action: guest.ActionObserve, Holder: h})
+			rep, err := s.client.Do(ctx, guest.Request{Action: guest.ActionObserve, Holder: t.holder, Ticket: t.ticket})
 			cancel()
 			if err != nil || rep.Process == nil {
 				continue
 			}
 			ps := rep.Process
 			s.r.Processes = append(s.r.Processes, results.Process{
-				Holder: h, PID: ps.PID, Comm: ps.Comm, State: ps.State, Wchan: ps.Wchan,
+				Holder: t.label, PID: ps.PID, Comm: ps.Comm, State: ps.State, Wchan: ps.Wchan,
 				Stack: ps.Stack, Exited: ps.Exited, ExitStatus: ps.ExitStatus,
 			})
 		}
@@ -530,6 +562,42 @@ func (s *session) collect() {
 	}
 	attribute(console, s.r)
 	s.r.Panic = findPanic(console)
+	s.symbolize()
+}
+
+// symbolize names the raw addresses of every report: against the kernel's
+// System.map when the image has a real one (Debian ships a placeholder and
+// keeps the real one in the -dbg package), and against the recorded layout
+// of each unloaded module with the symbols of its .ko: the addresses of a
+// use after unload.
+func (s *session) symbolize() {
+	if len(s.r.Oopses) == 0 {
+		return
+	}
+	var mods []evidence.Module
+	for _, l := range s.r.Modules {
+		f, err := os.Open(s.p.Modules[l.Name])
+		if err != nil {
+			continue
+		}
+		defer f.Close()
+		mods = append(mods, evidence.Module{Name: l.Name, Sections: l.Sections, Object: f, UnloadedAt: l.Uptime})
+	}
+	var kernel io.Reader
+	if f, err := os.Open(s.p.Image.SystemMapPath()); err == nil {
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Size() > 4096 {
+			kernel = f
+		}
+	}
+	sym, err := evidence.NewSymbolizer(kernel, mods)
+	if err != nil {
+		s.r.Notes = append(s.r.Notes, "symbolizing: "+err.Error())
+		return
+	}
+	for i := range s.r.Oopses {
+		sym.Annotate(&s.r.Oopses[i])
+	}
 }
 
 var stepMarker = regexp.MustCompile(`lab-agent: step (\d+) `)
