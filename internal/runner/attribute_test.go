@@ -1,0 +1,58 @@
+package runner
+
+import (
+	"os"
+	"testing"
+
+	"lab/internal/evidence"
+	"lab/internal/results"
+)
+
+// TestAttribute ties the reports of a real console log to the step whose
+// marker ("lab-agent: step N") precedes them, and hung-task reports to the
+// process they name.
+func TestAttribute(t *testing.T) {
+	b, err := os.ReadFile("../evidence/testdata/real/debian-6.1-chardev-unsafe.console.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &results.Result{Steps: make([]results.Step, 6), Oopses: evidence.ParseBytes(b)}
+	attribute(string(b), r)
+	if got := r.Steps[4].Oopses; len(got) != 2 {
+		t.Errorf("step 5 (read after unload) has reports %v; want both oopses", got)
+	}
+	for i, st := range r.Steps {
+		if i != 4 && len(st.Oopses) > 0 {
+			t.Errorf("step %d has reports %v; want none", i+1, st.Oopses)
+		}
+	}
+
+	hung := `[    1.0] lab-agent: step 1 unload proc_slow
+[   12.5] INFO: task rmmod:97 blocked for more than 5 seconds.
+[   12.5]       Tainted: G           OE      6.1.0-56-amd64 #1 Debian 6.1.192-2
+[   12.5] "echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.
+[   12.5] task:rmmod           state:D stack:0     pid:97    ppid:85     flags:0x00004000
+[   12.5] Call Trace:
+[   12.5]  <TASK>
+[   12.5]  __schedule+0x34d/0x9e0
+[   12.5]  schedule+0x5a/0xd0
+[   12.5]  </TASK>
+`
+	r = &results.Result{Steps: make([]results.Step, 1), Oopses: evidence.ParseBytes([]byte(hung)),
+		Processes: []results.Process{{PID: 97, Comm: "rmmod"}, {PID: 98, Comm: "holder-A"}}}
+	attribute(hung, r)
+	if r.Processes[0].HungTaskReport == "" || r.Processes[1].HungTaskReport != "" {
+		t.Errorf("hung-task reports attached = %q, %q; want rmmod's only", r.Processes[0].HungTaskReport, r.Processes[1].HungTaskReport)
+	}
+}
+
+func TestFindPanic(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"[ 3.1] Kernel panic - not syncing: Fatal exception\n[ 3.2] Kernel Offset: disabled\n", "Kernel panic - not syncing: Fatal exception"},
+		{"[ 3.1] all fine\n", ""},
+	} {
+		if got := findPanic(tc.in); got != tc.want {
+			t.Errorf("findPanic(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
