@@ -13,10 +13,24 @@ import (
 	"lab/internal/guest"
 )
 
-// Serve accepts SSH connections authenticated by the run's key only and runs
-// one step per exec request. It returns only when the listener fails.
+// Serve accepts SSH connections authenticated by the run's key only (from
+// the initramfs) and runs one step per exec request. It returns only when
+// the listener fails.
 func (a *Agent) Serve(l net.Listener) error {
-	config, err := serverConfig()
+	hostPEM, err := os.ReadFile(HostKeyFile)
+	if err != nil {
+		return err
+	}
+	authText, err := os.ReadFile(AuthorizedKeyFile)
+	if err != nil {
+		return err
+	}
+	return a.ServeKeys(l, hostPEM, authText)
+}
+
+// ServeKeys is Serve with the keys given.
+func (a *Agent) ServeKeys(l net.Listener, hostPEM, authorizedKey []byte) error {
+	config, err := serverConfig(hostPEM, authorizedKey)
 	if err != nil {
 		return err
 	}
@@ -31,18 +45,10 @@ func (a *Agent) Serve(l net.Listener) error {
 
 // serverConfig accepts exactly the public key the host put into the
 // initramfs for this run; there are no passwords.
-func serverConfig() (*ssh.ServerConfig, error) {
-	hostPEM, err := os.ReadFile(HostKeyFile)
-	if err != nil {
-		return nil, err
-	}
+func serverConfig(hostPEM, authText []byte) (*ssh.ServerConfig, error) {
 	hostKey, err := ssh.ParsePrivateKey(hostPEM)
 	if err != nil {
 		return nil, fmt.Errorf("host key: %w", err)
-	}
-	authText, err := os.ReadFile(AuthorizedKeyFile)
-	if err != nil {
-		return nil, err
 	}
 	authorized, _, _, _, err := ssh.ParseAuthorizedKey(authText)
 	if err != nil {

@@ -97,7 +97,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	}
 	key := hex.EncodeToString(h.Sum(nil))
 	out := filepath.Join(dir, "lab-"+key[:16]+".cpio")
-	if _, err := os.Stat(out); err == nil {
+	if intact(out, o.Log) {
 		return &Image{Path: out, SHA256: key}, nil
 	}
 	var buf bytes.Buffer
@@ -109,7 +109,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err := writeSegment(&buf, files); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(out, buf.Bytes()); err != nil {
+	if err := writeSealed(out, buf.Bytes()); err != nil {
 		return nil, err
 	}
 	return &Image{Path: out, SHA256: key}, nil
@@ -197,7 +197,7 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
 	out := filepath.Join(dir, "core-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
-	if _, err := os.Stat(out); err == nil {
+	if intact(out, o.Log) {
 		return out, nil
 	}
 	unlock, err := lockFile(out + ".lock")
@@ -205,7 +205,7 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 		return "", err
 	}
 	defer unlock()
-	if _, err := os.Stat(out); err == nil {
+	if intact(out, o.Log) {
 		return out, nil
 	}
 	o.Log.Info("building u-root core commands (once per u-root version)", "commands", len(Commands))
@@ -238,7 +238,11 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build u-root core: %w\n%s", err, logBuf.String())
 	}
-	if err := os.Rename(partial, out); err != nil {
+	b, err := os.ReadFile(partial)
+	if err != nil {
+		return "", err
+	}
+	if err := writeSealed(out, b); err != nil {
 		return "", err
 	}
 	o.Log.Info("built u-root core", "path", out, "took", time.Since(start).Round(time.Second))
@@ -306,6 +310,40 @@ func urootVersion() string {
 		}
 	}
 	return "unknown"
+}
+
+// writeSealed writes a cache entry and, beside it, the sha256 of its
+// content, so that a later reader can tell a truncated or damaged entry
+// from a good one.
+func writeSealed(path string, data []byte) error {
+	sum := sha256.Sum256(data)
+	if err := writeAtomic(path, data); err != nil {
+		return err
+	}
+	return writeAtomic(path+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"))
+}
+
+// intact says whether a sealed cache entry exists and still has the content
+// it was written with. A damaged entry is removed, to be built again.
+func intact(path string, log *slog.Logger) bool {
+	want, err := os.ReadFile(path + ".sha256")
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	sum := sha256.Sum256(b)
+	if hex.EncodeToString(sum[:]) == strings.TrimSpace(string(want)) {
+		return true
+	}
+	if log != nil {
+		log.Warn("cache entry is damaged; building it again", "path", path)
+	}
+	os.Remove(path)
+	os.Remove(path + ".sha256")
+	return false
 }
 
 // writeAtomic writes data to a temporary file beside path and renames it, so

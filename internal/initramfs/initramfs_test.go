@@ -43,3 +43,22 @@ func TestWithKeys(t *testing.T) {
 		t.Errorf("run initramfs mode = %v; want 0600 (it holds a private key)", st.Mode().Perm())
 	}
 }
+
+// TestDamagedCacheEntry checks that a truncated cache entry is noticed by
+// its hash and dropped, so it gets built again.
+func TestDamagedCacheEntry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lab-x.cpio")
+	if err := writeSealed(path, bytes.Repeat([]byte("cpio"), 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if !intact(path, nil) {
+		t.Fatalf("intact(fresh entry) = false; want true")
+	}
+	os.Truncate(path, 100)
+	if intact(path, nil) {
+		t.Errorf("intact(truncated entry) = true; want false")
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("truncated entry still there: %v", err)
+	}
+}

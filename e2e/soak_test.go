@@ -1,0 +1,108 @@
+package e2e
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"testing"
+	"time"
+
+	"lab/internal/cli"
+	"lab/internal/results"
+)
+
+var soak = flag.Int("soak", 0, "run chardev-unsafe this many times in a row (TestSoak)")
+
+// TestSoak runs chardev-unsafe -soak times in a row in one process and
+// checks that every verdict and observation is the same and that nothing
+// leaks: QEMU processes, temporary directories, file descriptors,
+// goroutines. It prints the figures. Off unless -soak N is given:
+//
+//	go test ./e2e -run TestSoak -soak 50 -timeout 60m -v
+func TestSoak(t *testing.T) {
+	if *soak == 0 {
+		t.Skip("pass -soak N to run")
+	}
+	tmpBefore := labTemps()
+	fdsBefore := countFDs()
+	goroutinesBefore := runtime.NumGoroutine()
+	resultsDir := t.TempDir()
+	var boots, totals []int64
+	verdicts := map[string]int{}
+	observations := map[string]int{}
+	start := time.Now()
+	for i := 0; i < *soak; i++ {
+		var out, errb nullWriter
+		code := cli.Main([]string{"--root", "..", "run", "--results", resultsDir, "chardev-unsafe"}, out, errb)
+		r, err := results.Read(filepath.Join(resultsDir, "latest", "debian-6.1", "chardev-unsafe", "result.json"))
+		if err != nil {
+			t.Fatalf("run %d: exit %d, %v", i, code, err)
+		}
+		verdicts[r.Verdict]++
+		observations[results.Observation(r)]++
+		boots = append(boots, r.TimingsMS["boot"])
+		totals = append(totals, r.TimingsMS["total"])
+		if left := qemuChildren(t); len(left) > 0 {
+			t.Fatalf("run %d left QEMU processes: %v", i, left)
+		}
+	}
+	t.Logf("%d runs in %s: verdicts %v", *soak, time.Since(start).Round(time.Second), verdicts)
+	t.Logf("observations %v", observations)
+	t.Logf("boot ms: min %d median %d max %d; total ms: min %d median %d max %d",
+		minOf(boots), median(boots), maxOf(boots), minOf(totals), median(totals), maxOf(totals))
+	if len(verdicts) != 1 || verdicts[results.Pass] != *soak || len(observations) != 1 {
+		t.Errorf("verdicts %v, observations %v; want %d identical passes", verdicts, observations, *soak)
+	}
+	if after := labTemps(); len(after) > len(tmpBefore) {
+		t.Errorf("temporary directories left: %v (before: %v)", after, tmpBefore)
+	}
+	if after := countFDs(); after > fdsBefore+2 {
+		t.Errorf("open file descriptors grew from %d to %d", fdsBefore, after)
+	}
+	time.Sleep(time.Second)
+	if after := runtime.NumGoroutine(); after > goroutinesBefore+5 {
+		t.Errorf("goroutines grew from %d to %d", goroutinesBefore, after)
+	}
+}
+
+type nullWriter struct{}
+
+func (nullWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func labTemps() []string {
+	var out []string
+	for _, pat := range []string{"lab-vm-*", "lab-initrd-*"} {
+		m, _ := filepath.Glob(filepath.Join(os.TempDir(), pat))
+		out = append(out, m...)
+	}
+	return out
+}
+
+func countFDs() int {
+	fds, _ := os.ReadDir("/proc/self/fd")
+	return len(fds)
+}
+
+func median(v []int64) int64 {
+	s := append([]int64(nil), v...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func minOf(v []int64) int64 {
+	m := v[0]
+	for _, x := range v {
+		m = min(m, x)
+	}
+	return m
+}
+
+func maxOf(v []int64) int64 {
+	m := v[0]
+	for _, x := range v {
+		m = max(m, x)
+	}
+	return m
+}
