@@ -10,6 +10,7 @@ packages=(
 	libc6-dev           # static libc for the guest's holder program
 	libelf-dev bc flex bison dwarves  # kbuild's host tools; pahole for 6.12+
 	dpkg debian-archive-keyring apt   # fetching and unpacking kernel packages
+	debootstrap         # build roots for kernels the host cannot build modules for (7.2)
 	git ca-certificates
 	chromium            # the HTML report test renders it headless
 )

@@ -132,7 +132,7 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 			return failure("%v", err)
 		}
 		rep.OK = true
-		rep.Process = a.children.state(w.pid)
+		rep.Process = w.state(a.children)
 	case guest.ActionAwait:
 		a.mu.Lock()
 		t, ok := a.tickets[req.Ticket]
@@ -170,7 +170,7 @@ func (a *Agent) run(w *worker, req guest.Request, async bool, timeout time.Durat
 	p, err := w.send(req)
 	if err != nil {
 		rep := failure("%v", err)
-		rep.Process = a.children.state(w.pid)
+		rep.Process = w.state(a.children)
 		return rep
 	}
 	if !async {
@@ -181,7 +181,9 @@ func (a *Agent) run(w *worker, req guest.Request, async bool, timeout time.Durat
 	id := fmt.Sprintf("t%d", a.nextID)
 	a.tickets[id] = &ticket{w: w, step: p, timeout: timeout}
 	a.mu.Unlock()
-	return guest.Reply{OK: true, Ticket: id, Process: a.children.state(w.pid)}
+	// No process snapshot here: the child may not have become what it
+	// will be yet (still the agent's image before exec); observe it later.
+	return guest.Reply{OK: true, Ticket: id}
 }
 
 func (a *Agent) holder(name string) (*worker, error) {

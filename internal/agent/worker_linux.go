@@ -23,6 +23,8 @@ import (
 // blocking wait would hang the agent with it.
 type worker struct {
 	name string
+	// comm is the name the kernel knows the process by.
+	comm string
 	pid  int
 	in   *os.File
 	// replies carries each answer line; it is closed when the worker's
@@ -73,7 +75,14 @@ func startWorker(role, name string) (*worker, error) {
 		outR.Close()
 		return nil, fmt.Errorf("start %s %s: %w", role, name, err)
 	}
-	w := &worker{name: name, pid: pid, in: inW, replies: make(chan guest.Reply, 4)}
+	comm := "rmmod"
+	if role == "holder" {
+		comm = "holder-" + name
+	}
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	w := &worker{name: name, comm: comm, pid: pid, in: inW, replies: make(chan guest.Reply, 4)}
 	go func() {
 		defer close(w.replies)
 		defer outR.Close()
@@ -131,16 +140,25 @@ func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) g
 		if r.NoAnswer {
 			// Give a dying task a moment to reach its final state.
 			time.Sleep(200 * time.Millisecond)
-			r.Process = children.state(w.pid)
+			r.Process = w.state(children)
 		}
 		return r
 	case <-time.After(timeout):
 		return guest.Reply{
 			NoAnswer: true,
 			Error:    fmt.Sprintf("no answer within %s", timeout),
-			Process:  children.state(w.pid),
+			Process:  w.state(children),
 		}
 	}
+}
+
+// state is the worker's process state, named even once it is gone.
+func (w *worker) state(children *reaper) *guest.ProcessState {
+	ps := children.state(w.pid)
+	if ps.Comm == "" {
+		ps.Comm = w.comm
+	}
+	return ps
 }
 
 // reaper collects exit statuses of the agent's children without ever

@@ -112,4 +112,3 @@ func FuzzSymbolize(f *testing.F) {
 		s.Annotate(&o)
 	})
 }
-

@@ -34,6 +34,9 @@ func (e StepExpect) For(kernel string) StepExpect {
 	if o.Wchan != nil {
 		m.Wchan = o.Wchan
 	}
+	if o.Stack != nil {
+		m.Stack = o.Stack
+	}
 	if o.Exists != nil {
 		m.Exists = o.Exists
 	}
@@ -175,6 +178,17 @@ func checkStep(n int, e StepExpect, st *results.Step, r *results.Result) []resul
 			got = st.Process.Wchan
 		}
 		add("wchan", fmt.Sprintf("%q", *e.Wchan), fmt.Sprintf("%q", got), got != "" && strings.Contains(got, *e.Wchan))
+	}
+	if e.Stack != nil {
+		var frames []string
+		if st.Process != nil {
+			frames = st.Process.Stack
+		}
+		found := false
+		for _, f := range frames {
+			found = found || strings.Contains(f, *e.Stack)
+		}
+		add("kernel stack", fmt.Sprintf("a frame %q", *e.Stack), orNone(strings.Join(frames, " < ")), found)
 	}
 	if e.Exists != nil {
 		got := st.Exists != nil && *st.Exists

@@ -62,8 +62,10 @@ type StepExpect struct {
 	// (it died or hangs in the kernel).
 	Answer *bool
 	// State is the acceptable one-letter process states ("D", "X", "gone").
-	State  []string
-	Wchan  *string
+	State []string
+	Wchan *string
+	// Stack is a function the process's kernel stack must hold.
+	Stack  *string
 	Exists *bool
 	// Oops says whether an oops is reported while this step runs; OopsTitle
 	// is a pattern its title must match.
@@ -464,6 +466,9 @@ func (p *parser) stepExpect(n *yaml.Node, what string) *StepExpect {
 		case "wchan":
 			s := p.str(v, key)
 			e.Wchan = &s
+		case "stack":
+			s := p.str(v, key)
+			e.Stack = &s
 		case "exists":
 			e.Exists = p.boolean(v, key)
 		case "oops":

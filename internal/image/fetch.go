@@ -115,8 +115,12 @@ func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
 	log.Info("unpacked", "root", img.Root, "elapsed", time.Since(start).Round(time.Millisecond))
 	if cc, err := img.HeadersCompiler(); err != nil {
 		log.Warn("cannot tell the kernel's compiler", "err", err)
-	} else if cc != spec.Compiler {
-		log.Warn("spec names another compiler than the headers", "spec", spec.Compiler, "headers", cc)
+	} else if cc != spec.BuiltWith() {
+		key := "compiler"
+		if spec.KernelCompiler != "" {
+			key = "kernel_compiler"
+		}
+		log.Warn("spec names another compiler than the headers", key, spec.BuiltWith(), "headers", cc)
 	}
 	return img, nil
 }
@@ -254,13 +258,7 @@ func (a *aptState) options() []string {
 // directory is named by the hash of its sources, so that images from other
 // suites or mirrors keep their own lists instead of clobbering these.
 func newAptState(spec *Spec, pkgs []Package, opts FetchOptions) (*aptState, error) {
-	explicit := map[bool]string{false: opts.Mirror, true: opts.SecurityMirror}
-	if explicit[false] == "" {
-		explicit[false] = os.Getenv(EnvMirror)
-	}
-	if explicit[true] == "" {
-		explicit[true] = os.Getenv(EnvSecurityMirror)
-	}
+	explicit := explicitMirrors(opts)
 	var host []AptSource
 	hostRead := false
 	a := &aptState{mirror: map[string]string{}}
@@ -313,6 +311,41 @@ func newAptState(spec *Spec, pkgs []Package, opts FetchOptions) (*aptState, erro
 		return nil, err
 	}
 	return a, nil
+}
+
+// explicitMirrors are the mirrors given by option, else by environment,
+// keyed by whether they serve security suites.
+func explicitMirrors(opts FetchOptions) map[bool]string {
+	explicit := map[bool]string{false: opts.Mirror, true: opts.SecurityMirror}
+	if explicit[false] == "" {
+		explicit[false] = os.Getenv(EnvMirror)
+	}
+	if explicit[true] == "" {
+		explicit[true] = os.Getenv(EnvSecurityMirror)
+	}
+	return explicit
+}
+
+// SuiteMirror is the archive URI lab downloads suite from, chosen the way
+// Fetch chooses it: opts.Mirror (opts.SecurityMirror for a security
+// suite), else $LAB_DEBIAN_MIRROR ($LAB_DEBIAN_SECURITY_MIRROR), else the
+// host's apt sources (opts.SourcesList and SourcesParts, by default the
+// host's own). For callers that install a suite from elsewhere, such as
+// kmod's build roots.
+func SuiteMirror(suite string, opts FetchOptions) (string, error) {
+	ex := explicitMirrors(opts)[IsSecuritySuite(suite)]
+	var host []AptSource
+	if ex == "" {
+		list, parts := opts.SourcesList, opts.SourcesParts
+		if list == "" && parts == "" {
+			list, parts = HostSourcesList, HostSourcesParts
+		}
+		var err error
+		if host, err = ReadAptSources(list, parts); err != nil {
+			return "", fmt.Errorf("reading the host's apt sources: %w", err)
+		}
+	}
+	return ResolveMirror(suite, ex, host)
 }
 
 func (a *aptState) updatedStamp() string { return a.path("updated") }

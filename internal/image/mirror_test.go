@@ -143,3 +143,47 @@ func TestNewAptStateMirrors(t *testing.T) {
 		t.Errorf("mirrors %v", c.mirror)
 	}
 }
+
+func TestSuiteMirror(t *testing.T) {
+	t.Setenv(EnvMirror, "")
+	t.Setenv(EnvSecurityMirror, "")
+	d := filepath.Join("testdata", "apt", "bookworm")
+	host := FetchOptions{SourcesList: filepath.Join(d, "sources.list"), SourcesParts: filepath.Join(d, "sources.list.d")}
+	withMirror := host
+	withMirror.Mirror = "http://flag.example.org/debian/"
+	withSecurity := host
+	withSecurity.SecurityMirror = "http://flag.example.org/debian-security"
+	tests := []struct {
+		name, suite string
+		opts        FetchOptions
+		env         string // $LAB_DEBIAN_MIRROR
+		want, err   string
+	}{
+		// sid is not in the host's sources: the /debian archive serves it.
+		{name: "host archive", suite: "sid", opts: host, want: "http://mirror.example.org/debian"},
+		{name: "host suite", suite: "bookworm", opts: host, want: "http://mirror.example.org/debian"},
+		{name: "host security", suite: "bookworm-security", opts: host, want: "http://mirror.example.org/debian-security"},
+		{name: "flag", suite: "sid", opts: withMirror, want: "http://flag.example.org/debian"},
+		{name: "flag is not for security suites", suite: "bookworm-security", opts: withMirror, want: "http://mirror.example.org/debian-security"},
+		{name: "security flag", suite: "bookworm-security", opts: withSecurity, want: "http://flag.example.org/debian-security"},
+		{name: "environment", suite: "sid", opts: host, env: "http://env.example.org/debian", want: "http://env.example.org/debian"},
+		{name: "flag beats environment", suite: "sid", opts: withMirror, env: "http://env.example.org/debian", want: "http://flag.example.org/debian"},
+		{name: "no sources", suite: "sid", opts: FetchOptions{SourcesList: filepath.Join(t.TempDir(), "none")},
+			err: "no debian mirror for suite sid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(EnvMirror, tc.env)
+			got, err := SuiteMirror(tc.suite, tc.opts)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %q, %v; want error %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}

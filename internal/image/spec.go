@@ -40,9 +40,16 @@ type Spec struct {
 	Release string `yaml:"release"`
 	// Suite is the default Debian suite of the packages.
 	Suite string `yaml:"suite"`
-	// Compiler is the compiler that built the kernel (its headers name it).
-	Compiler string    `yaml:"compiler"`
-	Packages []Package `yaml:"packages"`
+	// Compiler is the compiler modules are built with (make CC=): the one
+	// that built the kernel, as its headers' .kernelvariables name it,
+	// unless KernelCompiler says otherwise.
+	Compiler string `yaml:"compiler"`
+	// KernelCompiler is the compiler that built the kernel when modules are
+	// built with another one (Debian 5.10 was built with gcc-10, which
+	// bookworm lacks; gcc-12 builds its modules). Empty means Compiler.
+	// Fetch checks it against the headers.
+	KernelCompiler string    `yaml:"kernel_compiler,omitempty"`
+	Packages       []Package `yaml:"packages"`
 	// The paths below are relative to the unpacked root.
 	Kernel    string `yaml:"kernel"`
 	SystemMap string `yaml:"system_map"`
@@ -52,9 +59,29 @@ type Spec struct {
 	// BootModules are the modules the guest loads before networking; lab
 	// resolves their dependencies.
 	BootModules []string `yaml:"boot_modules,omitempty"`
+	// BuildRoot, when set, makes modules build inside a Debian root of
+	// that suite (chroot) instead of on the host: for kernels whose
+	// compiler or kbuild tools the host cannot run.
+	BuildRoot *BuildRoot `yaml:"build_root,omitempty"`
 
 	// File is the path the spec was loaded from.
 	File string `yaml:"-"`
+}
+
+// BuildRoot is a Debian root to build modules in: debootstrap
+// --variant=minbase of Suite with Packages included.
+type BuildRoot struct {
+	Suite    string   `yaml:"suite"`
+	Packages []string `yaml:"packages"`
+}
+
+// BuiltWith is the compiler that built the kernel: KernelCompiler, else
+// Compiler.
+func (s *Spec) BuiltWith() string {
+	if s.KernelCompiler != "" {
+		return s.KernelCompiler
+	}
+	return s.Compiler
 }
 
 // PackageSuite is the suite that serves p under spec s.
@@ -184,8 +211,11 @@ func parseSpec(file string, data []byte) (*Spec, error) {
 // messages about values that parsed but make no sense.
 type fieldLines struct {
 	self   int
-	fields map[string]int
-	items  []*fieldLines
+	fields map[string]int // key → line of the key
+	// sub holds the lines inside a mapping value, items those of each item
+	// of a list value (a scalar item's fieldLines has only self).
+	sub   map[string]*fieldLines
+	items map[string][]*fieldLines
 }
 
 func (f *fieldLines) line(key string) int {
@@ -196,6 +226,24 @@ func (f *fieldLines) line(key string) int {
 		return l
 	}
 	return f.self
+}
+
+// in is the fieldLines of the mapping under key; where there is none, it
+// points at the key itself.
+func (f *fieldLines) in(key string) *fieldLines {
+	if f != nil && f.sub[key] != nil {
+		return f.sub[key]
+	}
+	return &fieldLines{self: f.line(key)}
+}
+
+// item is the fieldLines of item i of the list under key; where there is
+// none, it points at the key itself.
+func (f *fieldLines) item(key string, i int) *fieldLines {
+	if f != nil && i < len(f.items[key]) {
+		return f.items[key][i]
+	}
+	return &fieldLines{self: f.line(key)}
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
@@ -274,6 +322,13 @@ func (d *specDecoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 			if s, ok := d.scalar(vn, key); ok {
 				fv.SetString(s)
 			}
+		case reflect.Pointer:
+			if vn.Kind == yaml.ScalarNode && vn.ShortTag() == "!!null" {
+				continue
+			}
+			pv := reflect.New(fv.Type().Elem())
+			d.decodeStruct(vn, pv.Elem(), key)
+			fv.Set(pv)
 		case reflect.Slice:
 			if vn.Kind == yaml.ScalarNode && vn.ShortTag() == "!!null" {
 				continue
@@ -349,6 +404,9 @@ func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
 	if req(top, "compiler", s.Compiler, "spec") && !tokenRe.MatchString(s.Compiler) {
 		d.errorf(top.line("compiler"), "bad compiler %q", s.Compiler)
 	}
+	if s.KernelCompiler != "" && !tokenRe.MatchString(s.KernelCompiler) {
+		d.errorf(top.line("kernel_compiler"), "bad kernel_compiler %q", s.KernelCompiler)
+	}
 	for _, f := range []struct{ key, val string }{
 		{"kernel", s.Kernel}, {"system_map", s.SystemMap}, {"headers", s.Headers}, {"modules", s.Modules},
 	} {
@@ -359,9 +417,28 @@ func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
 			d.errorf(top.line(f.key), "%s %q must be a clean path relative to the unpacked root", f.key, f.val)
 		}
 	}
-	for _, m := range s.BootModules {
+	for i, m := range s.BootModules {
 		if !modNameRe.MatchString(m) {
-			d.errorf(top.line("boot_modules"), "bad module name %q in boot_modules", m)
+			d.errorf(top.item("boot_modules", i).self, "bad module name %q in boot_modules", m)
+		}
+	}
+	if br := s.BuildRoot; br != nil {
+		fl := top.in("build_root")
+		if req(fl, "suite", br.Suite, "build_root") && !tokenRe.MatchString(br.Suite) {
+			d.errorf(fl.line("suite"), "bad suite %q in build_root", br.Suite)
+		}
+		if len(br.Packages) == 0 {
+			d.errorf(fl.line("packages"), "missing field %q in build_root: list the packages to install (the compiler, make, libc6-dev, libelf-dev, dwarves)", "packages")
+		}
+		seen := map[string]bool{}
+		for i, p := range br.Packages {
+			switch {
+			case !debNameRe.MatchString(p):
+				d.errorf(fl.item("packages", i).self, "bad package name %q in build_root", p)
+			case seen[p]:
+				d.errorf(fl.item("packages", i).self, "package %q listed twice in build_root", p)
+			}
+			seen[p] = true
 		}
 	}
 	if len(s.Packages) == 0 {
@@ -370,10 +447,7 @@ func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
 	}
 	seen := map[string]bool{}
 	for i, p := range s.Packages {
-		fl := &fieldLines{self: top.line("packages"), fields: map[string]int{}}
-		if i < len(top.items) {
-			fl = top.items[i]
-		}
+		fl := top.item("packages", i)
 		what := fmt.Sprintf("packages[%d]", i)
 		if req(fl, "name", p.Name, what) {
 			if !debNameRe.MatchString(p.Name) {
@@ -395,30 +469,30 @@ func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
 	}
 }
 
-// linesOf records the key lines of the top mapping and of each package.
-func linesOf(root *yaml.Node) *fieldLines {
-	root = resolveAlias(root)
-	fl := &fieldLines{self: root.Line, fields: map[string]int{}}
-	if root.Kind != yaml.MappingNode {
+// linesOf records the lines of a mapping's keys, and recursively of the
+// mappings and lists under them (the first of a duplicated key wins: the
+// decoder reports the second).
+func linesOf(n *yaml.Node) *fieldLines {
+	n = resolveAlias(n)
+	fl := &fieldLines{self: n.Line, fields: map[string]int{}, sub: map[string]*fieldLines{}, items: map[string][]*fieldLines{}}
+	if n.Kind != yaml.MappingNode {
 		return fl
 	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], resolveAlias(root.Content[i+1])
-		if _, dup := fl.fields[k.Value]; !dup {
-			fl.fields[k.Value] = k.Line
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], resolveAlias(n.Content[i+1])
+		if _, dup := fl.fields[k.Value]; dup {
+			continue
 		}
-		if k.Value == "packages" && v.Kind == yaml.SequenceNode {
+		fl.fields[k.Value] = k.Line
+		switch v.Kind {
+		case yaml.MappingNode:
+			// A field missing from it is reported at its key.
+			sub := linesOf(v)
+			sub.self = k.Line
+			fl.sub[k.Value] = sub
+		case yaml.SequenceNode:
 			for _, item := range v.Content {
-				item = resolveAlias(item)
-				il := &fieldLines{self: item.Line, fields: map[string]int{}}
-				if item.Kind == yaml.MappingNode {
-					for j := 0; j+1 < len(item.Content); j += 2 {
-						if _, dup := il.fields[item.Content[j].Value]; !dup {
-							il.fields[item.Content[j].Value] = item.Content[j].Line
-						}
-					}
-				}
-				fl.items = append(fl.items, il)
+				fl.items[k.Value] = append(fl.items[k.Value], linesOf(item))
 			}
 		}
 	}

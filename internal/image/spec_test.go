@@ -3,6 +3,7 @@ package image
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -109,8 +110,97 @@ func TestLoadSpecErrors(t *testing.T) {
 		{"empty", "", []string{`:1: empty spec`}},
 		{"several errors at once", replace("compiler: gcc-12\n", "kernal: x\nversion: 1\n"),
 			[]string{`:5: unknown field "kernal"`, `:6: unknown field "version"`}},
+		{"bad boot module", replace("boot_modules: [virtio_pci, virtio_net]", "boot_modules:\n  - virtio_pci\n  - virtio net"),
+			[]string{`:20: bad module name "virtio net" in boot_modules`}},
+		{"bad kernel_compiler", replace("compiler: gcc-12\n", "compiler: gcc-12\nkernel_compiler: gcc 10\n"),
+			[]string{`:6: bad kernel_compiler "gcc 10"`}},
 		{"missing and bad values together", strings.Replace(replace("compiler: gcc-12\n", ""), "boot/vmlinuz", "/boot/vmlinuz", 1),
 			[]string{`:1: missing field "compiler"`, `:13: kernel "/boot/vmlinuz-6.1.0-1-amd64" must be`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writeSpec(t, "test-1", tc.content)
+			_, err := LoadSpec(f)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), f+w) {
+					t.Errorf("error %q\nlacks %q", err, f+w)
+				}
+			}
+		})
+	}
+}
+
+// buildRootSpec is goodSpec with a build root, for the build_root tests.
+const buildRootSpec = goodSpec + `build_root:
+  suite: sid
+  packages:
+    - gcc-16
+    - make
+    - libc6-dev
+`
+
+func TestLoadSpecBuildRoot(t *testing.T) {
+	f := writeSpec(t, "test-1", buildRootSpec+"kernel_compiler: gcc-10\n")
+	s, err := LoadSpec(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &BuildRoot{Suite: "sid", Packages: []string{"gcc-16", "make", "libc6-dev"}}
+	if !reflect.DeepEqual(s.BuildRoot, want) {
+		t.Errorf("build root = %+v, want %+v", s.BuildRoot, want)
+	}
+	if s.Compiler != "gcc-12" || s.KernelCompiler != "gcc-10" || s.BuiltWith() != "gcc-10" {
+		t.Errorf("compiler %q, kernel_compiler %q, built with %q", s.Compiler, s.KernelCompiler, s.BuiltWith())
+	}
+	s, err = LoadSpec(writeSpec(t, "test-1", goodSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.BuildRoot != nil || s.BuiltWith() != "gcc-12" {
+		t.Errorf("spec without build_root: build root %+v, built with %q", s.BuildRoot, s.BuiltWith())
+	}
+	// Flow style and null are fine too.
+	for _, extra := range []string{"build_root: {suite: sid, packages: [gcc-16, make]}\n", "build_root:\n"} {
+		if _, err := LoadSpec(writeSpec(t, "test-1", goodSpec+extra)); err != nil {
+			t.Errorf("%q: %v", extra, err)
+		}
+	}
+}
+
+func TestLoadSpecBuildRootErrors(t *testing.T) {
+	replace := func(old, new string) string {
+		if !strings.Contains(buildRootSpec, old) {
+			t.Fatalf("buildRootSpec lacks %q", old)
+		}
+		return strings.Replace(buildRootSpec, old, new, 1)
+	}
+	tests := []struct {
+		name, content string
+		want          []string
+	}{
+		{"unknown field", replace("  suite: sid\n", "  suite: sid\n  mirror: x\n"),
+			[]string{`:21: unknown field "mirror" in build_root (known: suite, packages)`}},
+		{"missing suite", replace("  suite: sid\n", ""),
+			[]string{`:19: missing field "suite" in build_root`}},
+		{"bad suite", replace("suite: sid", "suite: s/d"),
+			[]string{`:20: bad suite "s/d" in build_root`}},
+		{"no packages", replace("  packages:\n    - gcc-16\n    - make\n    - libc6-dev\n", "  packages: []\n"),
+			[]string{`:21: missing field "packages" in build_root`}},
+		{"missing packages", replace("  packages:\n    - gcc-16\n    - make\n    - libc6-dev\n", ""),
+			[]string{`:19: missing field "packages" in build_root`}},
+		{"bad package", replace("- make", "- make,gcc"),
+			[]string{`:23: bad package name "make,gcc" in build_root`}},
+		{"duplicate package", replace("- libc6-dev", "- gcc-16"),
+			[]string{`:24: package "gcc-16" listed twice in build_root`}},
+		{"package not a string", replace("- make", "- {make: 1}"),
+			[]string{`:23: wrong type for "packages[1]": want a string, got a mapping`}},
+		{"not a mapping", strings.Replace(goodSpec+"build_root: sid\n", "", "", 1),
+			[]string{`:19: build_root must be a mapping, not a string`}},
+		{"packages not a list", replace("  packages:\n    - gcc-16\n    - make\n    - libc6-dev\n", "  packages: gcc-16\n"),
+			[]string{`:21: wrong type for "packages": want a list, got a string`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -137,8 +227,20 @@ func TestLoadDirRepo(t *testing.T) {
 	for _, s := range specs {
 		names = append(names, s.Name)
 	}
-	if !strings.Contains(","+strings.Join(names, ",")+",", ",debian-6.1,") {
-		t.Errorf("images/ holds %v, want debian-6.1 among them", names)
+	for _, want := range []string{"debian-5.10", "debian-6.1", "debian-6.12", "debian-7.2"} {
+		if !strings.Contains(","+strings.Join(names, ",")+",", ","+want+",") {
+			t.Errorf("images/ holds %v, want %s among them", names, want)
+		}
+	}
+	for _, s := range specs {
+		// Only kernels whose kbuild tools the host cannot run need a build
+		// root; the others build on the host.
+		if (s.BuildRoot != nil) != (s.Name == "debian-7.2") {
+			t.Errorf("%s: build root %+v", s.Name, s.BuildRoot)
+		}
+		if s.Name == "debian-5.10" && (s.KernelCompiler != "gcc-10" || s.Compiler != "gcc-12") {
+			t.Errorf("%s: compiler %q, kernel_compiler %q", s.Name, s.Compiler, s.KernelCompiler)
+		}
 	}
 	for i := 1; i < len(names); i++ {
 		if names[i-1] > names[i] {

@@ -10,16 +10,30 @@ import (
 // LoadOrder finds the named modules in a kernel's module tree (lib/modules/
 // RELEASE) and returns their files with every dependency first, as modprobe
 // would load them. It reads each module's own depends= field, so it needs no
-// modules.dep (Debian's packages ship none).
+// modules.dep (Debian's packages ship none). Modules may be .ko or .ko.xz
+// files (Debian compresses them since 6.12); the paths returned are the
+// files as they are, which the guest agent loads with
+// MODULE_INIT_COMPRESSED_FILE.
 func LoadOrder(modulesDir string, names []string) ([]string, error) {
 	index := map[string]string{}
 	err := filepath.WalkDir(modulesDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && strings.HasSuffix(path, ".ko") {
-			index[canonical(strings.TrimSuffix(d.Name(), ".ko"))] = path
+		if d.IsDir() {
+			return nil
 		}
+		base, ok := moduleFileName(d.Name())
+		if !ok {
+			return nil
+		}
+		name := canonical(base)
+		// Both forms of one module should not happen; when they do, the
+		// plain file wins, whatever order the walk found them in.
+		if old, dup := index[name]; dup && strings.HasSuffix(old, ".ko") {
+			return nil
+		}
+		index[name] = path
 		return nil
 	})
 	if err != nil {
@@ -63,6 +77,17 @@ func LoadOrder(modulesDir string, names []string) ([]string, error) {
 		}
 	}
 	return order, nil
+}
+
+// moduleFileName returns the module file name without its .ko or .ko.xz
+// suffix, and whether it is a module file at all.
+func moduleFileName(file string) (string, bool) {
+	for _, suf := range []string{".ko", ".ko.xz"} {
+		if base, ok := strings.CutSuffix(file, suf); ok && base != "" {
+			return base, true
+		}
+	}
+	return "", false
 }
 
 // canonical treats - and _ in module names alike, as the kernel does.

@@ -1,9 +1,11 @@
 // Package kmod builds out-of-tree kernel modules (the families under kmods/)
-// against a kernel image's headers and caches the results by content, and
-// reads the metadata of built modules.
+// against a kernel image's headers, on the host or in a Debian build root
+// for kernels the host cannot build for, caches the results by content, and
+// reads the metadata of modules (.ko and .ko.xz).
 package kmod
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ulikunitz/xz"
 )
 
 // BuildOptions says what to build and against which kernel.
@@ -33,7 +37,11 @@ type BuildOptions struct {
 	Compiler   string // e.g. "gcc-12": passed as CC=; empty leaves the headers' default
 	CacheDir   string // e.g. ~/.cache/lab; outputs go under <CacheDir>/kmods/<hash>/
 	KeyExtra   string // extra cache key material (image name, package versions)
-	Log        *slog.Logger
+	// BuildRoot, when set, builds inside that Debian root (chroot) rather
+	// than on the host; HeadersDir still names the host-side tree, and
+	// Compiler is looked for in the root.
+	BuildRoot *BuildRoot
+	Log       *slog.Logger
 }
 
 // keyVersion changes whenever the layout of the cache or the way modules are
@@ -77,7 +85,11 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		return nil, fmt.Errorf("kernel %s: headers %s have no Makefile: %w", o.Release, headers, err)
 	}
 
-	key, err := cacheKey(src, headers, o.Release, o.Compiler, o.KeyExtra)
+	extra := o.KeyExtra
+	if o.BuildRoot != nil {
+		extra += "\nbuildroot " + o.BuildRoot.Key()
+	}
+	key, err := cacheKey(src, headers, o.Release, o.Compiler, extra)
 	if err != nil {
 		return nil, err
 	}
@@ -93,13 +105,19 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 
 	// Check the tools before taking the lock, so that a missing compiler is
 	// reported at once, clearly.
-	if o.Compiler != "" {
-		if _, err := exec.LookPath(o.Compiler); err != nil {
-			return nil, fmt.Errorf("kernel %s was built with %s; install it (apt-get install %s)", o.Release, o.Compiler, o.Compiler)
+	if o.BuildRoot != nil {
+		if err := needRoot(o.BuildRoot, o.Release); err != nil {
+			return nil, err
 		}
-	}
-	if _, err := exec.LookPath("make"); err != nil {
-		return nil, errors.New("make not found; install it (apt-get install make)")
+	} else {
+		if o.Compiler != "" {
+			if _, err := exec.LookPath(o.Compiler); err != nil {
+				return nil, fmt.Errorf("kernel %s was built with %s; install it (apt-get install %s)", o.Release, o.Compiler, o.Compiler)
+			}
+		}
+		if _, err := exec.LookPath("make"); err != nil {
+			return nil, errors.New("make not found; install it (apt-get install make)")
+		}
 	}
 
 	if err := os.MkdirAll(kmodsDir, 0o755); err != nil {
@@ -115,23 +133,54 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		log.Debug("kmod cache hit after waiting for lock", "dir", outDir)
 		return mods, nil
 	}
-
 	start := time.Now()
-	log.Info("building kernel modules", "src", src, "headers", headers, "cc", o.Compiler)
-	buildDir, err := os.MkdirTemp("", "lab-kmod-"+family+"-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(buildDir)
-	if err := copySources(src, buildDir); err != nil {
-		return nil, fmt.Errorf("copy %s: %w", src, err)
-	}
 
-	out, err := runMake(ctx, headers, buildDir, o.Compiler)
-	if err != nil {
-		return nil, fmt.Errorf("build %s against kernel %s (%s): %w\n%s", family, o.Release, headers, err, lastLines(out, makeTailLines))
+	var (
+		buildDir string
+		out      []byte
+	)
+	if o.BuildRoot != nil {
+		dir := o.BuildRoot.Dir
+		if dir == "" {
+			dir = filepath.Join(cacheDir, "buildroots")
+		}
+		root, unlockRoot, err := prepareRoot(ctx, o.BuildRoot, dir, o.Release, log)
+		if err != nil {
+			return nil, fmt.Errorf("kernel %s: %w", o.Release, err)
+		}
+		defer unlockRoot()
+		if !rootHasCompiler(root, o.Compiler) {
+			return nil, fmt.Errorf("kernel %s: the %s build root has no %s: add it to build_root's packages", o.Release, o.BuildRoot.Suite, o.Compiler)
+		}
+		if buildDir, err = os.MkdirTemp(filepath.Join(root, "tmp"), "lab-kmod-"+family+"-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(buildDir)
+		if err := copySources(src, buildDir); err != nil {
+			return nil, fmt.Errorf("copy %s: %w", src, err)
+		}
+		start = time.Now() // the module build, not the making of the root
+		log.Info("building kernel modules in the build root", "src", src, "root", root, "cc", o.Compiler)
+		out, err = buildInRoot(ctx, root, o.BuildRoot.Image.Spec.Headers, buildDir, o.Compiler)
+		if err != nil {
+			return nil, fmt.Errorf("build %s against kernel %s in the %s build root %s: %w\n%s", family, o.Release, o.BuildRoot.Suite, root, err, lastLines(out, makeTailLines))
+		}
+		log.Debug("make output", "output", string(out))
+	} else {
+		log.Info("building kernel modules", "src", src, "headers", headers, "cc", o.Compiler)
+		if buildDir, err = os.MkdirTemp("", "lab-kmod-"+family+"-"); err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(buildDir)
+		if err := copySources(src, buildDir); err != nil {
+			return nil, fmt.Errorf("copy %s: %w", src, err)
+		}
+		out, err = runMake(ctx, headers, buildDir, o.Compiler)
+		if err != nil {
+			return nil, fmt.Errorf("build %s against kernel %s (%s): %w%s\n%s", family, o.Release, headers, err, hint(out), lastLines(out, makeTailLines))
+		}
+		log.Debug("make output", "output", string(out))
 	}
-	log.Debug("make output", "output", string(out))
 
 	kos, err := findKOs(buildDir)
 	if err != nil {
@@ -188,21 +237,13 @@ func Families(kmodsDir string) ([]string, error) {
 	return fams, nil
 }
 
-// ModInfo reads the .modinfo section of an uncompressed .ko file and returns
+// ModInfo reads the .modinfo section of a kernel module, a plain .ko file
+// or an xz-compressed .ko.xz (as Debian ships them since 6.12), and returns
 // its key=value fields: name, vermagic, depends, license, description...
 // A key present more than once (alias, parm) has its values joined with
 // "\n"; depends is one comma-separated value, which Depends splits.
 func ModInfo(path string) (map[string]string, error) {
-	f, err := elf.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("modinfo %s: %w", path, err)
-	}
-	defer f.Close()
-	sec := f.Section(".modinfo")
-	if sec == nil {
-		return nil, fmt.Errorf("modinfo %s: no .modinfo section (not a kernel module)", path)
-	}
-	data, err := sec.Data()
+	data, err := modinfoSection(path)
 	if err != nil {
 		return nil, fmt.Errorf("modinfo %s: %w", path, err)
 	}
@@ -221,6 +262,46 @@ func ModInfo(path string) (map[string]string, error) {
 		info[k] = v
 	}
 	return info, nil
+}
+
+// maxModuleSize bounds what a compressed module may expand to; the largest
+// modules Debian ships are tens of MiB.
+const maxModuleSize = 512 << 20
+
+// modinfoSection returns the bytes of the module's .modinfo section.
+func modinfoSection(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	var r io.ReaderAt = fh
+	if strings.HasSuffix(path, ".xz") {
+		// The kernel's own format (xz --check=crc32 --lzma2=dict=1MiB):
+		// decompress it whole, an ELF reader wants random access.
+		xr, err := xz.NewReader(bufio.NewReader(fh))
+		if err != nil {
+			return nil, fmt.Errorf("xz: %w", err)
+		}
+		var buf bytes.Buffer
+		n, err := io.Copy(&buf, io.LimitReader(xr, maxModuleSize+1))
+		if err != nil {
+			return nil, fmt.Errorf("xz: %w", err)
+		}
+		if n > maxModuleSize {
+			return nil, fmt.Errorf("xz: expands to more than %d MiB", maxModuleSize>>20)
+		}
+		r = bytes.NewReader(buf.Bytes())
+	}
+	f, err := elf.NewFile(r)
+	if err != nil {
+		return nil, err
+	}
+	sec := f.Section(".modinfo")
+	if sec == nil {
+		return nil, errors.New("no .modinfo section (not a kernel module)")
+	}
+	return sec.Data()
 }
 
 // Depends returns the module names in info's depends field (as returned by
@@ -381,21 +462,19 @@ func runMake(ctx context.Context, headers, dir, compiler string) ([]byte, error)
 	cmd := exec.CommandContext(ctx, "make", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	return runGroup(ctx, cmd)
+}
+
+// hint names the package a failed host build lacks, when make's output
+// says so plainly.
+func hint(out []byte) string {
+	switch {
+	case bytes.Contains(out, []byte("pahole: not found")) || bytes.Contains(out, []byte("pahole: No such file")):
+		return " (pahole is missing: 6.12+ module builds need it for BTF; apt-get install dwarves)"
+	case bytes.Contains(out, []byte("GLIBC_2.")) && bytes.Contains(out, []byte("not found")):
+		return " (the kernel's kbuild tools need a newer glibc than the host's: give the image a build_root)"
 	}
-	cmd.WaitDelay = 5 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	err := cmd.Run()
-	if ctxErr := ctx.Err(); err != nil && ctxErr != nil {
-		err = fmt.Errorf("make: %w", ctxErr)
-	} else if err != nil {
-		err = fmt.Errorf("make: %w", err)
-	}
-	return out.Bytes(), err
+	return ""
 }
 
 // findKOs returns the .ko files a build left in dir.

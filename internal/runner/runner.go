@@ -115,11 +115,16 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 		return nil, fail(KindBuild, err)
 	}
 	modules := map[string]string{}
+	buildRoot := kmod.ImageBuildRoot(img, o.Mirror)
+	if buildRoot != nil {
+		buildRoot.Progress = o.Progress
+	}
 	for _, fam := range families {
 		built, err := kmod.Build(ctx, kmod.BuildOptions{
 			Src: filepath.Join(o.RepoRoot, "kmods", fam), HeadersDir: img.HeadersDir(), Release: spec.Release,
 			Compiler: spec.Compiler, CacheDir: o.CacheDir,
 			KeyExtra: spec.Name + " " + spec.PackageVersion(), Log: o.Log,
+			BuildRoot: buildRoot,
 		})
 		if err != nil {
 			return nil, fail(KindBuild, fmt.Errorf("image %s: %w", spec.Name, err))
