@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -113,6 +114,15 @@ func Observation(r *Result) string {
 	}
 	if w := firstOfKind(r, evidence.KindWarning); w != nil {
 		addPart(shortTitle(w.Title))
+	}
+	var hung []string
+	for _, o := range r.Oopses {
+		if o.Kind == evidence.KindHungTask && !slices.Contains(hung, o.Comm) {
+			hung = append(hung, o.Comm)
+		}
+	}
+	if len(hung) > 0 {
+		addPart("hung task: " + strings.Join(hung, ", "))
 	}
 	for _, o := range r.Oopses {
 		if o.IsCrash() {

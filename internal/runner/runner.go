@@ -537,6 +537,9 @@ func (s *session) collect() {
 			targets = append(targets, target{h, h, ""})
 		}
 		for _, st := range s.asyncSteps {
+			if st.Action != "unload" {
+				continue // a holder's own step: the holder is observed already
+			}
 			targets = append(targets, target{fmt.Sprintf("%s (%s %s)", st.ID, st.Action, st.Target), "", s.tickets[st.ID]})
 		}
 		for _, t := range targets {
