@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lab/internal/cli"
+	"lab/internal/results"
+)
+
+// TestMatrix compares two kernels end to end: the chardev experiments on
+// Debian 5.10 and 6.1 with two VMs at a time. The unsafe holder's final state
+// is a real difference between them (D on 5.10, X on 6.1), and the reports
+// must say so.
+func TestMatrix(t *testing.T) {
+	needVM(t)
+	code, out, dir := runLab(t, "matrix", "--kernel", "debian-5.10,debian-6.1", "--jobs", "2", "chardev-unsafe", "chardev-safe")
+	if code != cli.ExitPass {
+		t.Errorf("lab matrix = exit %d; want 0", code)
+	}
+	if left := qemuChildren(t); len(left) > 0 {
+		t.Errorf("qemu processes left behind: %v", left)
+	}
+	run, rs, err := results.LoadRun(filepath.Join(dir, "latest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run.Complete || len(rs) != 4 {
+		t.Fatalf("run complete=%v with %d results; want complete with 4", run.Complete, len(rs))
+	}
+	states := map[string]string{}
+	for _, r := range rs {
+		if r.Verdict != results.Pass {
+			t.Errorf("%s on %s = %s (%s %s); want pass", r.Experiment, r.Kernel.Name, r.Verdict, r.Reason, r.Error)
+		}
+		if r.Experiment == "chardev-unsafe" && len(r.Processes) > 0 {
+			states[r.Kernel.Name] = r.Processes[0].State
+		}
+	}
+	if !strings.HasPrefix(states["debian-5.10"], "D") || !strings.HasPrefix(states["debian-6.1"], "X") {
+		t.Errorf("unsafe holder states = %v; want D on 5.10 and X on 6.1", states)
+	}
+	for _, want := range []string{"chardev-unsafe differs between kernels", "holder-A D", "holder-A X", "PASS: rmmod EAGAIN"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("terminal table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, f := range []string{"report.md", "report.html", "junit.xml", "run.json"} {
+		if st, err := os.Stat(filepath.Join(dir, "latest", f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s missing: %v", f, err)
+		}
+	}
+	// lab report rebuilds the same reports from the result files alone.
+	os.Remove(filepath.Join(dir, "latest", "report.md"))
+	var stdout, stderr strings.Builder
+	code = cli.Main([]string{"report", filepath.Join(dir, "latest")}, &stdout, &stderr)
+	if b, err := os.ReadFile(filepath.Join(dir, "latest", "report.md")); code != 0 || err != nil || !strings.Contains(string(b), "Where kernels differ") {
+		t.Errorf("lab report = exit %d, report.md %v; want it rebuilt with the differences", code, err)
+	}
+}
