@@ -95,6 +95,20 @@ func TestChardev(t *testing.T) {
 		if first.Comm != "holder-A" || first.LastUnloaded != "chardev_unsafe" {
 			t.Errorf("first oops task %q, last unloaded %q; want holder-A and chardev_unsafe", first.Comm, first.LastUnloaded)
 		}
+		// The fault address is the read slot of the freed module's fops,
+		// named from the layout lab recorded before the unload.
+		var cr2 string
+		for _, res := range first.Resolved {
+			if res.What == "CR2" && res.Module == "chardev_unsafe" && res.Unloaded && strings.HasPrefix(res.Symbol, "fops+") {
+				cr2 = res.String()
+			}
+		}
+		if cr2 == "" {
+			t.Errorf("first oops resolved = %+v; want CR2 in chardev_unsafe:fops of the unloaded module", first.Resolved)
+		}
+		if len(r.Modules) != 1 || r.Modules[0].Name != "chardev_unsafe" || r.Modules[0].Sections[".rodata"] == 0 {
+			t.Errorf("modules = %+v; want the layout of chardev_unsafe recorded before the unload", r.Modules)
+		}
 		if !strings.HasPrefix(second.RIP, "filp_close+") {
 			t.Errorf("second oops RIP = %q; want filp_close (the dying task closing its files)", second.RIP)
 		}
@@ -114,6 +128,9 @@ func TestChardev(t *testing.T) {
 		console, err := os.ReadFile(filepath.Join(dir, "latest", "debian-6.1", "chardev-unsafe", "console.log"))
 		if err != nil || !bytes.Contains(console, []byte("Fixing recursive fault but reboot is needed!")) {
 			t.Errorf("console.log missing or without the recursive fault line: %v", err)
+		}
+		if !strings.Contains(out, "= chardev_unsafe:fops+0x10 (module unloaded") {
+			t.Errorf("terminal summary does not name the freed fops:\n%s", out)
 		}
 		if !strings.Contains(out, "vfs_read") {
 			t.Errorf("terminal summary does not name vfs_read:\n%s", out)

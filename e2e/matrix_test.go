@@ -37,6 +37,15 @@ func TestMatrix(t *testing.T) {
 		}
 		if r.Experiment == "chardev-unsafe" && len(r.Processes) > 0 {
 			states[r.Kernel.Name] = r.Processes[0].State
+			named := false
+			for _, o := range r.Oopses {
+				for _, res := range o.Resolved {
+					named = named || res.What == "CR2" && res.Module == "chardev_unsafe" && res.Unloaded && strings.HasPrefix(res.Symbol, "fops+")
+				}
+			}
+			if !named {
+				t.Errorf("chardev-unsafe on %s: no CR2 named in the freed fops", r.Kernel.Name)
+			}
 		}
 	}
 	if !strings.HasPrefix(states["debian-5.10"], "D") || !strings.HasPrefix(states["debian-6.1"], "X") {
