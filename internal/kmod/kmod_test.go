@@ -18,38 +18,24 @@ const (
 )
 
 // testHeaders finds the Debian 6.1 headers: $LAB_TEST_HEADERS, else the tree
-// internal/image unpacks into the lab cache. Without them the test fails,
-// saying how to get them, unless -short.
+// internal/image unpacks into the lab cache, fetching the image when it is
+// not there yet (tests of other packages may or may not have run first).
 func testHeaders(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds kernel modules against real headers; skipped with -short")
 	}
-	var tried []string
 	if dir := os.Getenv("LAB_TEST_HEADERS"); dir != "" {
 		if isHeaders(dir) {
 			return dir
 		}
 		t.Fatalf("LAB_TEST_HEADERS=%s holds no kernel headers tree (no Makefile)", dir)
 	}
-	tried = append(tried, "$LAB_TEST_HEADERS (unset)")
-	if cache, err := os.UserCacheDir(); err == nil {
-		dir := filepath.Join(cache, "lab", "images", "debian-6.1", "root", "usr", "src", "linux-headers-"+testRelease)
-		if isHeaders(dir) {
-			return dir
-		}
-		tried = append(tried, dir)
+	dir := fetchedImage(t, "debian-6.1").HeadersDir()
+	if !isHeaders(dir) {
+		t.Fatalf("the fetched debian-6.1 image has no headers tree at %s", dir)
 	}
-	t.Fatalf("no Debian %[2]s kernel headers found (tried %[1]s).\n"+
-		"Get them by fetching the debian-6.1 image with lab (it unpacks them into the lab cache), or set\n"+
-		"LAB_TEST_HEADERS to a tree made by hand: download linux-headers-%[2]s=6.1.192-2,\n"+
-		"linux-headers-6.1.0-56-common=6.1.192-2 and linux-kbuild-6.1=6.1.192-2 (bookworm-security) with\n"+
-		"apt-get download, unpack each into one ROOT with\n"+
-		"  dpkg-deb --fsys-tarfile X.deb | tar -x --keep-directory-symlink -C ROOT\n"+
-		"and rewrite the include /usr/src/... line of ROOT/usr/src/linux-headers-%[2]s/Makefile to ROOT/usr/src/...;\n"+
-		"then LAB_TEST_HEADERS=ROOT/usr/src/linux-headers-%[2]s. Or run go test -short",
-		strings.Join(tried, ", "), testRelease)
-	return ""
+	return dir
 }
 
 func isHeaders(dir string) bool {
