@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"lab/internal/safefile"
 )
 
 // Keyring is the keyring the private apt sources trust.
@@ -85,7 +87,7 @@ func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
 	if err := os.MkdirAll(imagesDir(cache), 0o755); err != nil {
 		return nil, err
 	}
-	unlock, err := lockFile(ctx, img.lockPath(), log)
+	unlock, err := safefile.Lock(ctx, img.lockPath(), log)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", spec.Name, err)
 	}
@@ -416,7 +418,7 @@ func download(ctx context.Context, spec *Spec, pkgs []Package, opts FetchOptions
 		return nil, err
 	}
 	// The apt state may be shared by images of the same suites.
-	unlock, err := lockFile(ctx, a.dir+".lock", log)
+	unlock, err := safefile.Lock(ctx, a.dir+".lock", log)
 	if err != nil {
 		return nil, err
 	}

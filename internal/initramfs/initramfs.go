@@ -31,6 +31,7 @@ import (
 	"github.com/u-root/uio/llog"
 
 	"lab/internal/agent"
+	"lab/internal/safefile"
 )
 
 // Commands are the u-root commands in every guest: a shell and the tools a
@@ -200,7 +201,7 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 	if intact(out, o.Log) {
 		return out, nil
 	}
-	unlock, err := lockFile(out + ".lock")
+	unlock, err := safefile.Lock(ctx, out+".lock", o.Log)
 	if err != nil {
 		return "", err
 	}
@@ -273,7 +274,7 @@ func buildAgent(ctx context.Context, o Options, dir string) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	return out, writeAtomic(out, b)
+	return out, safefile.WriteAtomic(out, b)
 }
 
 // HolderSource is the holder program's source, relative to the repo root.
@@ -317,10 +318,10 @@ func urootVersion() string {
 // from a good one.
 func writeSealed(path string, data []byte) error {
 	sum := sha256.Sum256(data)
-	if err := writeAtomic(path, data); err != nil {
+	if err := safefile.WriteAtomic(path, data); err != nil {
 		return err
 	}
-	return writeAtomic(path+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"))
+	return safefile.WriteAtomic(path+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"))
 }
 
 // intact says whether a sealed cache entry exists and still has the content
@@ -344,23 +345,4 @@ func intact(path string, log *slog.Logger) bool {
 	os.Remove(path)
 	os.Remove(path + ".sha256")
 	return false
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it, so
-// that a reader never sees a partial cache entry.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"lab/internal/image"
+	"lab/internal/safefile"
 )
 
 // BuildRoot is a Debian root that modules are built in (chroot), for
@@ -187,7 +188,7 @@ func prepareRoot(ctx context.Context, b *BuildRoot, dir, release string, log *sl
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, err
 	}
-	unlock, err = lockFile(ctx, filepath.Join(dir, key+".lock"))
+	unlock, err = safefile.Lock(ctx, filepath.Join(dir, key+".lock"), log)
 	if err != nil {
 		return "", nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"lab/internal/safefile"
 )
 
 // WriteReports renders report.md, report.html and junit.xml into dir from
@@ -23,7 +25,7 @@ func WriteReports(dir string, m *Matrix) error {
 		if err := render(&b, m); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := WriteFileAtomic(filepath.Join(dir, name), []byte(b.String())); err != nil {
+		if err := safefile.WriteAtomic(filepath.Join(dir, name), []byte(b.String())); err != nil {
 			return err
 		}
 	}

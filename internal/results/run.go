@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"lab/internal/safefile"
 )
 
 // Run is run.json at the top of a run directory: what the run set out to
@@ -32,7 +34,7 @@ func WriteRun(dir string, r *Run) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "run.json"), append(b, '\n'))
+	return safefile.WriteAtomic(filepath.Join(dir, "run.json"), append(b, '\n'))
 }
 
 // LoadRun reads a run directory: run.json when there is one (a single

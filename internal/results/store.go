@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"lab/internal/safefile"
 )
 
 // NewRunID returns a sortable, unique run id: UTC time plus random bits, so
@@ -51,29 +53,7 @@ func Write(dir string, r *Result) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "result.json"), append(b, '\n'))
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return safefile.WriteAtomic(filepath.Join(dir, "result.json"), append(b, '\n'))
 }
 
 // Read loads one result.json.

@@ -1,0 +1,47 @@
+package safefile
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestWriteAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	for _, content := range []string{"one", "two"} {
+		if err := WriteAtomic(p, []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != content {
+			t.Errorf("WriteAtomic(%q) left %q", content, b)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d entries; want only the file (no temporaries)", len(entries))
+	}
+	if err := WriteAtomic(filepath.Join(dir, "missing", "f"), nil); err == nil {
+		t.Errorf("WriteAtomic into a missing directory succeeded")
+	}
+}
+
+func TestLock(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "l")
+	unlock, err := Lock(context.Background(), p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := Lock(ctx, p, nil); err == nil {
+		t.Fatalf("second Lock while held succeeded")
+	}
+	unlock()
+	unlock2, err := Lock(context.Background(), p, nil)
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	unlock2()
+}
