@@ -111,3 +111,31 @@ func TestWriteAtomicLeavesNoTemp(t *testing.T) {
 		t.Errorf("Read = %+v, %v; want schema %d", r, err, Schema)
 	}
 }
+
+// TestPartialRun reads a run that stopped half way (run.json incomplete,
+// one planned cell without a result) and rebuilds its reports.
+func TestPartialRun(t *testing.T) {
+	dir := t.TempDir()
+	run := &Run{RunID: "r2", Kernels: []string{"debian-6.1"}, Experiments: []string{"chardev-safe", "chardev-unsafe"}}
+	if err := WriteRun(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	cell, _ := CellDir(dir, "debian-6.1", "chardev-safe")
+	if err := Write(cell, &Result{Experiment: "chardev-safe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass}); err != nil {
+		t.Fatal(err)
+	}
+	got, rs, err := LoadRun(dir)
+	if err != nil || got.Complete || len(rs) != 1 {
+		t.Fatalf("LoadRun = %+v, %d results, %v; want incomplete with 1 result", got, len(rs), err)
+	}
+	m := NewMatrix(got, rs)
+	if c := m.Counts(); c[Pass] != 1 || c["missing"] != 1 {
+		t.Errorf("Counts() = %v; want 1 pass, 1 missing", c)
+	}
+	if err := WriteReports(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(cell); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("cell directory mode = %v, %v; want 0700", st.Mode().Perm(), err)
+	}
+}
