@@ -47,19 +47,8 @@ func needVM(t *testing.T) {
 func qemuChildren(t *testing.T) []string {
 	t.Helper()
 	var left []string
-	dirs, _ := filepath.Glob("/proc/[0-9]*")
-	me := os.Getpid()
-	for _, d := range dirs {
-		comm, _ := os.ReadFile(filepath.Join(d, "comm"))
-		if !strings.HasPrefix(string(comm), "qemu-system") {
-			continue
-		}
-		status, _ := os.ReadFile(filepath.Join(d, "status"))
-		for _, line := range strings.Split(string(status), "\n") {
-			if strings.HasPrefix(line, "PPid:") && strings.TrimSpace(strings.TrimPrefix(line, "PPid:")) == strconv.Itoa(me) {
-				left = append(left, d)
-			}
-		}
+	for _, pid := range childrenOf(os.Getpid(), "qemu-system") {
+		left = append(left, filepath.Join("/proc", strconv.Itoa(pid)))
 	}
 	return left
 }

@@ -559,7 +559,11 @@ func (p *parser) checkReferences(s *Spec) {
 				}
 				holders[st.Target] = true
 			} else if !holders[st.Target] {
-				p.fail(n, "%s: %q is not a holder opened by an earlier step%s", st.Action, st.Target, map[bool]string{true: " nor the id of an earlier async step", false: ""}[st.Action == "observe"])
+				also := ""
+				if st.Action == "observe" {
+					also = " nor the id of an earlier async step"
+				}
+				p.fail(n, "%s: %q is not a holder opened by an earlier step%s", st.Action, st.Target, also)
 			}
 		case "module":
 			if !modules[st.Target] {

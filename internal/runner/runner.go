@@ -408,9 +408,8 @@ func (s *session) steps(ctx context.Context) error {
 			e := rep.Exists
 			rs.Exists = &e
 		}
-		if st.Action == "open" && rep.OK {
-			s.holders = append(s.holders, st.Target)
-		} else if st.Action == "open" && rep.Process != nil {
+		if st.Action == "open" {
+			// The holder process exists whether its open worked or not.
 			s.holders = append(s.holders, st.Target)
 		}
 		s.r.Steps = append(s.r.Steps, rs)
