@@ -176,7 +176,7 @@ func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runI
 	rctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("the run took longer than %s", limit))
 	defer cancel()
 	err = s.run(rctx)
-	s.collect()
+	s.collect(err == nil)
 	r.TimingsMS["total"] = time.Since(start).Milliseconds()
 	if err != nil {
 		r.Verdict = results.Error
@@ -526,10 +526,11 @@ func lastLines(text string, n int) string {
 	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
 }
 
-// collect records the final state of every holder, stops the VM and turns
-// the console log into evidence. It runs whatever happened before.
-func (s *session) collect() {
-	if s.client != nil {
+// collect records the final state of every holder (when the guest can
+// still answer: askGuest), stops the VM and turns the console log into
+// evidence. It runs whatever happened before.
+func (s *session) collect(askGuest bool) {
+	if s.client != nil && askGuest {
 		type target struct{ label, holder, ticket string }
 		var targets []target
 		for _, h := range s.holders {
@@ -554,6 +555,8 @@ func (s *session) collect() {
 				Stack: ps.Stack, Exited: ps.Exited, ExitStatus: ps.ExitStatus,
 			})
 		}
+	}
+	if s.client != nil {
 		s.client.Close()
 	}
 	if s.machine != nil {
