@@ -241,6 +241,29 @@ func TestInterrupt(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(cell, "console.log")); err != nil || !strings.Contains(string(b), "lab-agent: ready") {
 		t.Errorf("console.log not kept after interrupt: %v", err)
 	}
+	if run, _, err := results.LoadRun(filepath.Join(resultsDir, "latest")); err != nil || run.Complete {
+		t.Errorf("run.json after interrupt: complete=%v, %v; want marked incomplete", run != nil && run.Complete, err)
+	}
+}
+
+// TestFailVerdict runs an experiment whose expectations are wrong: the
+// kernel behaves, the verdict is fail (exit 1), and the reason names each
+// expectation that did not hold and what was seen instead.
+func TestFailVerdict(t *testing.T) {
+	needVM(t)
+	code, r, _ := faultRun(t, "chardev-safe-wrong")
+	if code != cli.ExitFail || r.Verdict != results.Fail {
+		t.Fatalf("chardev-safe-wrong = exit %d, %s; want exit 1, fail", code, r.Verdict)
+	}
+	for _, want := range []string{
+		"step 3: ok: want true, got false (EAGAIN)",
+		`step 4: data contains: want "Goodbye", got "I already told you 0 times Hello world!\n"`,
+		"run: oops: want an oops, got 0 oops reports",
+	} {
+		if !strings.Contains(r.Reason, want) {
+			t.Errorf("reason %q lacks %q", r.Reason, want)
+		}
+	}
 }
 
 func childrenOf(parent int, commPrefix string) []int {
