@@ -2,10 +2,12 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
+	"lab/internal/evidence"
 	"lab/internal/experiment"
 	"lab/internal/image"
 	"lab/internal/results"
@@ -13,9 +15,11 @@ import (
 
 // Matrix runs every experiment on every kernel, up to jobs VMs at once,
 // into runDir. Kernels are prepared first, one after another (their builds
-// share the cache); then the cells run in parallel. done hears of each
-// result as it is written. It returns when every cell ran or ctx ended;
-// cells never started have no result.
+// share the cache); then the cells run in parallel. A kernel that cannot be
+// prepared (its packages are gone from the mirror, its build root needs
+// root …) gets an error result in each of its cells, and the others run.
+// done hears of each result as it is written. It returns when every cell
+// ran or ctx ended; cells never started have no result.
 func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experiment.Spec, runID, runDir string, jobs int, done func(*results.Result)) error {
 	if jobs < 1 {
 		jobs = 1
@@ -29,7 +33,17 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 		fmt.Fprintf(o.progressWriter(), "lab: preparing %s (kernel packages, modules, initramfs)\n", spec.Name)
 		p, err := Prepare(ctx, o, spec)
 		if err != nil {
-			return err
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			fmt.Fprintf(o.progressWriter(), "lab: %s cannot run: %v\n", spec.Name, err)
+			for _, e := range exps {
+				r := unprepared(spec, e, runID, runDir, err)
+				if done != nil {
+					done(r)
+				}
+			}
+			continue
 		}
 		for _, e := range exps {
 			cells = append(cells, cell{p, e})
@@ -65,4 +79,24 @@ feed:
 	close(work)
 	wg.Wait()
 	return ctx.Err()
+}
+
+// unprepared writes the error result of an experiment on a kernel that
+// could not be prepared.
+func unprepared(spec *image.Spec, e *experiment.Spec, runID, runDir string, err error) *results.Result {
+	r := &results.Result{
+		RunID: runID, Experiment: e.Name, Summary: e.Summary,
+		Kernel:  results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
+		Verdict: results.Error, ErrorKind: results.KindBuild, Error: err.Error(),
+		Steps: []results.Step{}, Checks: []results.Check{}, Oopses: []evidence.Oops{},
+		Processes: []results.Process{}, TimingsMS: map[string]int64{},
+	}
+	var re *runError
+	if errors.As(err, &re) {
+		r.ErrorKind = re.kind
+	}
+	if dir, derr := results.CellDir(runDir, spec.Name, e.Name); derr == nil {
+		results.Write(dir, r)
+	}
+	return r
 }

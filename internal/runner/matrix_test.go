@@ -1,0 +1,39 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"lab/internal/experiment"
+	"lab/internal/image"
+	"lab/internal/results"
+)
+
+// TestMatrixUnpreparedKernel: a kernel whose packages cannot be had gets an
+// error result in every cell, written to disk, instead of ending the run.
+func TestMatrixUnpreparedKernel(t *testing.T) {
+	spec := &image.Spec{Name: "debian-9.9", Release: "9.9.0-1-amd64", Suite: "nosuch",
+		Packages: []image.Package{{Name: "linux-image-9.9.0-1-amd64", Version: "9.9-1", SHA256: strings.Repeat("0", 64)}}}
+	exps := []*experiment.Spec{{Name: "a"}, {Name: "b"}}
+	dir := t.TempDir()
+	var got []*results.Result
+	o := Options{CacheDir: t.TempDir(), Mirror: "http://127.0.0.1:9/debian", SecurityMirror: "http://127.0.0.1:9/debian-security"}
+	err := Matrix(context.Background(), o, []*image.Spec{spec}, exps, "r", dir, 1, func(r *results.Result) { got = append(got, r) })
+	if err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Matrix = %v; want nil (the kernel's cells carry the error)", err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("Matrix reported %d results; want 2", len(got))
+	}
+	for _, r := range got {
+		if r.Verdict != results.Error || r.ErrorKind != results.KindBuild || r.Error == "" {
+			t.Errorf("%s = %s/%s %q; want error/build with the reason", r.Experiment, r.Verdict, r.ErrorKind, r.Error)
+		}
+		if _, err := results.Read(filepath.Join(dir, "debian-9.9", r.Experiment, "result.json")); err != nil {
+			t.Errorf("result of %s not written: %v", r.Experiment, err)
+		}
+	}
+}
