@@ -573,6 +573,22 @@ func (s *session) collect(askGuest bool) {
 	attribute(console, s.r)
 	s.r.Panic = findPanic(console)
 	s.symbolize()
+	s.explainSilentDetector()
+}
+
+// explainSilentDetector says why a process left in D has no hung-task
+// report when the reason is known: after any oops the kernel is tainted D
+// (died) and khungtaskd skips its checks for the rest of the boot.
+func (s *session) explainSilentDetector() {
+	crashed := false
+	for _, o := range s.r.Oopses {
+		crashed = crashed || o.IsCrash()
+	}
+	for _, p := range s.r.Processes {
+		if strings.HasPrefix(p.State, "D") && p.HungTaskReport == "" && crashed {
+			s.r.Notes = append(s.r.Notes, fmt.Sprintf("%s (pid %d) is still D at the end of the run, yet the kernel's hung-task detector did not report it: after an oops the kernel is tainted D (died) and khungtaskd skips its checks", p.Comm, p.PID))
+		}
+	}
 }
 
 // symbolize names the raw addresses of every report: against the kernel's
