@@ -44,7 +44,7 @@ func faultRun(t *testing.T, file string, extra ...string) (int, *results.Result,
 
 func TestGuestHang(t *testing.T) {
 	needVM(t)
-	code, r, cell := faultRun(t, "fault-hang")
+	code, r, cell := faultRun(t, "fault-hang", "--dump")
 	if code != cli.ExitError || r.Verdict != results.Error || r.ErrorKind != results.KindGuestHang {
 		t.Fatalf("fault-hang = exit %d, %s/%s (%s); want exit 2, error guest-hang", code, r.Verdict, r.ErrorKind, r.Error)
 	}
@@ -53,6 +53,22 @@ func TestGuestHang(t *testing.T) {
 	}
 	if regs, err := os.ReadFile(filepath.Join(cell, "registers.txt")); err != nil || !strings.Contains(string(regs), "RIP=") {
 		t.Errorf("registers.txt from QMP: %v", err)
+	}
+	// --dump: the guest's memory (512 MiB) in ELF core format, for crash(8).
+	if st, err := os.Stat(filepath.Join(cell, "memory.dump")); err != nil || st.Size() < 256<<20 {
+		t.Errorf("memory.dump: %v; want the guest's memory", err)
+	} else if f, err := os.Open(filepath.Join(cell, "memory.dump")); err == nil {
+		magic := make([]byte, 4)
+		f.Read(magic)
+		f.Close()
+		if string(magic) != "\x7fELF" {
+			t.Errorf("memory.dump starts %q; want an ELF core", magic)
+		}
+	}
+	// The spinning RIP lies in the loaded module: named from the layout
+	// recorded at load time (gcc may name it fault_read.cold).
+	if !strings.Contains(r.Error, "= fault_inject:fault_read") {
+		t.Errorf("error %q does not name the RIP's function in fault_inject", r.Error)
 	}
 	if b, err := os.ReadFile(filepath.Join(cell, "console.log")); err != nil || !strings.Contains(string(b), "fault_inject: hanging this CPU") {
 		t.Errorf("console.log not kept: %v", err)

@@ -75,12 +75,21 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 			return failure("bad module name %q", req.Module)
 		}
 		fillErr(&rep, loadModule(filepath.Join(ModulesDir, req.Module+".ko"), req.Params))
+		if rep.OK {
+			if l, err := moduleLayout(req.Module); err == nil {
+				l.Event = "load"
+				rep.Layout = l
+			}
+		}
 	case guest.ActionUnload:
 		if !validName(req.Module) {
 			return failure("bad module name %q", req.Module)
 		}
 		// Where the module lies, taken now: after the unload it is gone.
 		layout, _ := moduleLayout(req.Module)
+		if layout != nil {
+			layout.Event = "unload"
+		}
 		w, err := startWorker("unload", req.Module)
 		if err != nil {
 			return failure("%v", err)

@@ -78,9 +78,9 @@ type Reply struct {
 	Exists bool `json:"exists,omitempty"`
 	// Facts answers ping.
 	Facts *Facts `json:"facts,omitempty"`
-	// Layout is where the module of an unload step lay in memory just
-	// before the unload: what turns a later fault address into a symbol of
-	// the freed module.
+	// Layout is where the module of a load step lies, or where the module
+	// of an unload step lay just before the unload: what turns a fault
+	// address into a symbol of the module, freed or not.
 	Layout *ModuleLayout `json:"layout,omitempty"`
 	// MS is how long the step took inside the guest.
 	MS int64 `json:"ms"`
@@ -123,6 +123,8 @@ type Facts struct {
 // /proc/modules and /sys/module/NAME/sections.
 type ModuleLayout struct {
 	Name string `json:"name"`
+	// Event is "load" or "unload": when the layout was taken.
+	Event string `json:"event"`
 	// Base and Size are /proc/modules' address and size of the module.
 	Base uint64 `json:"base"`
 	Size uint64 `json:"size"`

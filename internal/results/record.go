@@ -54,8 +54,9 @@ type Result struct {
 	Checks    []Check         `json:"checks"`
 	Oopses    []evidence.Oops `json:"oopses"`
 	Processes []Process       `json:"processes"`
-	// Modules are the layouts of the modules the experiment unloaded, taken
-	// just before each unload: what names addresses in freed memory.
+	// Modules are the layouts of the experiment's modules, taken after each
+	// load and just before each unload (Event says which): what names
+	// addresses in a module, loaded or freed.
 	Modules    []guest.ModuleLayout `json:"modules,omitempty"`
 	TimingsMS  map[string]int64     `json:"timings_ms"`
 	Provenance Provenance           `json:"provenance"`

@@ -478,7 +478,7 @@ func (s *session) diagnoseHang() string {
 				notes = append(notes, "registers in "+path)
 			}
 			if rip := regexp.MustCompile(`RIP=([0-9a-f]+)`).FindStringSubmatch(text); rip != nil {
-				notes = append(notes, "RIP="+rip[1])
+				notes = append(notes, "RIP="+rip[1]+s.nameAddress(rip[1]))
 			}
 		}
 	}
@@ -594,36 +594,89 @@ func (s *session) explainSilentDetector() {
 // symbolize names the raw addresses of every report: against the kernel's
 // System.map when the image has a real one (Debian ships a placeholder and
 // keeps the real one in the -dbg package), and against the recorded layout
-// of each unloaded module with the symbols of its .ko: the addresses of a
-// use after unload.
+// of each module with the symbols of its .ko: a module unloaded before the
+// report makes its addresses a use after unload.
 func (s *session) symbolize() {
 	if len(s.r.Oopses) == 0 {
 		return
 	}
-	var mods []evidence.Module
+	sym, closeAll, err := s.symbolizer()
+	if err != nil {
+		s.r.Notes = append(s.r.Notes, "symbolizing: "+err.Error())
+		return
+	}
+	defer closeAll()
+	for i := range s.r.Oopses {
+		sym.Annotate(&s.r.Oopses[i])
+	}
+}
+
+// symbolizer builds a symbolizer from the image's System.map (when real)
+// and the recorded module layouts, the latest one per module.
+func (s *session) symbolizer() (*evidence.Symbolizer, func(), error) {
+	var files []*os.File
+	closeAll := func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}
+	latest := map[string]guest.ModuleLayout{}
+	var order []string
 	for _, l := range s.r.Modules {
-		f, err := os.Open(s.p.Modules[l.Name])
+		if _, seen := latest[l.Name]; !seen {
+			order = append(order, l.Name)
+		}
+		latest[l.Name] = l
+	}
+	var mods []evidence.Module
+	for _, name := range order {
+		l := latest[name]
+		f, err := os.Open(s.p.Modules[name])
 		if err != nil {
 			continue
 		}
-		defer f.Close()
-		mods = append(mods, evidence.Module{Name: l.Name, Sections: l.Sections, Object: f, UnloadedAt: l.Uptime})
+		files = append(files, f)
+		m := evidence.Module{Name: name, Sections: l.Sections, Object: f}
+		if l.Event == "unload" {
+			m.UnloadedAt = l.Uptime
+		}
+		mods = append(mods, m)
 	}
 	var kernel io.Reader
 	if f, err := os.Open(s.p.Image.SystemMapPath()); err == nil {
-		defer f.Close()
+		files = append(files, f)
 		if st, err := f.Stat(); err == nil && st.Size() > 4096 {
 			kernel = f
 		}
 	}
 	sym, err := evidence.NewSymbolizer(kernel, mods)
 	if err != nil {
-		s.r.Notes = append(s.r.Notes, "symbolizing: "+err.Error())
-		return
+		closeAll()
+		return nil, nil, err
 	}
-	for i := range s.r.Oopses {
-		sym.Annotate(&s.r.Oopses[i])
+	return sym, closeAll, nil
+}
+
+// nameAddress is " = module:symbol+off" for a hex address that lies in a
+// recorded module, else "".
+func (s *session) nameAddress(hexAddr string) string {
+	a, err := strconv.ParseUint(hexAddr, 16, 64)
+	if err != nil {
+		return ""
 	}
+	sym, closeAll, err := s.symbolizer()
+	if err != nil {
+		return ""
+	}
+	defer closeAll()
+	name, m, ok := sym.Lookup(a)
+	if !ok {
+		return ""
+	}
+	if m != nil {
+		name = m.Name + ":" + name
+	}
+	return " = " + name
 }
 
 var stepMarker = regexp.MustCompile(`lab-agent: step (\d+) `)
