@@ -47,7 +47,7 @@ type BuildOptions struct {
 
 // keyVersion changes whenever the layout of the cache or the way modules are
 // built changes, so that old entries are not reused.
-const keyVersion = "lab-kmod-1"
+const keyVersion = "lab-kmod-2"
 
 // makeTailLines is how many lines of make's output a build error carries.
 const makeTailLines = 30
@@ -130,9 +130,17 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 	}
 	defer unlock()
 	// Someone may have built it while we waited for the lock.
-	if mods, err := cached(outDir); err == nil {
+	mods, err := cached(outDir)
+	switch {
+	case err == nil:
 		log.Debug("kmod cache hit after waiting for lock", "dir", outDir)
 		return mods, nil
+	case errors.Is(err, errDamaged):
+		// Removed under the lock, so no other lab is reading it now.
+		log.Warn("kmod cache entry is damaged; building it again", "dir", outDir, "err", err)
+		if err := os.RemoveAll(outDir); err != nil {
+			return nil, err
+		}
 	}
 	start := time.Now()
 
@@ -199,10 +207,21 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 	if err := os.Chmod(staging, 0o755); err != nil {
 		return nil, err
 	}
+	var sums strings.Builder
 	for _, ko := range kos {
-		if err := copyFile(ko, filepath.Join(staging, filepath.Base(ko)), 0o644); err != nil {
+		dst := filepath.Join(staging, filepath.Base(ko))
+		if err := copyFile(ko, dst, 0o644); err != nil {
 			return nil, err
 		}
+		sum, err := fileSum(dst)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&sums, "%s  %s\n", sum, filepath.Base(ko))
+	}
+	// The seal: what cached checks before trusting the entry.
+	if err := os.WriteFile(filepath.Join(staging, sumsFile), []byte(sums.String()), 0o644); err != nil {
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(staging, "build.log"), out, 0o644); err != nil {
 		return nil, err
@@ -210,8 +229,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 	if err := os.Rename(staging, outDir); err != nil {
 		return nil, fmt.Errorf("store built modules: %w", err)
 	}
-	mods, err := cached(outDir)
-	if err != nil {
+	if mods, err = cached(outDir); err != nil {
 		return nil, err
 	}
 	log.Info("built kernel modules", "modules", len(mods), "dir", outDir, "elapsed", time.Since(start).Round(time.Millisecond))
@@ -317,20 +335,65 @@ func Depends(info map[string]string) []string {
 	return deps
 }
 
-// cached returns the modules of a complete cache entry.
+// sumsFile seals a cache entry: the sha256 of each .ko, in sha256sum's
+// format, written before the entry is renamed into place.
+const sumsFile = "SHA256SUMS"
+
+// errDamaged marks a cache entry whose files no longer match its seal (a
+// truncated copy, a disk error, a hand edit): it must be built again.
+var errDamaged = errors.New("damaged cache entry")
+
+// cached returns the modules of a complete cache entry: fs.ErrNotExist
+// when there is none, errDamaged when its modules do not match the seal.
 func cached(outDir string) (map[string]string, error) {
+	seal, err := os.ReadFile(filepath.Join(outDir, sumsFile))
+	if err != nil {
+		if _, serr := os.Stat(outDir); serr == nil {
+			return nil, fmt.Errorf("%w: %s has no %s", errDamaged, outDir, sumsFile)
+		}
+		return nil, fs.ErrNotExist
+	}
+	want := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(seal)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok || name != filepath.Base(name) || !strings.HasSuffix(name, ".ko") {
+			return nil, fmt.Errorf("%w: bad line %q in %s", errDamaged, line, sumsFile)
+		}
+		want[name] = sum
+	}
 	kos, err := filepath.Glob(filepath.Join(outDir, "*.ko"))
 	if err != nil {
 		return nil, err
 	}
-	if len(kos) == 0 {
-		return nil, fs.ErrNotExist
+	if len(kos) != len(want) {
+		return nil, fmt.Errorf("%w: %s holds %d modules, sealed %d", errDamaged, outDir, len(kos), len(want))
 	}
 	mods := make(map[string]string, len(kos))
 	for _, ko := range kos {
+		got, err := fileSum(ko)
+		if err != nil {
+			return nil, err
+		}
+		if got != want[filepath.Base(ko)] {
+			return nil, fmt.Errorf("%w: %s does not match its sha256", errDamaged, ko)
+		}
 		mods[moduleName(ko)] = ko
 	}
 	return mods, nil
+}
+
+// fileSum is the hex sha256 of a file.
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // moduleName is the kernel's name for a module file, as kbuild derives

@@ -154,6 +154,7 @@ func TestBuildChardev(t *testing.T) {
 
 	// A cache hit runs no make: with an empty PATH, neither make nor the
 	// compiler could be found.
+	path := os.Getenv("PATH")
 	t.Setenv("PATH", "")
 	start = time.Now()
 	again, err := Build(ctx, opts)
@@ -165,6 +166,33 @@ func TestBuildChardev(t *testing.T) {
 	if !reflect.DeepEqual(again, mods) {
 		t.Errorf("cache hit returned %v, want %v", again, mods)
 	}
+
+	// A truncated module does not match the entry's seal: not a hit (the
+	// rebuild fails here for want of make), and with the tools back it is
+	// built again, whole.
+	safeKO := mods["chardev_safe"]
+	whole, err := os.ReadFile(safeKO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(safeKO, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(ctx, opts); err == nil {
+		t.Fatal("a truncated module was taken from the cache")
+	}
+	t.Setenv("PATH", path)
+	rebuilt, err := Build(ctx, opts)
+	if err != nil {
+		t.Fatalf("rebuild after damage: %v", err)
+	}
+	if info, err := ModInfo(rebuilt["chardev_safe"]); err != nil || info["name"] != "chardev_safe" {
+		t.Errorf("rebuilt chardev_safe.ko: modinfo %v, %v", info, err)
+	}
+	if _, err := cached(filepath.Dir(rebuilt["chardev_safe"])); err != nil {
+		t.Errorf("rebuilt entry: %v", err)
+	}
+	t.Setenv("PATH", "")
 
 	// Any change of input is a miss.
 	opts.KeyExtra = "something else"
