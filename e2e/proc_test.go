@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -107,10 +108,34 @@ func TestProc(t *testing.T) {
 		}
 		for i, detail := range []string{"removing permanent /proc entry 'proc_forced'", "name 'proc_forced'"} {
 			w := warnings[i]
+			// rmmod is inside the module's exit function: its memory is
+			// not freed yet, so its addresses are not a use after unload.
+			for _, res := range w.Resolved {
+				if res.Unloaded {
+					t.Errorf("warning %d: %s flagged unloaded; the module is still running its exit", i+1, res)
+				}
+			}
 			if !strings.HasPrefix(w.RIP, "remove_proc_entry+") || w.Detail != detail || w.Comm != "rmmod" {
 				t.Errorf("warning %d = %q %q by %q; want remove_proc_entry, %q, rmmod", i+1, w.RIP, w.Detail, w.Comm, detail)
 			}
 		}
+		// Kernel addresses in the warning's registers are named by the
+		// running kernel's kallsyms (KASLR moved them; Debian's System.map
+		// is a placeholder).
+		var named []string
+		for _, w := range warnings {
+			for _, res := range w.Resolved {
+				if res.Module == "" && res.Symbol != "" && strings.HasPrefix(res.Address, "ffffffff") {
+					named = append(named, res.String())
+				}
+			}
+		}
+		// remove_proc_entry(name, NULL) works on the entry's parent, the
+		// root of /proc: it is in a register when the warning fires.
+		if !slices.ContainsFunc(named, func(s string) bool { return strings.HasSuffix(s, "= proc_root") }) {
+			t.Errorf("kernel addresses named %q; want proc_root, the parent of the removed entry", named)
+		}
+		t.Logf("named from kallsyms: %q", named)
 		if len(faults) != 2 {
 			t.Fatalf("oopses = %+v; want the seek fault and the close fault", faults)
 		}
@@ -228,6 +253,15 @@ func checkFault(t *testing.T, o evidence.Oops, function, comm, module string, re
 	}
 	if o.Comm != comm || o.LastUnloaded != module || o.RecursiveFault != recursive {
 		t.Errorf("oops at %s: task %q, last unloaded %q, recursive %v; want %s, %s, %v", o.RIP, o.Comm, o.LastUnloaded, o.RecursiveFault, comm, module, recursive)
+	}
+	// The faulting address is in the freed module's proc_ops, named from
+	// the layout recorded before the unload.
+	named := false
+	for _, res := range o.Resolved {
+		named = named || res.What == "CR2" && res.Module == module && res.Unloaded && strings.HasPrefix(res.Symbol, "lab_proc_ops+")
+	}
+	if !named {
+		t.Errorf("oops at %s: resolved %+v; want CR2 in %s:lab_proc_ops of the unloaded module", o.RIP, o.Resolved, module)
 	}
 }
 

@@ -167,10 +167,35 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		_, err := os.Stat(req.Path)
 		rep.OK = true
 		rep.Exists = err == nil
+	case guest.ActionSymbols:
+		if len(req.Addresses) > maxSymbolAddresses {
+			return failure("%d addresses; at most %d", len(req.Addresses), maxSymbolAddresses)
+		}
+		syms, err := kernelSymbols(req.Addresses)
+		fillErr(&rep, err)
+		rep.Symbols = syms
 	default:
 		return failure("unknown action %q", req.Action)
 	}
 	return rep
+}
+
+// maxSymbolAddresses bounds one symbols request (an oops has a few dozen).
+const maxSymbolAddresses = 4096
+
+// kernelSymbols names addresses from the running kernel's /proc/kallsyms,
+// which the agent, as root with CAP_SYSLOG, reads with real addresses.
+func kernelSymbols(addrs []uint64) ([]guest.KernelSymbol, error) {
+	mods, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return resolveKallsyms(f, parseProcModules(string(mods)), addrs)
 }
 
 // run sends req to w and waits for the answer, or returns a ticket at once.

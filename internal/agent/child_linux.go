@@ -43,6 +43,9 @@ func unloadMain(module string) {
 	var rep guest.Reply
 	fillErr(&rep, deleteModule(module))
 	rep.MS = time.Since(start).Milliseconds()
+	if rep.OK {
+		rep.GoneAt = uptime()
+	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 }
 

@@ -50,11 +50,9 @@ func moduleLayout(name string) (*guest.ModuleLayout, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, line := range strings.Split(string(mods), "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 6 && f[0] == name {
-			l.Size, _ = strconv.ParseUint(f[1], 10, 64)
-			l.Base, _ = strconv.ParseUint(strings.TrimPrefix(f[5], "0x"), 16, 64)
+	for _, m := range parseProcModules(string(mods)) {
+		if m.name == name {
+			l.Base, l.Size = m.base, m.size
 		}
 	}
 	secs, _ := filepath.Glob(filepath.Join("/sys/module", name, "sections", ".*"))
@@ -70,10 +68,21 @@ func moduleLayout(name string) (*guest.ModuleLayout, error) {
 	if l.Base == 0 && len(l.Sections) == 0 {
 		return nil, fmt.Errorf("module %s is not loaded", name)
 	}
-	if b, err := os.ReadFile("/proc/uptime"); err == nil {
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			l.Uptime, _ = strconv.ParseFloat(f[0], 64)
-		}
-	}
+	l.Uptime = uptime()
 	return l, nil
+}
+
+// uptime is /proc/uptime's first field: seconds since boot, the clock of
+// the kernel log's timestamps (near enough).
+func uptime() float64 {
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[0], 64)
+	return u
 }

@@ -94,6 +94,7 @@ func (s *Symbolizer) addSystemMap(r io.Reader) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
 	var kernel []symbol
+	mods := map[string]*Module{}
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) < 3 || len(f[1]) != 1 {
@@ -105,26 +106,51 @@ func (s *Symbolizer) addSystemMap(r io.Reader) error {
 			continue
 		}
 		a, err := strconv.ParseUint(f[0], 16, 64)
-		if err != nil || a == 0 {
+		// Below the kernel half are per-CPU offsets, not addresses: taken
+		// as symbols they would swallow the whole direct map.
+		if err != nil || a < kernelHalf {
 			continue
 		}
-		kernel = append(kernel, symbol{addr: a, name: f[2]})
+		sym := symbol{addr: a, name: f[2]}
+		if len(f) >= 4 && strings.HasPrefix(f[3], "[") {
+			name := strings.Trim(f[3], "[]")
+			if mods[name] == nil {
+				mods[name] = &Module{Name: name}
+			}
+			sym.module = mods[name]
+		}
+		kernel = append(kernel, sym)
 	}
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	// A kernel symbol ends where the next one starts.
-	sort.Slice(kernel, func(i, j int) bool { return kernel[i].addr < kernel[j].addr })
-	for i := range kernel {
-		if i+1 < len(kernel) {
-			kernel[i].size = kernel[i+1].addr - kernel[i].addr
+	// A symbol ends where the next one of the same owner (the kernel, or
+	// one module) starts; the last one of each gets a page, not the gap
+	// up to someone else's memory.
+	sort.SliceStable(kernel, func(i, j int) bool { return kernel[i].addr < kernel[j].addr })
+	type bound struct{ addr, above uint64 } // an owner's lowest address so far, and the one above it
+	seen := map[*Module]bound{}
+	for i := len(kernel) - 1; i >= 0; i-- {
+		k := &kernel[i]
+		b, ok := seen[k.module]
+		if ok && b.addr > k.addr {
+			b = bound{k.addr, b.addr}
+		} else if !ok {
+			b = bound{k.addr, 0}
+		}
+		seen[k.module] = b
+		if b.above > k.addr {
+			k.size = b.above - k.addr
 		} else {
-			kernel[i].size = 1 << 12
+			k.size = 1 << 12
 		}
 	}
 	s.syms = append(s.syms, kernel...)
 	return nil
 }
+
+// kernelHalf is where x86-64's kernel half of the address space begins.
+const kernelHalf = 0xffff800000000000
 
 // addModule places the module's ELF symbols at their sections' recorded
 // addresses. A section is also covered as a whole, so an address between
@@ -192,15 +218,20 @@ var (
 	rawFrame = regexp.MustCompile(`^(?:0x)?(ffff[0-9a-f]{12})\b`)
 )
 
-// Annotate fills o.Resolved for the addresses of o that the kernel printed
-// raw: CR2 and the faulting address, every register holding a kernel
-// address, and RIP or call-trace frames without a symbol. An address inside
-// an unloaded module is flagged; with its unload time known it says how
-// long before the report the module went.
-func (s *Symbolizer) Annotate(o *Oops) {
-	o.Resolved = nil
+// rawAddress is one address the kernel printed raw, and where.
+type rawAddress struct {
+	what string // "CR2", "RSI", "frame 2"
+	hex  string
+	addr uint64
+}
+
+// rawAddresses are the addresses of o that the kernel printed raw: CR2 and
+// the faulting address, RIP, every register holding a kernel address, and
+// call-trace frames without a symbol.
+func (o *Oops) rawAddresses() []rawAddress {
+	var out []rawAddress
 	seen := map[string]bool{}
-	try := func(what, text string) {
+	add := func(what, text string) {
 		m := hexAddr.FindStringSubmatch(strings.ToLower(strings.TrimSpace(text)))
 		if m == nil {
 			m = rawFrame.FindStringSubmatch(strings.ToLower(strings.TrimSpace(text)))
@@ -212,12 +243,86 @@ func (s *Symbolizer) Annotate(o *Oops) {
 		if err != nil {
 			return
 		}
-		sym, mod, ok := s.Lookup(a)
-		if !ok {
-			return
-		}
 		seen[what+m[1]] = true
-		r := Resolved{What: what, Address: m[1], Symbol: sym}
+		out = append(out, rawAddress{what, m[1], a})
+	}
+	add("CR2", o.CR2)
+	if o.Address != o.CR2 {
+		add("address", o.Address)
+	}
+	add("RIP", o.RIP)
+	regs := make([]string, 0, len(o.Registers))
+	for k := range o.Registers {
+		regs = append(regs, k)
+	}
+	sort.Strings(regs)
+	for _, k := range regs {
+		add(k, o.Registers[k])
+	}
+	for i, f := range o.CallTrace {
+		add(fmt.Sprintf("frame %d", i), f)
+	}
+	return out
+}
+
+// Unresolved lists, once each and sorted, the raw kernel addresses of the
+// reports that s cannot name: what to ask a live kernel's kallsyms about.
+func (s *Symbolizer) Unresolved(oopses []Oops) []uint64 {
+	set := map[uint64]bool{}
+	for i := range oopses {
+		for _, r := range oopses[i].rawAddresses() {
+			if _, _, ok := s.Lookup(r.addr); !ok {
+				set[r.addr] = true
+			}
+		}
+	}
+	out := make([]uint64, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// KernelSymbol is a symbol of a running kernel, as its kallsyms placed it.
+type KernelSymbol struct {
+	Start, Size uint64
+	Name        string
+	Module      string // a loaded module's name; "" for the kernel
+}
+
+// AddSymbols adds symbols learned from a running kernel (its kallsyms,
+// asked about the addresses Unresolved returned).
+func (s *Symbolizer) AddSymbols(syms []KernelSymbol) {
+	mods := map[string]*Module{}
+	for _, k := range syms {
+		if k.Size == 0 || k.Name == "" {
+			continue
+		}
+		sym := symbol{addr: k.Start, size: k.Size, name: k.Name}
+		if k.Module != "" {
+			if mods[k.Module] == nil {
+				mods[k.Module] = &Module{Name: k.Module}
+			}
+			sym.module = mods[k.Module]
+		}
+		s.syms = append(s.syms, sym)
+	}
+	sort.SliceStable(s.syms, func(i, j int) bool { return s.syms[i].addr < s.syms[j].addr })
+}
+
+// Annotate fills o.Resolved for the addresses of o that the kernel printed
+// raw (see rawAddresses). An address inside an unloaded module is flagged;
+// with its unload time known it says how long before the report the module
+// went.
+func (s *Symbolizer) Annotate(o *Oops) {
+	o.Resolved = nil
+	for _, raw := range o.rawAddresses() {
+		sym, mod, ok := s.Lookup(raw.addr)
+		if !ok {
+			continue
+		}
+		r := Resolved{What: raw.what, Address: raw.hex, Symbol: sym}
 		if mod != nil {
 			r.Module = mod.Name
 			if mod.UnloadedAt > 0 && (o.Time == 0 || o.Time >= mod.UnloadedAt) {
@@ -228,21 +333,5 @@ func (s *Symbolizer) Annotate(o *Oops) {
 			}
 		}
 		o.Resolved = append(o.Resolved, r)
-	}
-	try("CR2", o.CR2)
-	if o.Address != o.CR2 {
-		try("address", o.Address)
-	}
-	try("RIP", o.RIP)
-	regs := make([]string, 0, len(o.Registers))
-	for k := range o.Registers {
-		regs = append(regs, k)
-	}
-	sort.Strings(regs)
-	for _, k := range regs {
-		try(k, o.Registers[k])
-	}
-	for i, f := range o.CallTrace {
-		try(fmt.Sprintf("frame %d", i), f)
 	}
 }

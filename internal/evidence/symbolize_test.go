@@ -3,7 +3,9 @@ package evidence
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -111,4 +113,87 @@ func FuzzSymbolize(f *testing.F) {
 		o := Oops{CR2: text, RIP: text, Registers: map[string]string{"RAX": text}, CallTrace: []string{text}}
 		s.Annotate(&o)
 	})
+}
+
+// kallsyms text: per-CPU offsets below the kernel half, aliases at one
+// address, a loaded module's symbols tagged [module] above the kernel.
+const testKallsyms = `0000000000000000 A fixed_percpu_data
+000000000001b000 D cpu_tss_rw
+ffffffffb6600000 T _stext
+ffffffffb6600000 T startup_64
+ffffffffb6601000 T secondary_startup_64
+ffffffffb7983c00 B _end
+ffffffffc0240000 t lab_proc_exit	[proc_forced]
+ffffffffc0242060 d proc_ops	[proc_forced]
+`
+
+func TestSystemMapOwners(t *testing.T) {
+	s, err := NewSymbolizer(strings.NewReader(testKallsyms), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr      uint64
+		want, mod string
+		ok        bool
+	}{
+		{0xffffffffb6600010, "_stext+0x10|startup_64+0x10", "", true}, // either alias, not a page-sized one
+		{0xffffffffb6601010, "secondary_startup_64+0x10", "", true},
+		{0xffffffffb7983c10, "_end+0x10", "", true},
+		{0xffffffffb7985000, "", "", false}, // past _end's page: nobody's
+		{0xffff9d0b41a4e300, "", "", false}, // direct map, not cpu_tss_rw+huge
+		{0xffffffffc0240008, "lab_proc_exit+0x8", "proc_forced", true},
+		{0xffffffffc0242068, "proc_ops+0x8", "proc_forced", true},
+		{0xffffffffc05b3198, "", "", false}, // beyond the module's last page
+	} {
+		sym, m, ok := s.Lookup(tc.addr)
+		name := ""
+		if m != nil {
+			name = m.Name
+		}
+		if ok != tc.ok || name != tc.mod || !slices.Contains(strings.Split(tc.want, "|"), sym) {
+			t.Errorf("Lookup(%#x) = %q, %q, %v; want %q, %q, %v", tc.addr, sym, name, ok, tc.want, tc.mod, tc.ok)
+		}
+	}
+}
+
+// Addresses no symbol source names are asked of the running kernel; what
+// it answers names them.
+func TestUnresolvedAndAddSymbols(t *testing.T) {
+	oopses := ParseBytes([]byte(`[    3.002228] WARNING: CPU: 0 PID: 92 at fs/proc/generic.c:726 remove_proc_entry+0x123/0x1b0
+[    3.003447] CPU: 0 PID: 92 Comm: rmmod Tainted: G           OE      6.1.0-56-amd64 #1  Debian 6.1.192-2
+[    3.004167] RIP: 0010:remove_proc_entry+0x123/0x1b0
+[    3.005334] RAX: 0000000000000000 RBX: ff3057b29fe770c0 RCX: 0000000000000027
+[    3.005739] RBP: ffffffffc0242060 R08: 0000000000000000 R09: ff82f12b00647aa8
+[    3.005979] R10: 0000000000000003 R11: ffffffffb78d4448 R12: ffffffffb7983ae0
+[    3.006870] CR2: 0000023f75aac000 CR3: 000000000276c000 CR4: 0000000000751ef0
+`))
+	if len(oopses) != 1 {
+		t.Fatalf("parsed %d reports", len(oopses))
+	}
+	s, err := NewSymbolizer(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Unresolved(oopses)
+	want := []uint64{0xffffffffb78d4448, 0xffffffffb7983ae0, 0xffffffffc0242060}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Unresolved = %x; want %x (the kernel-half addresses, once each)", got, want)
+	}
+	s.AddSymbols([]KernelSymbol{
+		{Start: 0xffffffffb78d4400, Size: 0xc0, Name: "proc_root"},
+		{Start: 0xffffffffc0242060, Size: 0xa0, Name: "proc_ops", Module: "proc_forced"},
+	})
+	s.Annotate(&oopses[0])
+	var lines []string
+	for _, r := range oopses[0].Resolved {
+		lines = append(lines, r.String())
+	}
+	wantLines := []string{"R11 ffffffffb78d4448 = proc_root+0x48", "RBP ffffffffc0242060 = proc_forced:proc_ops"}
+	if fmt.Sprint(lines) != fmt.Sprint(wantLines) {
+		t.Errorf("resolved %q; want %q", lines, wantLines)
+	}
+	if rest := s.Unresolved(oopses); len(rest) != 1 || rest[0] != 0xffffffffb7983ae0 {
+		t.Errorf("still unresolved %x; want only ffffffffb7983ae0", rest)
+	}
 }

@@ -20,6 +20,7 @@ const (
 	ActionExists  = "exists"  // stat a path
 	ActionAwait   = "await"   // wait for an asynchronous step started earlier
 	ActionPing    = "ping"    // liveness and guest facts
+	ActionSymbols = "symbols" // name kernel addresses from /proc/kallsyms
 )
 
 // Request is one step sent to the agent.
@@ -51,6 +52,8 @@ type Request struct {
 	Async bool `json:"async,omitempty"`
 	// Ticket names an asynchronous step for await.
 	Ticket string `json:"ticket,omitempty"`
+	// Addresses are the kernel addresses symbols asks about.
+	Addresses []uint64 `json:"addresses,omitempty"`
 }
 
 // Reply is the agent's answer to one Request.
@@ -82,8 +85,27 @@ type Reply struct {
 	// of an unload step lay just before the unload: what turns a fault
 	// address into a symbol of the module, freed or not.
 	Layout *ModuleLayout `json:"layout,omitempty"`
+	// Symbols answers symbols: the kernel symbol holding each address that
+	// lies in the kernel image or in a loaded module, from the running
+	// kernel's /proc/kallsyms (so KASLR's offset is already applied).
+	Symbols []KernelSymbol `json:"symbols,omitempty"`
+	// GoneAt answers a successful unload (or the await of one): the guest's
+	// uptime when delete_module returned, from when the module's memory is
+	// freed. Reports before it (an exit function's WARNING) are not a use
+	// after unload.
+	GoneAt float64 `json:"gone_at,omitempty"`
 	// MS is how long the step took inside the guest.
 	MS int64 `json:"ms"`
+}
+
+// KernelSymbol is a symbol of the running kernel that holds an address.
+type KernelSymbol struct {
+	Address uint64 `json:"address"` // the address asked about
+	Start   uint64 `json:"start"`   // where the symbol starts
+	Size    uint64 `json:"size"`    // up to the next symbol (or the module's end)
+	Name    string `json:"name"`
+	// Module is the loaded module the symbol belongs to; "" for the kernel.
+	Module string `json:"module,omitempty"`
 }
 
 // ProcessState is what /proc says about one process.
@@ -132,7 +154,11 @@ type ModuleLayout struct {
 	// their addresses.
 	Sections map[string]uint64 `json:"sections"`
 	// Uptime is the guest's /proc/uptime when the layout was taken, in
-	// seconds: the same clock as the kernel log's timestamps, near enough
-	// to say how long before a fault the module went away.
+	// seconds: the same clock as the kernel log's timestamps.
 	Uptime float64 `json:"uptime"`
+	// GoneAt is, for an unload that succeeded, the uptime when
+	// delete_module returned: near enough to say how long before a fault
+	// the module went away. 0 while the module is still there (the unload
+	// failed, or still waits).
+	GoneAt float64 `json:"gone_at,omitempty"`
 }

@@ -212,6 +212,9 @@ type session struct {
 	// those steps, whose processes are observed at the end like holders.
 	tickets    map[string]string
 	asyncSteps []experiment.Step
+	// kernelSyms are the running kernel's names for the raw addresses of
+	// its reports, asked of its kallsyms before the VM stops.
+	kernelSyms []evidence.KernelSymbol
 }
 
 // HungTaskTimeout is what the guest's hung-task detector is set to: low, so
@@ -404,6 +407,9 @@ func (s *session) steps(ctx context.Context) error {
 		if rep.Layout != nil {
 			s.r.Modules = append(s.r.Modules, *rep.Layout)
 		}
+		if rep.GoneAt > 0 {
+			s.markGone(st, rep.GoneAt)
+		}
 		if st.Action == "exists" {
 			e := rep.Exists
 			rs.Exists = &e
@@ -555,6 +561,7 @@ func (s *session) collect(askGuest bool) {
 				Stack: ps.Stack, Exited: ps.Exited, ExitStatus: ps.ExitStatus,
 			})
 		}
+		s.askKernelSymbols()
 	}
 	if s.client != nil {
 		s.client.Close()
@@ -638,7 +645,7 @@ func (s *session) symbolizer() (*evidence.Symbolizer, func(), error) {
 		files = append(files, f)
 		m := evidence.Module{Name: name, Sections: l.Sections, Object: f}
 		if l.Event == "unload" {
-			m.UnloadedAt = l.Uptime
+			m.UnloadedAt = l.GoneAt
 		}
 		mods = append(mods, m)
 	}
@@ -654,7 +661,65 @@ func (s *session) symbolizer() (*evidence.Symbolizer, func(), error) {
 		closeAll()
 		return nil, nil, err
 	}
+	sym.AddSymbols(s.kernelSyms)
 	return sym, closeAll, nil
+}
+
+// markGone records when the unload of st (or of the asynchronous unload
+// st awaits) returned: the module's memory is freed from then on.
+func (s *session) markGone(st experiment.Step, at float64) {
+	module := st.Target
+	if st.Action == "await" {
+		module = ""
+		for _, a := range s.asyncSteps {
+			if a.ID == st.Target && a.Action == "unload" {
+				module = a.Target
+			}
+		}
+	}
+	for i := len(s.r.Modules) - 1; i >= 0; i-- {
+		if l := &s.r.Modules[i]; l.Name == module && l.Event == "unload" {
+			l.GoneAt = at
+			return
+		}
+	}
+}
+
+// askKernelSymbols asks the live guest's kallsyms to name the raw kernel
+// addresses of the reports so far that nothing on the host can name: with
+// KASLR only the running kernel knows where its symbols are, and Debian's
+// System.map is a placeholder anyway.
+func (s *session) askKernelSymbols() {
+	oopses := evidence.ParseBytes([]byte(readFile(s.consolePath())))
+	if len(oopses) == 0 {
+		return
+	}
+	sym, closeAll, err := s.symbolizer()
+	if err != nil {
+		return
+	}
+	addrs := sym.Unresolved(oopses)
+	closeAll()
+	if len(addrs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	rep, err := s.client.Do(ctx, guest.Request{Action: guest.ActionSymbols, Addresses: addrs})
+	s.r.TimingsMS["kallsyms"] = time.Since(t0).Milliseconds()
+	if err != nil || !rep.OK {
+		msg := rep.Error
+		if err != nil {
+			msg = err.Error()
+		}
+		s.r.Notes = append(s.r.Notes, "kernel addresses left unnamed: the guest's kallsyms did not answer: "+msg)
+		return
+	}
+	for _, k := range rep.Symbols {
+		s.kernelSyms = append(s.kernelSyms, evidence.KernelSymbol{Start: k.Start, Size: k.Size, Name: k.Name, Module: k.Module})
+	}
+	s.o.Log.Debug("kernel addresses named from kallsyms", "asked", len(addrs), "named", len(rep.Symbols))
 }
 
 // nameAddress is " = module:symbol+off" for a hex address that lies in a

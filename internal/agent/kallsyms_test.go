@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"lab/internal/guest"
+)
+
+// The shape of a 6.1 guest's /proc/kallsyms read by root (KASLR applied):
+// kernel text and data between _stext and _end, percpu symbols near 0,
+// module symbols tagged [module].
+const kallsymsText = `0000000000000000 A fixed_percpu_data
+000000000001b000 A cpu_tss_rw
+ffffffffb6600000 T _stext
+ffffffffb6600000 T startup_64
+ffffffffb6e2a1c0 T vfs_read
+ffffffffb6e2a4a0 T vfs_write
+ffffffffb78d4400 D proc_root
+ffffffffb78d44c0 d proc_dir_operations
+ffffffffb7983ae0 b printk_rb_dynamic
+ffffffffb7983c00 B _end
+ffffffffc0240000 t lab_proc_exit	[proc_forced]
+ffffffffc0240010 t lab_proc_read	[proc_forced]
+ffffffffc0242060 d proc_ops	[proc_forced]
+ffffffffc0242100 d __this_module	[proc_forced]
+`
+
+func TestResolveKallsyms(t *testing.T) {
+	mods := parseProcModules("proc_forced 16384 1 - Live 0xffffffffc0240000 (OE)\nvirtio_net 61440 0 - Live 0xffffffffc0400000\n")
+	if len(mods) != 2 || mods[0].name != "proc_forced" || mods[0].base != 0xffffffffc0240000 || mods[0].size != 16384 {
+		t.Fatalf("parseProcModules = %+v", mods)
+	}
+	addrs := []uint64{
+		0xffffffffb6e2a23f, // vfs_read+0x7f
+		0xffffffffb78d4448, // proc_root+0x48
+		0xffffffffb7983ae0, // printk_rb_dynamic, up to _end
+		0xffffffffc0242068, // proc_ops+0x8 of the loaded module
+		0xffffffffc0243ff0, // __this_module+…, bounded by the module's end
+		0xffff9d0b41a4e300, // direct map: no symbol
+		0xffffffffc05b3198, // outside every loaded module: no symbol
+		0x000000000001b010, // percpu offset: no symbol
+	}
+	got, err := resolveKallsyms(strings.NewReader(kallsymsText), mods, addrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []guest.KernelSymbol{
+		{Address: 0xffffffffb6e2a23f, Start: 0xffffffffb6e2a1c0, Size: 0x2e0, Name: "vfs_read"},
+		{Address: 0xffffffffb78d4448, Start: 0xffffffffb78d4400, Size: 0xc0, Name: "proc_root"},
+		{Address: 0xffffffffb7983ae0, Start: 0xffffffffb7983ae0, Size: 0x120, Name: "printk_rb_dynamic"},
+		{Address: 0xffffffffc0242068, Start: 0xffffffffc0242060, Size: 0xa0, Name: "proc_ops", Module: "proc_forced"},
+		{Address: 0xffffffffc0243ff0, Start: 0xffffffffc0242100, Size: 0x1f00, Name: "__this_module", Module: "proc_forced"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d symbols %+v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("symbol %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// A reader without CAP_SYSLOG sees zeros: nothing is named.
+func TestResolveKallsymsHidden(t *testing.T) {
+	hidden := regexp.MustCompile(`(?m)^[0-9a-f]{16}`).ReplaceAllString(kallsymsText, "0000000000000000")
+	got, err := resolveKallsyms(strings.NewReader(hidden), nil, []uint64{0xffffffffb6e2a23f})
+	if err != nil || len(got) != 0 {
+		t.Errorf("hidden kallsyms named %+v, %v", got, err)
+	}
+}
