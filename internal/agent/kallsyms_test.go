@@ -71,3 +71,18 @@ func TestResolveKallsymsHidden(t *testing.T) {
 		t.Errorf("hidden kallsyms named %+v, %v", got, err)
 	}
 }
+
+func FuzzResolveKallsyms(f *testing.F) {
+	f.Add(kallsymsText, "proc_forced 16384 1 - Live 0xffffffffc0240000 (OE)\n", uint64(0xffffffffc0243ff0))
+	f.Fuzz(func(t *testing.T, kallsyms, modules string, addr uint64) {
+		syms, err := resolveKallsyms(strings.NewReader(kallsyms), parseProcModules(modules), []uint64{addr, addr + 1})
+		if err != nil {
+			return
+		}
+		for _, s := range syms {
+			if s.Size == 0 || addr < s.Start && s.Address == addr || s.Address-s.Start >= s.Size {
+				t.Fatalf("symbol %+v does not hold its address", s)
+			}
+		}
+	})
+}
