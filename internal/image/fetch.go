@@ -141,19 +141,6 @@ func globEscape(s string) string {
 	return r.Replace(s)
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // fetchDebs returns the verified .deb of every package, by name, keeping
 // them in <cache>/debs so that a version the mirror drops stays usable.
 func fetchDebs(ctx context.Context, spec *Spec, opts FetchOptions, log *slog.Logger) (map[string]string, error) {
@@ -205,7 +192,7 @@ func cachedDeb(dir string, p Package, log *slog.Logger) (path string, stale []st
 		return "", nil, err
 	}
 	for _, m := range matches {
-		sum, err := fileSHA256(m)
+		sum, err := safefile.SHA256(m)
 		if err != nil {
 			return "", nil, err
 		}
@@ -498,7 +485,7 @@ func download(ctx context.Context, spec *Spec, pkgs []Package, opts FetchOptions
 		if len(matches) != 1 {
 			return nil, fmt.Errorf("image %s: apt-get download left %d files for package %s %s", spec.Name, len(matches), p.Name, p.Version)
 		}
-		sum, err := fileSHA256(matches[0])
+		sum, err := safefile.SHA256(matches[0])
 		if err != nil {
 			return nil, err
 		}

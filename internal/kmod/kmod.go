@@ -213,7 +213,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		if err := copyFile(ko, dst, 0o644); err != nil {
 			return nil, err
 		}
-		sum, err := fileSum(dst)
+		sum, err := safefile.SHA256(dst)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +370,7 @@ func cached(outDir string) (map[string]string, error) {
 	}
 	mods := make(map[string]string, len(kos))
 	for _, ko := range kos {
-		got, err := fileSum(ko)
+		got, err := safefile.SHA256(ko)
 		if err != nil {
 			return nil, err
 		}
@@ -380,20 +380,6 @@ func cached(outDir string) (map[string]string, error) {
 		mods[moduleName(ko)] = ko
 	}
 	return mods, nil
-}
-
-// fileSum is the hex sha256 of a file.
-func fileSum(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // moduleName is the kernel's name for a module file, as kbuild derives

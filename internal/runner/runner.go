@@ -10,8 +10,6 @@ package runner
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +32,7 @@ import (
 	"lab/internal/initramfs"
 	"lab/internal/kmod"
 	"lab/internal/results"
+	"lab/internal/safefile"
 	"lab/internal/vm"
 )
 
@@ -797,14 +796,8 @@ func (s *session) provenance(cmdline string) results.Provenance {
 }
 
 func fileSHA256(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	h := sha256.New()
-	io.Copy(h, f)
-	return hex.EncodeToString(h.Sum(nil))
+	sum, _ := safefile.SHA256(path)
+	return sum
 }
 
 func qemuVersion(bin string) string {

@@ -5,8 +5,11 @@ package safefile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -71,4 +74,19 @@ func Lock(ctx context.Context, path string, log *slog.Logger) (unlock func(), er
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// SHA256 is the hex sha256 of a file's content: what seals cache entries
+// and pins downloads.
+func SHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

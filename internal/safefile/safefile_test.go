@@ -45,3 +45,17 @@ func TestLock(t *testing.T) {
 	}
 	unlock2()
 }
+
+func TestSHA256(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("abc"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// FIPS 180-2's example digest of "abc".
+	if sum, err := SHA256(p); err != nil || sum != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Errorf("SHA256 = %q, %v", sum, err)
+	}
+	if _, err := SHA256(p + ".missing"); err == nil {
+		t.Error("SHA256 of a missing file: no error")
+	}
+}
