@@ -44,7 +44,9 @@ func unloadMain(module string) {
 	fillErr(&rep, deleteModule(module))
 	rep.MS = time.Since(start).Milliseconds()
 	if rep.OK {
-		rep.GoneAt = uptime()
+		// In the kernel log, so that the host orders the unload against the
+		// kernel's reports on the log's own clock.
+		kmsg("%s%s", UnloadedMarker, module)
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 }

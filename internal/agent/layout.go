@@ -24,6 +24,9 @@ const (
 	// ReadyMarker is written to /dev/kmsg once the SSH server listens; the
 	// host watches the console for it before it dials.
 	ReadyMarker = "lab-agent: ready"
+	// UnloadedMarker, followed by the module name, is written to /dev/kmsg
+	// when a delete_module returns success.
+	UnloadedMarker = "lab-agent: unloaded "
 	// Port is the SSH port inside the guest.
 	Port = 22
 )

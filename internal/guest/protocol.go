@@ -89,11 +89,6 @@ type Reply struct {
 	// lies in the kernel image or in a loaded module, from the running
 	// kernel's /proc/kallsyms (so KASLR's offset is already applied).
 	Symbols []KernelSymbol `json:"symbols,omitempty"`
-	// GoneAt answers a successful unload (or the await of one): the guest's
-	// uptime when delete_module returned, from when the module's memory is
-	// freed. Reports before it (an exit function's WARNING) are not a use
-	// after unload.
-	GoneAt float64 `json:"gone_at,omitempty"`
 	// MS is how long the step took inside the guest.
 	MS int64 `json:"ms"`
 }
@@ -156,9 +151,10 @@ type ModuleLayout struct {
 	// Uptime is the guest's /proc/uptime when the layout was taken, in
 	// seconds: the same clock as the kernel log's timestamps.
 	Uptime float64 `json:"uptime"`
-	// GoneAt is, for an unload that succeeded, the uptime when
-	// delete_module returned: near enough to say how long before a fault
-	// the module went away. 0 while the module is still there (the unload
-	// failed, or still waits).
+	// GoneAt is, for an unload that succeeded, the kernel log's timestamp
+	// of the agent's "unloaded" line, written when delete_module returned:
+	// the module's memory is freed from then on, so a report printed later
+	// touching it is a use after unload, and one printed before (an exit
+	// function's WARNING) is not. 0 while the module is still there.
 	GoneAt float64 `json:"gone_at,omitempty"`
 }

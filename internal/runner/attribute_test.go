@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"lab/internal/evidence"
+	"lab/internal/guest"
 	"lab/internal/results"
 )
 
@@ -53,6 +54,43 @@ func TestFindPanic(t *testing.T) {
 	} {
 		if got := findPanic(tc.in); got != tc.want {
 			t.Errorf("findPanic(%q) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestMarkUnloads gives each unload that succeeded the kernel-log time of
+// the agent's "unloaded" line; failed unloads (EBUSY) stay at 0.
+func TestMarkUnloads(t *testing.T) {
+	console := "[    2.900000] lab-agent: step 4 unload m\r\n" +
+		"[    3.100000] lab-agent: step 6 unload m\r\n" +
+		"[    3.101234] lab-agent: unloaded m\r\n" +
+		"[    3.500000] lab-agent: unloaded other\r\n" +
+		"[    4.000000] lab-agent: unloaded m\r\n" +
+		"[    4.100000] user text: lab-agent: unloaded m\r\n" // not the agent's line
+	for _, tc := range []struct {
+		name    string
+		layouts []guest.ModuleLayout
+		want    []float64
+	}{
+		{"unload fails, then succeeds", []guest.ModuleLayout{
+			{Name: "m", Event: "load"}, {Name: "m", Event: "unload"}, {Name: "m", Event: "unload"},
+		}, []float64{0, 0, 3.101234}},
+		{"unloaded, loaded again, unloaded", []guest.ModuleLayout{
+			{Name: "m", Event: "load"}, {Name: "m", Event: "unload"}, {Name: "other", Event: "unload"},
+			{Name: "m", Event: "load"}, {Name: "m", Event: "unload"},
+		}, []float64{0, 3.101234, 3.5, 0, 4}},
+		{"a module loaded at boot, unloaded once", []guest.ModuleLayout{
+			{Name: "other", Event: "unload"},
+		}, []float64{3.5}},
+		{"never unloaded", []guest.ModuleLayout{
+			{Name: "x", Event: "load"}, {Name: "x", Event: "unload"},
+		}, []float64{0, 0}},
+	} {
+		markUnloads(console, tc.layouts)
+		for i, l := range tc.layouts {
+			if l.GoneAt != tc.want[i] {
+				t.Errorf("%s: layout %d (%s %s) gone at %v; want %v", tc.name, i, l.Event, l.Name, l.GoneAt, tc.want[i])
+			}
 		}
 	}
 }

@@ -406,9 +406,6 @@ func (s *session) steps(ctx context.Context) error {
 		if rep.Layout != nil {
 			s.r.Modules = append(s.r.Modules, *rep.Layout)
 		}
-		if rep.GoneAt > 0 {
-			s.markGone(st, rep.GoneAt)
-		}
 		if st.Action == "exists" {
 			e := rep.Exists
 			rs.Exists = &e
@@ -577,6 +574,7 @@ func (s *session) collect(askGuest bool) {
 		s.r.Oopses = []evidence.Oops{}
 	}
 	attribute(console, s.r)
+	markUnloads(console, s.r.Modules)
 	s.r.Panic = findPanic(console)
 	s.symbolize()
 	s.explainSilentDetector()
@@ -664,26 +662,6 @@ func (s *session) symbolizer() (*evidence.Symbolizer, func(), error) {
 	return sym, closeAll, nil
 }
 
-// markGone records when the unload of st (or of the asynchronous unload
-// st awaits) returned: the module's memory is freed from then on.
-func (s *session) markGone(st experiment.Step, at float64) {
-	module := st.Target
-	if st.Action == "await" {
-		module = ""
-		for _, a := range s.asyncSteps {
-			if a.ID == st.Target && a.Action == "unload" {
-				module = a.Target
-			}
-		}
-	}
-	for i := len(s.r.Modules) - 1; i >= 0; i-- {
-		if l := &s.r.Modules[i]; l.Name == module && l.Event == "unload" {
-			l.GoneAt = at
-			return
-		}
-	}
-}
-
 // askKernelSymbols asks the live guest's kallsyms to name the raw kernel
 // addresses of the reports so far that nothing on the host can name: with
 // KASLR only the running kernel knows where its symbols are, and Debian's
@@ -743,7 +721,49 @@ func (s *session) nameAddress(hexAddr string) string {
 	return " = " + name
 }
 
-var stepMarker = regexp.MustCompile(`lab-agent: step (\d+) `)
+var (
+	stepMarker     = regexp.MustCompile(`lab-agent: step (\d+) `)
+	unloadedMarker = regexp.MustCompile(`^\[\s*(\d+\.\d+)\] ` + regexp.QuoteMeta(agent.UnloadedMarker) + `(\w+)`)
+)
+
+// markUnloads sets GoneAt of the unload layouts that succeeded from the
+// agent's "unloaded" lines in the console. Between two loads of a module
+// only its last unload can have succeeded (the ones before it failed, or
+// the module would have been gone), and each such success printed one line,
+// in order.
+func markUnloads(console string, layouts []guest.ModuleLayout) {
+	gone := map[string][]float64{}
+	for _, line := range strings.Split(console, "\n") {
+		if m := unloadedMarker.FindStringSubmatch(strings.TrimRight(line, "\r")); m != nil {
+			t, _ := strconv.ParseFloat(m[1], 64)
+			gone[m[2]] = append(gone[m[2]], t)
+		}
+	}
+	lastUnload := map[string]int{} // module -> index of its last unload layout since its last load
+	endCycle := func(name string) {
+		i, ok := lastUnload[name]
+		if !ok || len(gone[name]) == 0 {
+			return
+		}
+		layouts[i].GoneAt, gone[name] = gone[name][0], gone[name][1:]
+		delete(lastUnload, name)
+	}
+	var names []string
+	for i, l := range layouts {
+		switch l.Event {
+		case "load":
+			endCycle(l.Name)
+		case "unload":
+			if _, seen := lastUnload[l.Name]; !seen {
+				names = append(names, l.Name)
+			}
+			lastUnload[l.Name] = i
+		}
+	}
+	for _, name := range names {
+		endCycle(name)
+	}
+}
 
 // attribute links each kernel report to the step that was running when the
 // kernel printed it (the agent writes a marker line before every step), and
