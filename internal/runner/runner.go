@@ -665,7 +665,8 @@ func (s *session) symbolizer() (*evidence.Symbolizer, func(), error) {
 // askKernelSymbols asks the live guest's kallsyms to name the raw kernel
 // addresses of the reports so far that nothing on the host can name: with
 // KASLR only the running kernel knows where its symbols are, and Debian's
-// System.map is a placeholder anyway.
+// System.map is a placeholder anyway. It parses the console as it stands:
+// the final parse waits until the VM stops, and the guest is gone by then.
 func (s *session) askKernelSymbols() {
 	oopses := evidence.ParseBytes([]byte(readFile(s.consolePath())))
 	if len(oopses) == 0 {
