@@ -286,7 +286,10 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 {{range $r.Processes}}<p>Process {{.Comm}} (pid {{.PID}}): <strong>{{.State}}</strong>{{with .Wchan}}, wchan {{.}}{{end}}{{if .Stack}}<pre>{{join .Stack "\n"}}</pre>{{end}}{{with .HungTaskReport}}<pre>{{.}}</pre>{{end}}</p>
 {{end}}
 {{range $r.Oopses}}<h3>{{.Title}}</h3><p>{{.Kind}}{{with .RIP}}, RIP {{.}}{{end}}{{with .CR2}}, CR2 {{.}}{{end}}{{with .Comm}}, task {{.}}{{end}}{{with .LastUnloaded}}, last unloaded {{.}}{{end}}{{if .RecursiveFault}}, recursive fault{{end}}</p>
+{{with .Resolved}}<p>What the raw addresses were:</p><ul class="resolved">{{range .}}<li><code>{{.String}}</code></li>{{end}}</ul>{{end}}
 <pre>{{join .Text "\n"}}</pre>
+{{end}}
+{{range $r.Notes}}<p>Note: {{.}}</p>
 {{end}}
 </section>
 {{end}}

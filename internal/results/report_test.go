@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"encoding/xml"
+	stdhtml "html"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +17,10 @@ func sampleMatrix() *Matrix {
 	unsafe61 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass,
 		Steps: []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true}},
 		Oopses: []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310",
-			Text: []string{"BUG: unable to handle page fault for address: ffffffffc0483190", "<script>alert(1)</script>"}}},
+			Text:     []string{"BUG: unable to handle page fault for address: ffffffffc0483190", "<script>alert(1)</script>"},
+			Resolved: []evidence.Resolved{{What: "CR2", Address: "ffffffffc0483190", Symbol: "fops+0x10", Module: "chardev_unsafe", Unloaded: true, UnloadedBefore: 0.05}}}},
 		Processes: []Process{{Comm: "holder-A", State: "X (dead)"}},
+		Notes:     []string{"holder-A is still D & never reported"},
 		TimingsMS: map[string]int64{"boot": 6000, "total": 11000}}
 	unsafe510 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-5.10"}, Verdict: Fail, Reason: "step 6: process state: want X, got D (disk sleep)",
 		Steps:     []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true, Process: &guest.ProcessState{State: "D (disk sleep)"}}},
@@ -61,6 +64,13 @@ func TestReports(t *testing.T) {
 	html, _ := os.ReadFile(filepath.Join(dir, "report.html"))
 	if bytes.Contains(html, []byte("<script>alert(1)</script>")) || !bytes.Contains(html, []byte("&lt;script&gt;alert(1)&lt;/script&gt;")) {
 		t.Errorf("report.html does not escape console text")
+	}
+	// As a browser shows it (html/template writes + as &#43;).
+	shown := stdhtml.UnescapeString(string(html))
+	for _, want := range []string{"CR2 ffffffffc0483190 = chardev_unsafe:fops+0x10 (module unloaded 0.05 s before)", "Note: holder-A is still D & never reported"} {
+		if !strings.Contains(shown, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 	if n := bytes.Count(html, []byte(`<td class="cell `)); n != 6 {
 		t.Errorf("report.html has %d matrix cells; want 3 kernels x 2 experiments = 6", n)
