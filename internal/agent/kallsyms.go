@@ -1,9 +1,8 @@
 package agent
 
 import (
-	"bufio"
+	"bytes"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -35,102 +34,153 @@ func parseProcModules(text string) []moduleExtent {
 	return mods
 }
 
-type ksym struct {
-	addr uint64
-	name string
+// neighbours are, for one asked address and one owner (the kernel, or the
+// module holding the address), the nearest symbol at or below it and the
+// nearest symbol start above it. The name is kept as offsets into the
+// kallsyms text, so that a guest's 150,000 lines cost no allocation each.
+type neighbours struct {
+	below, above       uint64
+	hasBelow, hasAbove bool
+	nameLo, nameHi     int
+}
+
+func (n *neighbours) see(a, sym uint64, lo, hi int) {
+	switch {
+	case sym <= a:
+		// Of aliases at one address, the first listed wins.
+		if !n.hasBelow || sym > n.below {
+			n.below, n.hasBelow, n.nameLo, n.nameHi = sym, true, lo, hi
+		}
+	case !n.hasAbove || sym < n.above:
+		n.above, n.hasAbove = sym, true
+	}
 }
 
 // resolveKallsyms names each address that lies in the kernel image (from
 // _stext to _end) or inside a loaded module, from /proc/kallsyms text. A
 // symbol ends where the next one of the same owner starts; an address
 // outside both (the direct map, a freed module's memory) is not named:
-// the nearest symbol below it would be a lie.
+// the nearest symbol below it would be a lie. One pass keeps only each
+// address's neighbours: under TCG the guest runs Go at a tenth of the
+// host's speed, and building a whole symbol table there took a second.
 func resolveKallsyms(r io.Reader, mods []moduleExtent, addrs []uint64) ([]guest.KernelSymbol, error) {
-	var kernel []ksym
-	modSyms := map[string][]ksym{}
-	marks := map[string]uint64{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 3 || len(f[1]) != 1 {
-			continue
-		}
-		a, err := strconv.ParseUint(f[0], 16, 64)
-		if err != nil || a == 0 {
-			continue // zeros: kallsyms hides addresses from this reader
-		}
-		switch f[2] {
-		case "_stext", "_text", "_end", "__bss_stop":
-			marks[f[2]] = a
-		}
-		if !strings.ContainsRune("tTdDrRbBwW", rune(f[1][0])) {
-			continue
-		}
-		if len(f) >= 4 && strings.HasPrefix(f[3], "[") {
-			m := strings.Trim(f[3], "[]")
-			modSyms[m] = append(modSyms[m], ksym{a, f[2]})
-			continue
-		}
-		kernel = append(kernel, ksym{a, f[2]})
-	}
-	if err := sc.Err(); err != nil {
+	buf, err := io.ReadAll(r)
+	if err != nil {
 		return nil, err
 	}
-	lo, hi := marks["_stext"], marks["_end"]
-	if lo == 0 {
-		lo = marks["_text"]
-	}
-	if hi == 0 {
-		hi = marks["__bss_stop"]
-	}
-	byAddr := func(s []ksym) {
-		sort.SliceStable(s, func(i, j int) bool { return s[i].addr < s[j].addr })
-	}
-	byAddr(kernel)
-	for _, s := range modSyms {
-		byAddr(s)
-	}
-	var out []guest.KernelSymbol
-	for _, a := range addrs {
-		if lo != 0 && hi > lo && a >= lo && a < hi {
-			if ks, ok := holder(kernel, a, hi); ok {
-				out = append(out, guest.KernelSymbol{Address: a, Start: ks.addr, Size: ks.size, Name: ks.name})
+	// The loaded module each address lies in, if any.
+	inModule := make([]moduleExtent, len(addrs))
+	for i, a := range addrs {
+		for _, m := range mods {
+			if a >= m.base && a < m.base+m.size {
+				inModule[i] = m
+				break
 			}
+		}
+	}
+	kernel := make([]neighbours, len(addrs))
+	module := make([]neighbours, len(addrs))
+	var stext, textStart, end, bssStop uint64
+	for pos := 0; pos < len(buf); {
+		eol := bytes.IndexByte(buf[pos:], '\n')
+		if eol < 0 {
+			eol = len(buf)
+		} else {
+			eol += pos
+		}
+		line, lineAt := buf[pos:eol], pos
+		pos = eol + 1
+		// "ffffffffb6e2a1c0 T vfs_read" or "... t lab_read\t[proc_forced]"
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 || len(line) < sp+4 || line[sp+2] != ' ' {
 			continue
 		}
-		for _, m := range mods {
-			if a < m.base || a >= m.base+m.size {
-				continue
-			}
-			if ks, ok := holder(modSyms[m.name], a, m.base+m.size); ok {
-				out = append(out, guest.KernelSymbol{Address: a, Start: ks.addr, Size: ks.size, Name: ks.name, Module: m.name})
-			}
-			break
+		a, ok := parseHex(line[:sp])
+		if !ok || a == 0 {
+			continue // zeros: kallsyms hides addresses from this reader
 		}
+		typ := line[sp+1]
+		lo, hi := lineAt+sp+3, lineAt+len(line)
+		var mod []byte
+		if t := bytes.IndexAny(buf[lo:hi], "\t "); t >= 0 {
+			mod = bytes.Trim(bytes.TrimSpace(buf[lo+t:hi]), "[]")
+			hi = lo + t
+		}
+		if hi == lo {
+			continue
+		}
+		if len(mod) == 0 {
+			switch string(buf[lo:hi]) { // compared in place, not allocated
+			case "_stext":
+				stext = a
+			case "_text":
+				textStart = a
+			case "_end":
+				end = a
+			case "__bss_stop":
+				bssStop = a
+			}
+		}
+		if !strings.ContainsRune("tTdDrRbBwW", rune(typ)) {
+			continue
+		}
+		for i, addr := range addrs {
+			if len(mod) == 0 {
+				kernel[i].see(addr, a, lo, hi)
+			} else if inModule[i].name != "" && string(mod) == inModule[i].name {
+				module[i].see(addr, a, lo, hi)
+			}
+		}
+	}
+	start := stext
+	if start == 0 {
+		start = textStart
+	}
+	if end == 0 {
+		end = bssStop
+	}
+	var out []guest.KernelSymbol
+	for i, a := range addrs {
+		n, limit, owner := kernel[i], end, ""
+		switch {
+		case start != 0 && end > start && a >= start && a < end:
+		case inModule[i].name != "":
+			n, limit, owner = module[i], inModule[i].base+inModule[i].size, inModule[i].name
+		default:
+			continue
+		}
+		if !n.hasBelow {
+			continue
+		}
+		if n.hasAbove && n.above < limit {
+			limit = n.above
+		}
+		if limit <= n.below {
+			continue
+		}
+		out = append(out, guest.KernelSymbol{Address: a, Start: n.below, Size: limit - n.below, Name: string(buf[n.nameLo:n.nameHi]), Module: owner})
 	}
 	return out, nil
 }
 
-type held struct {
-	ksym
-	size uint64
-}
-
-// holder finds the last symbol at or below a in sorted syms; it ends at the
-// next symbol above it, or at end.
-func holder(syms []ksym, a, end uint64) (held, bool) {
-	i := sort.Search(len(syms), func(i int) bool { return syms[i].addr > a })
-	if i == 0 {
-		return held{}, false
+// parseHex is strconv.ParseUint(s, 16, 64) without turning s into a string.
+func parseHex(s []byte) (uint64, bool) {
+	if len(s) == 0 || len(s) > 16 {
+		return 0, false
 	}
-	s := syms[i-1]
-	next := end
-	if i < len(syms) && syms[i].addr < end {
-		next = syms[i].addr
+	var v uint64
+	for _, c := range s {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint64(c)
 	}
-	if next <= s.addr {
-		return held{}, false
-	}
-	return held{s, next - s.addr}, true
+	return v, true
 }
