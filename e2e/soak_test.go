@@ -2,10 +2,12 @@ package e2e
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ func TestSoak(t *testing.T) {
 	var boots, totals []int64
 	verdicts := map[string]int{}
 	observations := map[string]int{}
+	evidenceSeen := map[string]int{}
 	start := time.Now()
 	for i := 0; i < *soak; i++ {
 		var out, errb nullWriter
@@ -42,6 +45,7 @@ func TestSoak(t *testing.T) {
 		}
 		verdicts[r.Verdict]++
 		observations[results.Observation(r)]++
+		evidenceSeen[evidenceSignature(r)]++
 		boots = append(boots, r.TimingsMS["boot"])
 		totals = append(totals, r.TimingsMS["total"])
 		if left := qemuChildren(t); len(left) > 0 {
@@ -55,6 +59,12 @@ func TestSoak(t *testing.T) {
 	if len(verdicts) != 1 || verdicts[results.Pass] != *soak || len(observations) != 1 {
 		t.Errorf("verdicts %v, observations %v; want %d identical passes", verdicts, observations, *soak)
 	}
+	// The evidence too: the same reports naming the same freed symbols,
+	// each flagged as a use after unload, every time.
+	if len(evidenceSeen) != 1 {
+		t.Errorf("evidence differs between runs: %v", evidenceSeen)
+	}
+	t.Logf("evidence %v", evidenceSeen)
 	if after := labTemps(); len(after) > len(tmpBefore) {
 		t.Errorf("temporary directories left: %v (before: %v)", after, tmpBefore)
 	}
@@ -65,6 +75,21 @@ func TestSoak(t *testing.T) {
 	if after := runtime.NumGoroutine(); after > goroutinesBefore+5 {
 		t.Errorf("goroutines grew from %d to %d", goroutinesBefore, after)
 	}
+}
+
+// evidenceSignature is what a run's reports say without addresses and
+// times, which move with every boot: titles and the module symbols named.
+func evidenceSignature(r *results.Result) string {
+	var parts []string
+	for _, o := range r.Oopses {
+		parts = append(parts, o.Title)
+		for _, res := range o.Resolved {
+			if res.Module != "" {
+				parts = append(parts, fmt.Sprintf("  %s=%s:%s unloaded=%v", res.What, res.Module, res.Symbol, res.Unloaded))
+			}
+		}
+	}
+	return strings.Join(parts, "\n")
 }
 
 type nullWriter struct{}
