@@ -57,6 +57,32 @@ func TestLoadSpecGood(t *testing.T) {
 	}
 }
 
+// specErrorCase is a spec file that must not load, and what its error says.
+type specErrorCase struct {
+	name, content string
+	want          []string // each a substring of the error; the file name is prepended
+}
+
+// checkSpecErrors loads each case's spec and checks its error names the
+// file, the line and the fault.
+func checkSpecErrors(t *testing.T, tests []specErrorCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := writeSpec(t, "test-1", tc.content)
+			_, err := LoadSpec(f)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), f+w) {
+					t.Errorf("error %q\nlacks %q", err, f+w)
+				}
+			}
+		})
+	}
+}
+
 func TestLoadSpecErrors(t *testing.T) {
 	replace := func(old, new string) string {
 		if !strings.Contains(goodSpec, old) {
@@ -64,10 +90,7 @@ func TestLoadSpecErrors(t *testing.T) {
 		}
 		return strings.Replace(goodSpec, old, new, 1)
 	}
-	tests := []struct {
-		name, content string
-		want          []string // each a substring of the error; the file name is prepended
-	}{
+	tests := []specErrorCase{
 		{"unknown field", replace("compiler: gcc-12\n", "compiler: gcc-12\nkernal: x\n"),
 			[]string{`:6: unknown field "kernal" in spec`}},
 		{"unknown package field", replace("    suite: bookworm\n", "    suit: bookworm\n"),
@@ -117,20 +140,7 @@ func TestLoadSpecErrors(t *testing.T) {
 		{"missing and bad values together", strings.Replace(replace("compiler: gcc-12\n", ""), "boot/vmlinuz", "/boot/vmlinuz", 1),
 			[]string{`:1: missing field "compiler"`, `:13: kernel "/boot/vmlinuz-6.1.0-1-amd64" must be`}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := writeSpec(t, "test-1", tc.content)
-			_, err := LoadSpec(f)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), f+w) {
-					t.Errorf("error %q\nlacks %q", err, f+w)
-				}
-			}
-		})
-	}
+	checkSpecErrors(t, tests)
 }
 
 // buildRootSpec is goodSpec with a build root, for the build_root tests.
@@ -177,10 +187,7 @@ func TestLoadSpecBuildRootErrors(t *testing.T) {
 		}
 		return strings.Replace(buildRootSpec, old, new, 1)
 	}
-	tests := []struct {
-		name, content string
-		want          []string
-	}{
+	tests := []specErrorCase{
 		{"unknown field", replace("  suite: sid\n", "  suite: sid\n  mirror: x\n"),
 			[]string{`:21: unknown field "mirror" in build_root (known: suite, packages)`}},
 		{"missing suite", replace("  suite: sid\n", ""),
@@ -202,20 +209,7 @@ func TestLoadSpecBuildRootErrors(t *testing.T) {
 		{"packages not a list", replace("  packages:\n    - gcc-16\n    - make\n    - libc6-dev\n", "  packages: gcc-16\n"),
 			[]string{`:21: wrong type for "packages": want a list, got a string`}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := writeSpec(t, "test-1", tc.content)
-			_, err := LoadSpec(f)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), f+w) {
-					t.Errorf("error %q\nlacks %q", err, f+w)
-				}
-			}
-		})
-	}
+	checkSpecErrors(t, tests)
 }
 
 func TestLoadDirRepo(t *testing.T) {
