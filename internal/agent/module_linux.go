@@ -72,8 +72,9 @@ func moduleLayout(name string) (*guest.ModuleLayout, error) {
 	return l, nil
 }
 
-// uptime is /proc/uptime's first field: seconds since boot, the clock of
-// the kernel log's timestamps (near enough).
+// uptime is /proc/uptime's first field: seconds since boot. It is not the
+// kernel log's clock (under TCG the two drift apart), so it only dates a
+// layout; ordering against reports uses the agent's kernel log lines.
 func uptime() float64 {
 	b, err := os.ReadFile("/proc/uptime")
 	if err != nil {

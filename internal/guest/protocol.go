@@ -149,7 +149,8 @@ type ModuleLayout struct {
 	// their addresses.
 	Sections map[string]uint64 `json:"sections"`
 	// Uptime is the guest's /proc/uptime when the layout was taken, in
-	// seconds: the same clock as the kernel log's timestamps.
+	// seconds. It is not the kernel log's clock (they drift under TCG):
+	// GoneAt is what orders an unload against the kernel's reports.
 	Uptime float64 `json:"uptime"`
 	// GoneAt is, for an unload that succeeded, the kernel log's timestamp
 	// of the agent's "unloaded" line, written when delete_module returned:

@@ -749,19 +749,16 @@ func markUnloads(console string, layouts []guest.ModuleLayout) {
 		layouts[i].GoneAt, gone[name] = gone[name][0], gone[name][1:]
 		delete(lastUnload, name)
 	}
-	var names []string
 	for i, l := range layouts {
 		switch l.Event {
 		case "load":
 			endCycle(l.Name)
 		case "unload":
-			if _, seen := lastUnload[l.Name]; !seen {
-				names = append(names, l.Name)
-			}
 			lastUnload[l.Name] = i
 		}
 	}
-	for _, name := range names {
+	// Each module's lines are its own, so the order does not matter here.
+	for name := range lastUnload {
 		endCycle(name)
 	}
 }
