@@ -53,6 +53,19 @@ func qemuChildren(t *testing.T) []string {
 	return left
 }
 
+// qemuVM is the PID of a QEMU child running a guest (its command line has
+// -kernel), 0 when there is none: lab also runs "qemu-system-x86_64
+// --version" for the provenance, a process a test must not take for the VM.
+func qemuVM() int {
+	for _, pid := range childrenOf(os.Getpid(), "qemu-system") {
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+		if bytes.Contains(cmdline, []byte("\x00-kernel\x00")) {
+			return pid
+		}
+	}
+	return 0
+}
+
 // TestChardev runs the three chardev experiments on Debian 6.1 in one boot
 // each and checks the real evidence: the oops of the unsafe module and the
 // state its holder is left in, and the refused rmmod of the safe ones.

@@ -146,26 +146,64 @@ func TestQEMUKilled(t *testing.T) {
 	dir := t.TempDir()
 	exp := filepath.Join(dir, "sleepy.yaml")
 	os.WriteFile(exp, []byte("name: sleepy\nsummary: waits while the test kills QEMU\nsteps:\n  - sleep: 20s\n  - exists: /dev/null\n"), 0o644)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-			if pids := qemuChildren(t); len(pids) > 0 {
-				time.Sleep(8 * time.Second) // let it boot into the sleep step
-				pid, _ := strconv.Atoi(filepath.Base(pids[0]))
-				syscall.Kill(pid, syscall.SIGKILL)
-				return
+	// While lab dials the agent: the wrapper points the port forward at a
+	// guest port nobody listens on, so the dial keeps retrying, then kills
+	// QEMU once the agent is ready, and itself, the process lab watches.
+	dialing := wrapper(t, `for a in "$@"; do shift; set -- "$@" "$(printf %s "$a" | sed 's/-:22$/-:2222/')"; done
+console=$(printf '%s\n' "$@" | sed -n 's/^file,id=console,path=//p')
+[ -n "$console" ] || exec qemu-system-x86_64 "$@" # --version
+qemu-system-x86_64 "$@" & pid=$!
+until grep -q "lab-agent: ready" "$console" 2>/dev/null; do sleep 0.1; done
+sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
+	// Killed by the test while the kernel boots, and later: in the boot,
+	// the dial or the sleep step, wherever a slow machine has got to. Each
+	// must be named as QEMU's death, at once, never as a lost agent.
+	for _, tc := range []struct {
+		name  string
+		qemu  string
+		after time.Duration // when the test kills the VM; 0: it does not
+	}{
+		{"while booting", "", 500 * time.Millisecond},
+		{"later", "", 8 * time.Second},
+		{"while dialing the agent", dialing, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if tc.after == 0 {
+					return
+				}
+				for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+					if pid := qemuVM(); pid > 0 {
+						time.Sleep(tc.after)
+						syscall.Kill(pid, syscall.SIGKILL)
+						return
+					}
+				}
+			}()
+			args := []string{"run", exp}
+			if tc.qemu != "" {
+				args = append(args, "--qemu", tc.qemu)
 			}
-		}
-	}()
-	code, _, results_ := runLab(t, "run", exp)
-	<-done
-	r, err := results.Read(filepath.Join(results_, "latest", "debian-6.1", "sleepy", "result.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if code != cli.ExitError || r.ErrorKind != results.KindQEMUExited || !strings.Contains(r.Error, "signal: killed") {
-		t.Errorf("killed QEMU = exit %d, %s: %q; want exit 2, qemu-exited, signal: killed", code, r.ErrorKind, r.Error)
+			start := time.Now()
+			code, _, results_ := runLab(t, args...)
+			<-done
+			r, err := results.Read(filepath.Join(results_, "latest", "debian-6.1", "sleepy", "result.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != cli.ExitError || r.ErrorKind != results.KindQEMUExited || !strings.Contains(r.Error, "signal: killed") {
+				t.Errorf("killed QEMU = exit %d, %s: %q; want exit 2, qemu-exited, signal: killed", code, r.ErrorKind, r.Error)
+			}
+			// Not after the 20 s sleep or the dial's 30 s deadline.
+			if took := time.Since(start); took > tc.after+20*time.Second {
+				t.Errorf("lab took %s to notice QEMU's death", took.Round(time.Second))
+			}
+			if left := qemuChildren(t); len(left) > 0 {
+				t.Errorf("qemu processes left behind: %v", left)
+			}
+		})
 	}
 }
 

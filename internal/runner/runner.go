@@ -339,10 +339,22 @@ func (s *session) boot(ctx context.Context, accel string) error {
 		}
 		return err
 	}
+	// Dialing retries until its deadline; a QEMU that dies meanwhile ends
+	// it at once, and is what the error names.
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	go func() {
+		select {
+		case <-m.Exited():
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
 	c, err := guest.Dial(dctx, fmt.Sprintf("127.0.0.1:%d", m.HostPort), keys)
 	if err != nil {
+		if isClosed(m.Exited()) {
+			return fail(KindQEMUExited, fmt.Errorf("while connecting to the agent: %v%s", m.ExitError(), w.tail()))
+		}
 		return fail(KindAgentLost, err)
 	}
 	s.client = c
@@ -365,6 +377,8 @@ func (s *session) steps(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
+			case <-s.machine.Exited():
+				return s.lost(ctx, i+1, st, errors.New("QEMU exited"), false)
 			case <-time.After(st.Sleep):
 			}
 			rs.OK, rs.MS = true, time.Since(t0).Milliseconds()
@@ -818,11 +832,17 @@ func fileSHA256(path string) string {
 	return sum
 }
 
+// qemuVersion asks the QEMU binary its version for the provenance, within
+// a bound: a binary (or wrapper) that never answers must not hold up a run.
 func qemuVersion(bin string) string {
 	if bin == "" {
 		bin = "qemu-system-x86_64"
 	}
-	out, err := exec.Command(bin, "--version").Output()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--version")
+	cmd.WaitDelay = time.Second // a child left holding stdout does not hold us
+	out, err := cmd.Output()
 	if err != nil {
 		return ""
 	}
