@@ -39,6 +39,7 @@ const DefaultKernel = "debian-6.1"
 type globals struct {
 	root, cache, resultsDir string
 	mirror, securityMirror  string
+	snapshotMirror          string
 	accel, qemu             string
 	verbose                 bool
 	stdout, stderr          io.Writer
@@ -59,12 +60,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.cache, "cache", "", "cache directory (default $XDG_CACHE_HOME/lab or ~/.cache/lab)")
 	pf.StringVar(&g.mirror, "mirror", "", "Debian archive URI (default: $"+image.EnvMirror+", else the host's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
+	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
 	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.Execute(); err != nil {
+	if err := root.ExecuteContext(image.WithListsMemo(context.Background())); err != nil {
 		fmt.Fprintln(stderr, "lab:", err)
 		return ExitError
 	}
@@ -114,6 +116,7 @@ type runFlags struct {
 	kernels             []string
 	timeout, runTimeout time.Duration
 	dump                bool
+	locked              bool
 	jobs                int
 }
 
@@ -124,6 +127,7 @@ func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []st
 	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
 	c.Flags().DurationVar(&f.timeout, "timeout", 120*time.Minute, "give up on the whole command after this long")
 	c.Flags().DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
+	c.Flags().BoolVar(&f.locked, "locked", false, "run exactly the locked kernel packages (images/*.lock) or exit 2 before anything boots; without it, lab follows a series whose locked build the mirror dropped")
 	c.Flags().BoolVar(&f.dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
 }
 
@@ -207,6 +211,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	defer cancel()
 	o := runner.Options{
 		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+		SnapshotMirror: g.snapshotMirror, Locked: f.locked,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
 		RunTimeout: f.runTimeout, Dump: f.dump,
 	}
@@ -337,36 +342,6 @@ func (g *globals) listCmd() *cobra.Command {
 			}
 			for _, s := range specs {
 				fmt.Fprintf(g.stdout, "%-22s %s\n%-22s modules: %s\n", s.Name, s.Summary, "", strings.Join(s.Modules, ", "))
-			}
-			return nil
-		},
-	}
-}
-
-func (g *globals) imagesCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "images",
-		Short: "list the pinned kernel images and whether they are cached",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.repoRoot()
-			if err != nil {
-				return err
-			}
-			cache, err := g.cacheDir()
-			if err != nil {
-				return err
-			}
-			specs, err := image.LoadDir(filepath.Join(root, "images"))
-			if err != nil {
-				return err
-			}
-			for _, s := range specs {
-				state := "not cached"
-				if image.New(s, cache).Cached() {
-					state = "cached"
-				}
-				fmt.Fprintf(g.stdout, "%-14s %-22s %-18s %-10s %s\n", s.Name, s.Release, s.Suite, state, s.Description)
 			}
 			return nil
 		},

@@ -50,6 +50,10 @@ func TestFetchDebian61(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("fetch took %v (root %s)", time.Since(start).Round(time.Millisecond), img.Root)
+	if img.Resolution.Followed {
+		t.Logf("the lock is stale: followed %s to %s", spec.PackageVersion(), img.Spec.PackageVersion())
+	}
+	spec = img.Spec
 	if !img.Cached() {
 		t.Error("not cached after fetch")
 	}
@@ -76,11 +80,12 @@ func TestFetchDebian61(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "include " + img.Root + "/usr/src/linux-headers-6.1.0-56-common/Makefile"
+	common := "usr/src/linux-headers-" + strings.TrimSuffix(img.Spec.Release, "-amd64") + "-common"
+	want := "include " + img.Root + "/" + common + "/Makefile"
 	if !strings.Contains(string(mk), want) {
 		t.Errorf("headers Makefile = %q, want it to hold %q", mk, want)
 	}
-	if _, err := os.Stat(filepath.Join(img.Root, "usr/src/linux-headers-6.1.0-56-common/Makefile")); err != nil {
+	if _, err := os.Stat(filepath.Join(img.Root, common, "Makefile")); err != nil {
 		t.Error(err)
 	}
 	if _, err := os.Stat(filepath.Join(img.HeadersDir(), "scripts", "basic", "fixdep")); err != nil {
@@ -147,7 +152,33 @@ MODULE_LICENSE("GPL");
 	})
 }
 
-// TestFetchNotServed asks the real mirror for a version it never had.
+// TestFetchRealMirrorEmptyCache is what a fresh machine does: the default
+// image from the host's mirror into an empty cache, the lock or (when the
+// mirror dropped it) the newest build of its series, never an error.
+func TestFetchRealMirrorEmptyCache(t *testing.T) {
+	realCache(t)
+	spec, err := LoadSpec("../../images/debian-6.1.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	img, err := Fetch(context.Background(), spec, FetchOptions{CacheDir: t.TempDir(), Progress: &progress, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(img.KernelPath()); err != nil {
+		t.Error(err)
+	}
+	follow := strings.Contains(progress.String(), "debian-6.1: locked "+spec.PackageVersion()+" is gone")
+	if follow != img.Resolution.Followed {
+		t.Errorf("followed %v, but the follow line printed: %v", img.Resolution.Followed, follow)
+	}
+	t.Logf("locked %s, ran %s (followed %v)", spec.PackageVersion(), img.Spec.PackageVersion(), img.Resolution.Followed)
+}
+
+// TestFetchNotServed asks the real mirror for a version it never had:
+// with --locked that is a refusal naming the package; without, lab
+// follows the series to what the mirror serves.
 func TestFetchNotServed(t *testing.T) {
 	cache := realCache(t)
 	spec, err := LoadSpec("../../images/debian-6.1.yaml")
@@ -157,12 +188,12 @@ func TestFetchNotServed(t *testing.T) {
 	bad := *spec
 	bad.Name = "not-served"
 	bad.Packages = []Package{{Name: "linux-kbuild-6.1", Version: "6.1.1-1", SHA256: strings.Repeat("0", 64)}}
-	_, err = Fetch(context.Background(), &bad, FetchOptions{CacheDir: cache, Log: testLog(t)})
-	var ns *NotServedError
-	if !errors.As(err, &ns) {
-		t.Fatalf("err = %v, want a NotServedError", err)
+	_, err = Fetch(context.Background(), &bad, FetchOptions{CacheDir: cache, Log: testLog(t), Locked: true})
+	var le *LockedError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v, want a LockedError", err)
 	}
-	if !strings.Contains(err.Error(), "image not-served: package linux-kbuild-6.1 6.1.1-1 is not served by the mirror any more") {
+	if !strings.Contains(err.Error(), "image not-served: --locked, and these locked packages are neither cached nor served:\n  linux-kbuild-6.1 6.1.1-1 (bookworm-security)") {
 		t.Errorf("err = %v", err)
 	}
 
@@ -171,7 +202,7 @@ func TestFetchNotServed(t *testing.T) {
 	bad.Packages = []Package{spec.Packages[3]}
 	bad.Packages[0].SHA256 = strings.Repeat("1", 64)
 	_, err = Fetch(context.Background(), &bad, FetchOptions{CacheDir: cache, Log: testLog(t)})
-	if err == nil || !strings.Contains(err.Error(), "the mirror's index says sha256 "+spec.Packages[3].SHA256+", the spec says 1111") {
+	if err == nil || !strings.Contains(err.Error(), "the mirror's index says sha256 "+spec.Packages[3].SHA256+", the lock says 1111") {
 		t.Errorf("err = %v", err)
 	}
 	os.Remove(New(&bad, cache).lockPath())

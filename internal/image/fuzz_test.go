@@ -24,7 +24,7 @@ func FuzzParseSpec(f *testing.F) {
 			}
 			return
 		}
-		if s.Name == "" || s.Release == "" || len(s.Packages) == 0 || s.Kernel == "" {
+		if s.Name == "" || s.Suite == "" || s.Series == "" || s.Compiler == "" {
 			t.Errorf("parseSpec accepted an incomplete spec: %+v", s)
 		}
 	})

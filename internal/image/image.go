@@ -34,38 +34,108 @@ type Image struct {
 	Spec *Spec
 	// Root is the directory all packages are unpacked into.
 	Root string
+	// Resolution says how Spec's packages relate to the lock (set by
+	// Fetch).
+	Resolution Resolution
 }
 
 // New returns the image of spec in cacheDir, fetched or not; Cached says
 // which.
 func New(spec *Spec, cacheDir string) *Image {
-	return &Image{Spec: spec, Root: filepath.Join(imageDir(cacheDir, spec.Name), "root")}
+	return &Image{Spec: spec, Root: filepath.Join(imageDir(cacheDir, spec.Name), buildID(spec), "root")}
 }
 
 func imagesDir(cacheDir string) string      { return filepath.Join(cacheDir, "images") }
 func imageDir(cacheDir, name string) string { return filepath.Join(imagesDir(cacheDir), name) }
 func (img *Image) dir() string              { return filepath.Dir(img.Root) }
 func (img *Image) stampPath() string        { return filepath.Join(img.dir(), "stamp") }
-func (img *Image) lockPath() string         { return img.dir() + ".lock" }
+func (img *Image) lockPath() string         { return filepath.Dir(img.dir()) + ".lock" }
+
+// buildID names one build of an image in the cache: its release and a hash
+// of its packages. Builds live side by side, so a followed build and the
+// locked one (or two checkouts with different locks) never unpack over
+// each other.
+func buildID(spec *Spec) string {
+	h := sha256.New()
+	for _, p := range spec.Packages {
+		fmt.Fprintf(h, "%s %s %s\n", p.Name, p.Version, p.SHA256)
+	}
+	r := spec.Release
+	if r == "" {
+		r = "unresolved"
+	}
+	return r + "-" + hex.EncodeToString(h.Sum(nil))[:8]
+}
 func (img *Image) abs(rel string) string {
 	return filepath.Join(img.Root, filepath.FromSlash(rel))
 }
 
+// The parts of an image are found in the unpacked tree from the release
+// string alone, so a new ABI number or a package split (7.2 moved the
+// kernel into linux-binary-*, under usr/lib/modules) needs no spec edit.
+// Candidates are tried in order; the first that exists wins.
+func kernelCandidates(r string) []string {
+	return []string{"boot/vmlinuz-" + r, "usr/lib/modules/" + r + "/vmlinuz", "lib/modules/" + r + "/vmlinuz"}
+}
+
+func systemMapCandidates(r string) []string {
+	return []string{"boot/System.map-" + r, "usr/lib/modules/" + r + "/System.map", "lib/modules/" + r + "/System.map"}
+}
+
+// modulesCandidates: the 5.10 and 6.1 headers packages ship
+// lib/modules/R/build too, so the modules tree is the one with kernel/.
+func modulesCandidates(r string) []string {
+	return []string{"lib/modules/" + r + "/kernel", "usr/lib/modules/" + r + "/kernel"}
+}
+
+func (img *Image) find(cands []string) string {
+	for _, c := range cands {
+		if _, err := os.Stat(img.abs(c)); err == nil {
+			return c
+		}
+	}
+	return cands[0]
+}
+
 // KernelPath is the absolute path of the kernel (vmlinuz).
-func (img *Image) KernelPath() string { return img.abs(img.Spec.Kernel) }
+func (img *Image) KernelPath() string { return img.abs(img.find(kernelCandidates(img.Spec.Release))) }
 
 // SystemMapPath is the absolute path of the kernel's System.map. Debian's
 // is a one-line placeholder ("The real System.map is in the
 // linux-image-<version>-dbg package"); use the guest's /proc/kallsyms (with
 // nokaslr) to symbolize addresses.
-func (img *Image) SystemMapPath() string { return img.abs(img.Spec.SystemMap) }
+func (img *Image) SystemMapPath() string {
+	return img.abs(img.find(systemMapCandidates(img.Spec.Release)))
+}
 
-// HeadersDir is the absolute path of the headers tree to pass to make -C.
-func (img *Image) HeadersDir() string { return img.abs(img.Spec.Headers) }
+// HeadersRel is the headers tree to pass to make -C, relative to the root
+// (a build root unpacks the packages at /).
+func (img *Image) HeadersRel() string { return "usr/src/linux-headers-" + img.Spec.Release }
+
+// HeadersDir is the absolute path of the headers tree.
+func (img *Image) HeadersDir() string { return img.abs(img.HeadersRel()) }
 
 // ModulesDir is the absolute path of the kernel's modules
-// (lib/modules/RELEASE).
-func (img *Image) ModulesDir() string { return img.abs(img.Spec.Modules) }
+// (lib/modules/RELEASE or usr/lib/modules/RELEASE).
+func (img *Image) ModulesDir() string {
+	return filepath.Dir(img.abs(img.find(modulesCandidates(img.Spec.Release))))
+}
+
+// checkLayout says which part of the image the unpacked tree lacks.
+func (img *Image) checkLayout() error {
+	for _, f := range []struct {
+		what  string
+		cands []string
+	}{
+		{"kernel", kernelCandidates(img.Spec.Release)}, {"System.map", systemMapCandidates(img.Spec.Release)},
+		{"headers", []string{img.HeadersRel()}}, {"modules", modulesCandidates(img.Spec.Release)},
+	} {
+		if _, err := os.Stat(img.abs(img.find(f.cands))); err != nil {
+			return fmt.Errorf("release %s: no %s in the unpacked packages (looked for %s)", img.Spec.Release, f.what, strings.Join(f.cands, ", "))
+		}
+	}
+	return nil
+}
 
 // DebPaths returns the image's cached .deb files in spec order, for
 // callers that unpack them elsewhere (a chroot build root keeps the
@@ -91,19 +161,19 @@ func (img *Image) debsPresent() bool {
 	return err == nil
 }
 
-// cacheDir is the cache the image lives in: <cache>/images/<name>/root.
-func (img *Image) cacheDir() string { return filepath.Dir(filepath.Dir(img.dir())) }
+// cacheDir is the cache the image lives in: <cache>/images/<name>/<build>/root.
+func (img *Image) cacheDir() string { return filepath.Dir(filepath.Dir(filepath.Dir(img.dir()))) }
 
 // unpackVersion changes whenever unpacking or fixing up the tree changes,
 // so that trees made by older code are made again.
-const unpackVersion = "lab-image-unpack 1"
+const unpackVersion = "lab-image-unpack 2"
 
 // stamp identifies what the unpacked tree was made from: the package list,
 // the headers fixed up, and the root path those fixes point into (a moved
 // cache must be unpacked again).
 func (img *Image) stamp() string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nroot %s\nheaders %s\n", unpackVersion, img.Root, img.Spec.Headers)
+	fmt.Fprintf(h, "%s\nroot %s\nrelease %s\n", unpackVersion, img.Root, img.Spec.Release)
 	for _, p := range img.Spec.Packages {
 		fmt.Fprintf(h, "package %s %s %s\n", p.Name, p.Version, p.SHA256)
 	}

@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -21,25 +21,35 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Package is one pinned Debian package of an image.
+// Package is one Debian package of an image, exactly: what a lock records
+// and what lab downloads.
 type Package struct {
 	Name    string `yaml:"name"`
 	Version string `yaml:"version"`
 	SHA256  string `yaml:"sha256"`
-	// Suite is the Debian suite that serves the package; empty means the
+	// Suite is the Debian suite that served the package; empty means the
 	// spec's suite.
 	Suite string `yaml:"suite,omitempty"`
+	// Date is when the package was resolved (RFC 3339, UTC): a snapshot
+	// archive at that time serves it.
+	Date string `yaml:"date,omitempty"`
 }
 
-// Spec is one images/<name>.yaml file: a kernel pinned by package versions
-// and hashes, and where its parts lie once the packages are unpacked.
+// Spec is one images/<name>.yaml file: what kernel an image is (a Debian
+// suite, an upstream series, a flavour), not exactly which build. Which
+// build it ran last time is in its lock (images/<name>.lock), loaded with
+// it into Release and Packages.
 type Spec struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description,omitempty"`
-	// Release is what uname -r says in the guest.
-	Release string `yaml:"release"`
-	// Suite is the default Debian suite of the packages.
+	// Suite is the Debian suite the kernel comes from.
 	Suite string `yaml:"suite"`
+	// Series is the upstream series ("6.1"): lab takes the newest
+	// linux-image-<series>.* of the flavour that Suite serves.
+	Series string `yaml:"series"`
+	// Flavour is Debian's kernel flavour (the last part of the release
+	// string); empty means amd64.
+	Flavour string `yaml:"flavour,omitempty"`
 	// Compiler is the compiler modules are built with (make CC=): the one
 	// that built the kernel, as its headers' .kernelvariables name it,
 	// unless KernelCompiler says otherwise.
@@ -48,14 +58,7 @@ type Spec struct {
 	// built with another one (Debian 5.10 was built with gcc-10, which
 	// bookworm lacks; gcc-12 builds its modules). Empty means Compiler.
 	// Fetch checks it against the headers.
-	KernelCompiler string    `yaml:"kernel_compiler,omitempty"`
-	Packages       []Package `yaml:"packages"`
-	// The paths below are relative to the unpacked root.
-	Kernel    string `yaml:"kernel"`
-	SystemMap string `yaml:"system_map"`
-	// Headers is the directory to pass to make -C.
-	Headers string `yaml:"headers"`
-	Modules string `yaml:"modules"`
+	KernelCompiler string `yaml:"kernel_compiler,omitempty"`
 	// BootModules are the modules the guest loads before networking; lab
 	// resolves their dependencies.
 	BootModules []string `yaml:"boot_modules,omitempty"`
@@ -64,8 +67,34 @@ type Spec struct {
 	// compiler or kbuild tools the host cannot run.
 	BuildRoot *BuildRoot `yaml:"build_root,omitempty"`
 
-	// File is the path the spec was loaded from.
-	File string `yaml:"-"`
+	// Release (what uname -r says in the guest) and Packages are the
+	// resolved build: from the lock file when loaded, from the mirror when
+	// lab followed the series. Empty when the image has no lock yet.
+	Release  string    `yaml:"-"`
+	Packages []Package `yaml:"-"`
+	// File is the path the spec was loaded from; LockFile the lock's path
+	// (which may not exist yet).
+	File     string `yaml:"-"`
+	LockFile string `yaml:"-"`
+}
+
+// FlavourOrDefault is the spec's flavour, amd64 when it names none.
+func (s *Spec) FlavourOrDefault() string {
+	if s.Flavour == "" {
+		return "amd64"
+	}
+	return s.Flavour
+}
+
+// Locked says whether the spec has a lock (resolved packages).
+func (s *Spec) Locked() bool { return len(s.Packages) > 0 }
+
+// WithLock is a copy of s resolved to l.
+func (s *Spec) WithLock(l *Lock) *Spec {
+	c := *s
+	c.Release = l.Release
+	c.Packages = append([]Package(nil), l.Packages...)
+	return &c
 }
 
 // BuildRoot is a Debian root to build modules in: debootstrap
@@ -114,6 +143,9 @@ var (
 	sha256Re   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	tokenRe    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]*$`)
 	modNameRe  = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	dateRe     = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$`)
+	seriesRe   = regexp.MustCompile(`^[0-9]+\.[0-9]+$`)
+	flavourRe  = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 	yamlErrRe  = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 	yamlSuffix = ".yaml"
 )
@@ -125,7 +157,22 @@ func LoadSpec(file string) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseSpec(file, data)
+	s, err := parseSpec(file, data)
+	if err != nil {
+		return nil, err
+	}
+	s.LockFile = LockPath(file)
+	l, err := LoadLock(s.LockFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.Image != s.Name {
+		return nil, fmt.Errorf("%s:1: lock of image %q, not %q", s.LockFile, l.Image, s.Name)
+	}
+	return s.WithLock(l), nil
 }
 
 // LoadDir loads every *.yaml file in dir, sorted by name.
@@ -164,12 +211,32 @@ func (d *specDecoder) errorf(line int, format string, args ...any) {
 }
 
 func parseSpec(file string, data []byte) (*Spec, error) {
+	var s Spec
 	d := &specDecoder{file: file}
+	root, err := d.decodeDoc(data, &s, "spec")
+	if err != nil {
+		return nil, err
+	}
+	if len(d.errs) == 0 {
+		d.validate(&s, root, file)
+	}
+	if err := errors.Join(d.errs...); err != nil {
+		return nil, err
+	}
+	s.File = file
+	return &s, nil
+}
+
+// decodeDoc parses data as one YAML document and decodes it into out (a
+// pointer to a struct), collecting field errors in d. The error it returns
+// is a syntax error, which stops decoding.
+func (d *specDecoder) decodeDoc(data []byte, out any, what string) (*yaml.Node, error) {
+	file := d.file
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s:1: empty spec", file)
+			return nil, fmt.Errorf("%s:1: empty %s", file, what)
 		}
 		// yaml.v3 says "yaml: line N: msg"; reshape it to file:line.
 		if m := yamlErrRe.FindStringSubmatch(err.Error()); m != nil {
@@ -191,20 +258,12 @@ func parseSpec(file string, data []byte) (*Spec, error) {
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
 		if len(root.Content) == 0 {
-			return nil, fmt.Errorf("%s:1: empty spec", file)
+			return nil, fmt.Errorf("%s:1: empty %s", file, what)
 		}
 		root = root.Content[0]
 	}
-	var s Spec
-	d.decodeStruct(root, reflect.ValueOf(&s).Elem(), "spec")
-	if len(d.errs) == 0 {
-		d.validate(&s, root, file)
-	}
-	if err := errors.Join(d.errs...); err != nil {
-		return nil, err
-	}
-	s.File = file
-	return &s, nil
+	d.decodeStruct(root, reflect.ValueOf(out).Elem(), what)
+	return root, nil
 }
 
 // fieldLines remembers where each field of a mapping was, for validation
@@ -366,7 +425,7 @@ func (d *specDecoder) scalar(n *yaml.Node, key string) (string, bool) {
 		return "", false
 	}
 	switch n.ShortTag() {
-	case "!!str", "!!int", "!!float":
+	case "!!str", "!!int", "!!float", "!!timestamp":
 		return n.Value, true
 	case "!!null":
 		d.errorf(n.Line, "%q has no value", key)
@@ -395,27 +454,20 @@ func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
 			d.errorf(top.line("name"), "name %q does not match the file name %q", s.Name, base+yamlSuffix)
 		}
 	}
-	if req(top, "release", s.Release, "spec") && !tokenRe.MatchString(s.Release) {
-		d.errorf(top.line("release"), "bad release %q", s.Release)
-	}
 	if req(top, "suite", s.Suite, "spec") && !tokenRe.MatchString(s.Suite) {
 		d.errorf(top.line("suite"), "bad suite %q", s.Suite)
+	}
+	if req(top, "series", s.Series, "spec") && !seriesRe.MatchString(s.Series) {
+		d.errorf(top.line("series"), "bad series %q: want an upstream series such as 6.1", s.Series)
+	}
+	if s.Flavour != "" && !flavourRe.MatchString(s.Flavour) {
+		d.errorf(top.line("flavour"), "bad flavour %q: want a Debian kernel flavour such as amd64 or cloud-amd64", s.Flavour)
 	}
 	if req(top, "compiler", s.Compiler, "spec") && !tokenRe.MatchString(s.Compiler) {
 		d.errorf(top.line("compiler"), "bad compiler %q", s.Compiler)
 	}
 	if s.KernelCompiler != "" && !tokenRe.MatchString(s.KernelCompiler) {
 		d.errorf(top.line("kernel_compiler"), "bad kernel_compiler %q", s.KernelCompiler)
-	}
-	for _, f := range []struct{ key, val string }{
-		{"kernel", s.Kernel}, {"system_map", s.SystemMap}, {"headers", s.Headers}, {"modules", s.Modules},
-	} {
-		if !req(top, f.key, f.val, "spec") {
-			continue
-		}
-		if path.IsAbs(f.val) || path.Clean(f.val) != f.val || f.val == "." || strings.HasPrefix(f.val, "../") || f.val == ".." {
-			d.errorf(top.line(f.key), "%s %q must be a clean path relative to the unpacked root", f.key, f.val)
-		}
 	}
 	for i, m := range s.BootModules {
 		if !modNameRe.MatchString(m) {
@@ -439,32 +491,6 @@ func (d *specDecoder) validate(s *Spec, root *yaml.Node, file string) {
 				d.errorf(fl.item("packages", i).self, "package %q listed twice in build_root", p)
 			}
 			seen[p] = true
-		}
-	}
-	if len(s.Packages) == 0 {
-		d.errorf(top.line("packages"), "missing field %q in spec: list at least one package", "packages")
-		return
-	}
-	seen := map[string]bool{}
-	for i, p := range s.Packages {
-		fl := top.item("packages", i)
-		what := fmt.Sprintf("packages[%d]", i)
-		if req(fl, "name", p.Name, what) {
-			if !debNameRe.MatchString(p.Name) {
-				d.errorf(fl.line("name"), "bad package name %q", p.Name)
-			} else if seen[p.Name] {
-				d.errorf(fl.line("name"), "package %q listed twice", p.Name)
-			}
-			seen[p.Name] = true
-		}
-		if req(fl, "version", p.Version, what) && !versionRe.MatchString(p.Version) {
-			d.errorf(fl.line("version"), "bad version %q for package %s", p.Version, p.Name)
-		}
-		if req(fl, "sha256", p.SHA256, what) && !sha256Re.MatchString(p.SHA256) {
-			d.errorf(fl.line("sha256"), "bad sha256 %q for package %s: want 64 lower-case hex digits", p.SHA256, p.Name)
-		}
-		if p.Suite != "" && !tokenRe.MatchString(p.Suite) {
-			d.errorf(fl.line("suite"), "bad suite %q for package %s", p.Suite, p.Name)
 		}
 	}
 }

@@ -18,7 +18,10 @@ import (
 // or a second process never sees a half-made root.
 func unpack(ctx context.Context, img *Image, debs map[string]string, log *slog.Logger) error {
 	parent := filepath.Dir(img.dir())
-	name := img.Spec.Name
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return err
+	}
+	name := filepath.Base(img.dir())
 	// Leftovers of a process that died while holding the lock.
 	for _, kind := range []string{"tmp", "old"} {
 		old, _ := filepath.Glob(filepath.Join(parent, globEscape(name)+"."+kind+"-*"))
@@ -51,16 +54,12 @@ func unpack(ctx context.Context, img *Image, debs map[string]string, log *slog.L
 		}
 	}
 	// The fixes point at the final root, not at tmp: tmp is renamed there.
-	if err := fixTree(root, img.Root, img.Spec.Headers, log); err != nil {
+	if err := fixTree(root, img.Root, img.HeadersRel(), log); err != nil {
 		return err
 	}
-	for _, f := range []struct{ what, rel string }{
-		{"kernel", img.Spec.Kernel}, {"system_map", img.Spec.SystemMap},
-		{"headers", img.Spec.Headers}, {"modules", img.Spec.Modules},
-	} {
-		if _, err := os.Stat(filepath.Join(root, filepath.FromSlash(f.rel))); err != nil {
-			return fmt.Errorf("%s %s is not in the unpacked packages (fix %s)", f.what, f.rel, img.Spec.File)
-		}
+	staged := &Image{Spec: img.Spec, Root: root}
+	if err := staged.checkLayout(); err != nil {
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "stamp"), []byte(img.stamp()+"\n"), 0o644); err != nil {
 		return err

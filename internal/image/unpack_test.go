@@ -85,14 +85,6 @@ func TestCachedDebMismatchIsKept(t *testing.T) {
 	}
 }
 
-func TestNotServedError(t *testing.T) {
-	e := &NotServedError{Image: "debian-6.1", Package: "linux-image-6.1.0-56-amd64", Version: "6.1.192-2", Suite: "bookworm-security", Mirror: "http://mirror.example.org/debian-security"}
-	want := "image debian-6.1: package linux-image-6.1.0-56-amd64 6.1.192-2 is not served by the mirror any more"
-	if !strings.HasPrefix(e.Error(), want) || !strings.Contains(e.Error(), "--security-mirror") {
-		t.Errorf("error = %q", e)
-	}
-}
-
 func TestCacheDirEnv(t *testing.T) {
 	t.Setenv(EnvCache, "/tmp/lab-cache-test")
 	if d, err := CacheDir(); err != nil || d != "/tmp/lab-cache-test" {

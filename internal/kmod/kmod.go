@@ -170,7 +170,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		}
 		start = time.Now() // the module build, not the making of the root
 		log.Info("building kernel modules in the build root", "src", src, "root", root, "cc", o.Compiler)
-		out, err = buildInRoot(ctx, root, o.BuildRoot.Image.Spec.Headers, buildDir, o.Compiler)
+		out, err = buildInRoot(ctx, root, o.BuildRoot.Image.HeadersRel(), buildDir, o.Compiler)
 		if err != nil {
 			return nil, fmt.Errorf("build %s against kernel %s in the %s build root %s: %w\n%s", family, o.Release, o.BuildRoot.Suite, root, err, lastLines(out, makeTailLines))
 		}

@@ -240,3 +240,35 @@ func function(rip string) string {
 	}
 	return f
 }
+
+// Builds says, per kernel, which build ran: its release and kernel package
+// version, and how that relates to the lock (followed because the locked
+// build was gone, or fetched from a snapshot archive). One line per kernel
+// that has a result with provenance.
+func (m *Matrix) Builds() []string {
+	var out []string
+	for _, k := range m.Kernels {
+		var r *Result
+		for _, e := range m.Experiments {
+			if c := m.Cell(e, k); c != nil && c.Provenance.Lock != nil {
+				r = c
+				break
+			}
+		}
+		if r == nil {
+			continue
+		}
+		line := fmt.Sprintf("%s: %s (%s)", k, r.Kernel.PackageVersion, r.Kernel.Release)
+		lp := r.Provenance.Lock
+		switch {
+		case lp.Followed:
+			line += ", followed: " + lp.Note
+		case lp.Snapshot != "":
+			line += ", as locked, from the snapshot archive " + lp.Snapshot
+		case len(lp.Locked) > 0:
+			line += ", as locked"
+		}
+		out = append(out, line)
+	}
+	return out
+}

@@ -121,7 +121,23 @@ type Provenance struct {
 	InitramfsSHA256 string            `json:"initramfs_sha256"`
 	Packages        map[string]string `json:"packages,omitempty"` // name -> sha256
 	Modules         map[string]string `json:"modules,omitempty"`  // name -> sha256 of the .ko
-	QEMU            string            `json:"qemu"`
-	Lab             string            `json:"lab"`
-	Cmdline         string            `json:"cmdline"`
+	// Lock relates the kernel packages that ran to the image's lock.
+	Lock    *LockProvenance `json:"lock,omitempty"`
+	QEMU    string          `json:"qemu"`
+	Lab     string          `json:"lab"`
+	Cmdline string          `json:"cmdline"`
+}
+
+// LockProvenance relates the kernel packages that ran to the image's lock
+// (images/NAME.lock): the same, followed to a newer build of the series
+// because the mirror dropped the locked one, or fetched from a snapshot
+// archive.
+type LockProvenance struct {
+	LockedRelease string            `json:"locked_release,omitempty"`
+	Locked        map[string]string `json:"locked"`   // package -> version, as locked
+	Resolved      map[string]string `json:"resolved"` // package -> version, as run
+	Followed      bool              `json:"followed,omitempty"`
+	Snapshot      string            `json:"snapshot,omitempty"`
+	// Note says it in one line (the line lab printed when it followed).
+	Note string `json:"note,omitempty"`
 }

@@ -113,6 +113,12 @@ func Markdown(w io.Writer, m *Matrix) error {
 			fmt.Fprintln(w)
 		}
 	}
+	if builds := m.Builds(); len(builds) > 0 {
+		fmt.Fprint(w, "\n## Kernel builds\n\n")
+		for _, b := range builds {
+			fmt.Fprintf(w, "- %s\n", mdEscape(b))
+		}
+	}
 	var bad []*Result
 	for _, e := range m.Experiments {
 		for _, k := range m.Kernels {

@@ -36,6 +36,11 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			// --locked promises nothing boots unless every lock holds.
+			var le *image.LockedError
+			if errors.As(err, &le) {
+				return err
+			}
 			fmt.Fprintf(o.progressWriter(), "lab: %s cannot run: %v\n", spec.Name, err)
 			for _, e := range exps {
 				r := unprepared(spec, e, runID, runDir, err)

@@ -43,6 +43,11 @@ type Options struct {
 	CacheDir       string
 	Mirror         string
 	SecurityMirror string
+	// SnapshotMirror and Locked say where locked kernel packages the
+	// mirror dropped may come from, and whether following the series
+	// instead is refused (see image.Fetch).
+	SnapshotMirror string
+	Locked         bool
 	// Accel is "auto", "kvm" or "tcg".
 	Accel string
 	QEMU  string
@@ -104,11 +109,14 @@ type Prepared struct {
 func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error) {
 	img, err := image.Fetch(ctx, spec, image.FetchOptions{
 		CacheDir: o.CacheDir, Mirror: o.Mirror, SecurityMirror: o.SecurityMirror,
+		SnapshotMirror: o.SnapshotMirror, Locked: o.Locked,
 		Progress: o.Progress, Log: o.Log,
 	})
 	if err != nil {
 		return nil, fail(KindBuild, err)
 	}
+	// The image may have followed its series: what runs is img.Spec.
+	spec = img.Spec
 	families, err := kmod.Families(filepath.Join(o.RepoRoot, "kmods"))
 	if err != nil {
 		return nil, fail(KindBuild, err)
@@ -293,6 +301,9 @@ func (s *session) boot(ctx context.Context, accel string) error {
 	}
 	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
 	s.r.Provenance = s.provenance(cmdline)
+	if lp := s.r.Provenance.Lock; lp != nil && lp.Note != "" {
+		s.r.Notes = append(s.r.Notes, lp.Note)
+	}
 	kernelOut, agentReady := s.o.KernelOutputTimeout, s.o.BootTimeout
 	if kernelOut == 0 {
 		kernelOut = 20 * time.Second
@@ -821,10 +832,33 @@ func (s *session) provenance(cmdline string) results.Provenance {
 	for _, pk := range s.p.Image.Spec.Packages {
 		pv.Packages[pk.Name+"="+pk.Version] = pk.SHA256
 	}
+	pv.Lock = lockProvenance(s.p.Image)
 	for _, m := range s.exp.Modules {
 		pv.Modules[m] = fileSHA256(s.p.Modules[m])
 	}
 	return pv
+}
+
+// lockProvenance records the locked and the resolved versions of the
+// image's packages, and whether lab followed the series.
+func lockProvenance(img *image.Image) *results.LockProvenance {
+	res := img.Resolution
+	lp := &results.LockProvenance{
+		LockedRelease: res.LockedRelease, Locked: map[string]string{}, Resolved: map[string]string{},
+		Followed: res.Followed, Snapshot: res.Snapshot,
+	}
+	for _, p := range res.Locked {
+		lp.Locked[p.Name] = p.Version
+	}
+	for _, p := range img.Spec.Packages {
+		lp.Resolved[p.Name] = p.Version
+	}
+	if res.Followed {
+		locked := *img.Spec
+		locked.Release, locked.Packages = res.LockedRelease, res.Locked
+		lp.Note = image.FollowLine(img.Spec.Name, &locked, img.Spec)
+	}
+	return lp
 }
 
 func fileSHA256(path string) string {

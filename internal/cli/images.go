@@ -1,0 +1,180 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"lab/internal/image"
+)
+
+func (g *globals) fetchOptions(cache string) image.FetchOptions {
+	return image.FetchOptions{
+		CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+		SnapshotMirror: g.snapshotMirror, Log: g.logger(),
+	}
+}
+
+func (g *globals) imagesCmd() *cobra.Command {
+	var offline bool
+	c := &cobra.Command{
+		Use:   "images",
+		Short: "list the kernel images: locked build, what the mirror serves now, cached or not, stale or not",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			cache, err := g.cacheDir()
+			if err != nil {
+				return err
+			}
+			specs, err := image.LoadDir(filepath.Join(root, "images"))
+			if err != nil {
+				return err
+			}
+			return g.listImages(cmd.Context(), specs, cache, offline)
+		},
+	}
+	c.Flags().BoolVar(&offline, "offline", false, "do not ask the mirror what it serves now")
+	c.AddCommand(g.imagesUpdateCmd())
+	return c
+}
+
+// listImages prints one line per image. Asking the mirror uses the lists
+// lab already fetched, updating those older than the lock.
+func (g *globals) listImages(ctx context.Context, specs []*image.Spec, cache string, offline bool) error {
+	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE\tSUITE\tLOCKED\tMIRROR NOW\tCACHE\tSTATE")
+	for _, s := range specs {
+		locked := s.PackageVersion()
+		if !s.Locked() {
+			locked = "(no lock)"
+		}
+		cached := "not cached"
+		if s.Locked() && image.New(s, cache).Cached() {
+			cached = "cached"
+		}
+		now, state := "?", "offline"
+		if !offline {
+			now, state = g.mirrorState(ctx, s, cache)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Suite, locked, now, cached, state)
+	}
+	return tw.Flush()
+}
+
+// mirrorState says what the mirror serves for s now and how the lock
+// stands against it.
+func (g *globals) mirrorState(ctx context.Context, s *image.Spec, cache string) (now, state string) {
+	opts := g.fetchOptions(cache)
+	l, err := image.Resolve(ctx, s, opts, true)
+	if err != nil {
+		var gone *image.SeriesGoneError
+		if errors.As(err, &gone) {
+			return "none", "series gone: " + strings.Join(gone.Serves, ", ")
+		}
+		return "?", "mirror: " + firstLine(err.Error())
+	}
+	now = l.KernelPackage().Version
+	switch {
+	case !s.Locked():
+		return now, "no lock: lab images update " + s.Name
+	case !sameBuild(s.Packages, l.Packages):
+		served, err := image.Served(ctx, s, opts)
+		if err != nil {
+			return now, "mirror: " + firstLine(err.Error())
+		}
+		if !served {
+			return now, "stale: locked build gone (runs follow the series; --locked refuses)"
+		}
+		return now, "newer build served (lab images update " + s.Name + ")"
+	}
+	return now, "current"
+}
+
+func sameBuild(a, b []image.Package) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	have := map[string]string{}
+	for _, p := range a {
+		have[p.Name] = p.SHA256
+	}
+	for _, p := range b {
+		if have[p.Name] != p.SHA256 {
+			return false
+		}
+	}
+	return true
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func (g *globals) imagesUpdateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "update [NAME...]",
+		Short: "resolve each image's series on the mirror now and rewrite its lock (images/NAME.lock) for review",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			cache, err := g.cacheDir()
+			if err != nil {
+				return err
+			}
+			specs, err := g.images(root, args)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, s := range specs {
+				l, err := image.Resolve(cmd.Context(), s, g.fetchOptions(cache), true)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if s.Locked() && sameBuild(s.Packages, l.Packages) {
+					fmt.Fprintf(g.stdout, "%s: unchanged (%s, %s)\n", s.Name, l.KernelPackage().Version, l.Release)
+					continue
+				}
+				// Keep the dates of unchanged packages: they say when the
+				// build was first seen, which a snapshot archive needs.
+				for i, p := range l.Packages {
+					for _, o := range s.Packages {
+						if o.Name == p.Name && o.SHA256 == p.SHA256 && o.Date != "" {
+							l.Packages[i].Date = o.Date
+						}
+					}
+				}
+				if err := image.WriteLock(s.LockFile, l); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				from := "(no lock)"
+				if s.Locked() {
+					from = s.PackageVersion() + " (" + s.Release + ")"
+				}
+				fmt.Fprintf(g.stdout, "%s: %s -> %s (%s); wrote %s\n", s.Name, from, l.KernelPackage().Version, l.Release, relPath(root, s.LockFile))
+			}
+			return errors.Join(errs...)
+		},
+	}
+}
+
+func relPath(root, p string) string {
+	if r, err := filepath.Rel(root, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}

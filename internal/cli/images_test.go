@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"lab/internal/image"
+	"lab/internal/image/archivetest"
+)
+
+// testRepo is a lab tree with one image, t-6.1, whose series a loopback
+// archive serves; experiments and kmods are lab's own.
+func testRepo(t *testing.T) (root string, ar *archivetest.Archive) {
+	t.Helper()
+	key := archivetest.NewKey(t)
+	ar = archivetest.Serve(t, key)
+	root = t.TempDir()
+	for _, d := range []string{"experiments", "kmods"} {
+		abs, err := filepath.Abs(filepath.Join("../..", d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(root, d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(root, "go.mod"), []byte("module lab\n"), 0o644)
+	os.Mkdir(filepath.Join(root, "images"), 0o755)
+	spec := "name: t-6.1\nsuite: testing\nseries: \"6.1\"\ncompiler: gcc-12\n"
+	if err := os.WriteFile(filepath.Join(root, "images", "t-6.1.yaml"), []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(image.EnvMirror, ar.URL)
+	t.Setenv(image.EnvSecurityMirror, ar.URL)
+	t.Setenv(image.EnvKeyring, key.Keyring)
+	t.Setenv(image.EnvSnapshotMirror, "")
+	return root, ar
+}
+
+func lab(t *testing.T, root, cache string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(append([]string{"--root", root, "--cache", cache}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestImagesLockLifecycle: update writes a lock, images tells current from
+// stale, --locked refuses a lock the mirror dropped before anything boots,
+// and update moves the lock on.
+func TestImagesLockLifecycle(t *testing.T) {
+	root, ar := testRepo(t)
+	cache := t.TempDir()
+	ar.Publish(t, "", "testing", archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1"))
+
+	code, out, errs := lab(t, root, cache, "images", "update")
+	if code != 0 || !strings.Contains(out, "t-6.1: (no lock) -> 6.1.1-1 (6.1.0-1-amd64); wrote images/t-6.1.lock") {
+		t.Fatalf("lab images update = %d\n%s%s", code, out, errs)
+	}
+	lockFile := filepath.Join(root, "images", "t-6.1.lock")
+	l, err := image.LoadLock(lockFile)
+	if err != nil || l.Release != "6.1.0-1-amd64" || len(l.Packages) != 4 {
+		t.Fatalf("lock after update: %+v, %v", l, err)
+	}
+	code, out, _ = lab(t, root, cache, "images")
+	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +6.1.1-1 +not cached +current`) {
+		t.Errorf("lab images (current) = %d:\n%s", code, out)
+	}
+	code, out, _ = lab(t, root, cache, "images", "update", "t-6.1")
+	if code != 0 || !strings.Contains(out, "t-6.1: unchanged (6.1.1-1, 6.1.0-1-amd64)") {
+		t.Errorf("lab images update with nothing new = %d:\n%s", code, out)
+	}
+
+	// The mirror moves on.
+	ar.Publish(t, "", "testing", archivetest.Kernel("6.1", "6.1.0-2", "6.1.2-1"))
+	code, out, _ = lab(t, root, cache, "images")
+	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +6.1.2-1 +not cached +stale: locked build gone .*`) {
+		t.Errorf("lab images (stale) = %d:\n%s", code, out)
+	}
+	code, _, errs = lab(t, root, cache, "run", "--locked", "--results", t.TempDir(), "--kernel", "t-6.1", "chardev-unsafe")
+	for _, want := range []string{
+		"image t-6.1: --locked, and these locked packages are neither cached nor served:",
+		"linux-image-6.1.0-1-amd64 6.1.1-1 (testing, locked ",
+		"--snapshot-mirror URI",
+		"lab images update t-6.1",
+	} {
+		if code != ExitError || !strings.Contains(errs, want) {
+			t.Errorf("lab run --locked = exit %d; want 2 and %q in:\n%s", code, want, errs)
+		}
+	}
+	if strings.Contains(errs, "booted") {
+		t.Errorf("lab run --locked booted something:\n%s", errs)
+	}
+
+	code, out, errs = lab(t, root, cache, "images", "update", "t-6.1")
+	if code != 0 || !strings.Contains(out, "t-6.1: 6.1.1-1 (6.1.0-1-amd64) -> 6.1.2-1 (6.1.0-2-amd64); wrote images/t-6.1.lock") {
+		t.Errorf("lab images update after the move = %d\n%s%s", code, out, errs)
+	}
+	if l, err := image.LoadLock(lockFile); err != nil || l.Release != "6.1.0-2-amd64" {
+		t.Errorf("lock after the move: %+v, %v", l, err)
+	}
+}
+
+func regexpLine(out, pattern string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		if ok, _ := filepathMatchRegexp(pattern, line); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func filepathMatchRegexp(pattern, s string) (bool, error) {
+	return regexp.MatchString("^"+pattern+"$", strings.TrimRight(s, " "))
+}

@@ -1,0 +1,181 @@
+package image
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"pault.ag/go/debian/dependency"
+)
+
+// kernelPackageRe matches the signed kernel package of a release string:
+// linux-image-<series><.digits…><-abi | +debN>-<flavour>, and nothing
+// else (-dbg, -unsigned and other flavours have other suffixes).
+func kernelPackageRe(series, flavour string) *regexp.Regexp {
+	return regexp.MustCompile(`^linux-image-(` + regexp.QuoteMeta(series) + `(\.[0-9]+)+(-[0-9]+|\+deb[0-9]+)?-` + regexp.QuoteMeta(flavour) + `)$`)
+}
+
+// anySeriesRe finds the series of any kernel package of a flavour, to say
+// what a suite serves when the wanted series is gone.
+func anySeriesRe(flavour string) *regexp.Regexp {
+	return regexp.MustCompile(`^linux-image-([0-9]+\.[0-9]+)(\.[0-9]+)+(-[0-9]+|\+deb[0-9]+)?-` + regexp.QuoteMeta(flavour) + `$`)
+}
+
+// partRe: the dependencies that are part of a kernel build. Others
+// (kmod, initramfs-tools, the generic linux-base, compilers) are the
+// host's business, not the image's.
+var partRe = regexp.MustCompile(`^linux-(image|binary|modules|base|headers|kbuild)-[0-9]`)
+
+// SeriesGoneError says that a suite serves no kernel of the image's series.
+type SeriesGoneError struct {
+	Image, Suite, Series, Flavour string
+	// Serves lists the series the suite serves for the flavour, newest
+	// last, each with its newest kernel package.
+	Serves []string
+}
+
+func (e *SeriesGoneError) Error() string {
+	msg := fmt.Sprintf("image %s: %s serves no %s kernel of series %s any more", e.Image, e.Suite, e.Flavour, e.Series)
+	if len(e.Serves) == 0 {
+		return msg + " (it serves no " + e.Flavour + " kernel at all)"
+	}
+	return msg + "; it serves " + strings.Join(e.Serves, ", ") + ": make an image of one of those, or point --mirror at a snapshot archive that still has " + e.Series
+}
+
+// resolve picks the newest kernel of spec's series that ix serves, and the
+// packages lab needs with it: the kernel package, its headers, and their
+// dependencies that are part of the same build, at the versions the
+// dependencies ask for (the newest served that satisfies them).
+func resolve(spec *Spec, ix suiteIndex, now time.Time) (*Lock, error) {
+	flavour := spec.FlavourOrDefault()
+	re := kernelPackageRe(spec.Series, flavour)
+	var kernel indexPackage
+	release := ""
+	for name := range ix {
+		m := re.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		p, _ := ix.newest(name)
+		if release == "" || compareVersions(p.Version, kernel.Version) > 0 ||
+			(compareVersions(p.Version, kernel.Version) == 0 && name > kernel.Name) {
+			kernel, release = p, m[1]
+		}
+	}
+	if release == "" {
+		return nil, &SeriesGoneError{Image: spec.Name, Suite: spec.Suite, Series: spec.Series, Flavour: flavour, Serves: servedSeries(ix, flavour)}
+	}
+	headers, ok := ix.exact("linux-headers-"+release, kernel.Version)
+	if !ok {
+		return nil, fmt.Errorf("image %s: %s serves %s %s but not linux-headers-%s at that version", spec.Name, spec.Suite, kernel.Name, kernel.Version, release)
+	}
+	date := now.UTC().Format(time.RFC3339)
+	l := &Lock{Image: spec.Name, Release: release}
+	seen := map[string]bool{}
+	queue := []indexPackage{kernel, headers}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if seen[p.Name] {
+			continue
+		}
+		seen[p.Name] = true
+		if p.SHA256 == "" {
+			return nil, fmt.Errorf("image %s: the %s index gives no SHA256 for %s %s", spec.Name, spec.Suite, p.Name, p.Version)
+		}
+		l.Packages = append(l.Packages, Package{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: spec.Suite, Date: date})
+		deps, err := buildDeps(p, ix)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", spec.Name, err)
+		}
+		queue = append(queue, deps...)
+	}
+	return l, nil
+}
+
+// buildDeps are the packages of p's Depends that belong to the kernel
+// build, each at the newest served version that satisfies the relation.
+// Of alternatives ("a | b") the first that is part of the build wins.
+func buildDeps(p indexPackage, ix suiteIndex) ([]indexPackage, error) {
+	if p.Depends == "" {
+		return nil, nil
+	}
+	dep, err := dependency.Parse(p.Depends)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: cannot parse Depends %q: %w", p.Name, p.Version, p.Depends, err)
+	}
+	var out []indexPackage
+	for _, rel := range dep.Relations {
+		for _, poss := range rel.Possibilities {
+			if !partRe.MatchString(poss.Name) {
+				continue
+			}
+			var best indexPackage
+			found := false
+			for _, c := range ix[poss.Name] {
+				if poss.Version != nil && !satisfies(c.Version, *poss.Version) {
+					continue
+				}
+				if !found || compareVersions(c.Version, best.Version) > 0 {
+					best, found = c, true
+				}
+			}
+			if !found {
+				want := poss.Name
+				if poss.Version != nil {
+					want += " (" + poss.Version.Operator + " " + poss.Version.Number + ")"
+				}
+				return nil, fmt.Errorf("%s %s depends on %s, which the suite does not serve", p.Name, p.Version, want)
+			}
+			out = append(out, best)
+			break
+		}
+	}
+	return out, nil
+}
+
+func satisfies(v string, rel dependency.VersionRelation) bool {
+	c := compareVersions(v, rel.Number)
+	switch rel.Operator {
+	case "=":
+		return c == 0
+	case ">=":
+		return c >= 0
+	case "<=":
+		return c <= 0
+	case ">>":
+		return c > 0
+	case "<<":
+		return c < 0
+	}
+	return false
+}
+
+// servedSeries lists each series of flavour that ix serves, with its
+// newest kernel package, in version order.
+func servedSeries(ix suiteIndex, flavour string) []string {
+	re := anySeriesRe(flavour)
+	newest := map[string]indexPackage{}
+	for name := range ix {
+		m := re.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		p, _ := ix.newest(name)
+		if b, ok := newest[m[1]]; !ok || compareVersions(p.Version, b.Version) > 0 {
+			newest[m[1]] = p
+		}
+	}
+	var series []string
+	for s := range newest {
+		series = append(series, s)
+	}
+	sort.Slice(series, func(i, j int) bool { return compareVersions(series[i], series[j]) < 0 })
+	var out []string
+	for _, s := range series {
+		out = append(out, fmt.Sprintf("%s (%s %s)", s, newest[s].Name, newest[s].Version))
+	}
+	return out
+}
