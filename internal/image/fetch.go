@@ -236,7 +236,7 @@ func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
 		res.Followed = true
 		line := FollowLine(spec.Name, spec, run)
 		fmt.Fprintln(opts.Progress, "lab: "+line)
-		log.Warn("followed the series", "locked", spec.PackageVersion(), "running", run.PackageVersion())
+		log.Info("followed the series", "locked", spec.PackageVersion(), "running", run.PackageVersion())
 		var missing []Package
 		if debs, missing, err = lockedDebs(ctx, run, opts, log); err != nil {
 			return nil, err

@@ -53,13 +53,24 @@ type BuildRoot struct {
 
 // ImageBuildRoot returns the build root img's spec asks for (build_root),
 // or nil when its modules build on the host. mirror is the --mirror flag's
-// value ("" when not given).
-func ImageBuildRoot(img *image.Image, mirror string) *BuildRoot {
+// value ("" when not given). compiler is the compiler modules are built
+// with: when it is not the spec's (a followed sid build may want gcc-17
+// where the spec says gcc-16), the root installs it in place of the
+// spec's, so its key changes and it is made again.
+func ImageBuildRoot(img *image.Image, mirror, compiler string) *BuildRoot {
 	br := img.Spec.BuildRoot
 	if br == nil {
 		return nil
 	}
-	return &BuildRoot{Suite: br.Suite, Packages: br.Packages, Mirror: mirror, Image: img}
+	pkgs := append([]string(nil), br.Packages...)
+	if compiler != "" && compiler != img.Spec.Compiler {
+		for i, p := range pkgs {
+			if p == img.Spec.Compiler {
+				pkgs[i] = compiler
+			}
+		}
+	}
+	return &BuildRoot{Suite: br.Suite, Packages: pkgs, Mirror: mirror, Image: img}
 }
 
 // buildRootVersion changes whenever the way roots are made changes, so that

@@ -55,7 +55,7 @@ func TestImageBuildRoot(t *testing.T) {
 	cache := t.TempDir()
 	for _, s := range specs {
 		img := image.New(s, cache)
-		br := ImageBuildRoot(img, "http://mirror.example.org/debian")
+		br := ImageBuildRoot(img, "http://mirror.example.org/debian", s.Compiler)
 		if s.BuildRoot == nil {
 			if br != nil {
 				t.Errorf("%s: build root %+v for a spec without build_root", s.Name, br)
@@ -199,7 +199,7 @@ func TestBuildInRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	br := ImageBuildRoot(img, "")
+	br := ImageBuildRoot(img, "", img.Spec.Compiler)
 	if br == nil {
 		t.Fatal("debian-7.2 has no build_root")
 	}
@@ -264,4 +264,27 @@ func TestBuildInRoot(t *testing.T) {
 
 func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// TestImageBuildRootFollowsTheCompiler: a followed build whose headers name
+// a newer compiler gets a root with that compiler instead of the spec's,
+// which is another root (another key), made afresh.
+func TestImageBuildRootFollowsTheCompiler(t *testing.T) {
+	spec, err := image.LoadSpec(filepath.Join("..", "..", "images", "debian-7.2.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.New(spec, t.TempDir())
+	same := ImageBuildRoot(img, "", spec.Compiler)
+	next := ImageBuildRoot(img, "", "gcc-17")
+	want := []string{"gcc-17", "make", "libc6-dev", "libelf-dev", "dwarves"}
+	if !reflect.DeepEqual(next.Packages, want) {
+		t.Errorf("ImageBuildRoot(gcc-17).Packages = %v; want %v", next.Packages, want)
+	}
+	if same.Key() == next.Key() {
+		t.Error("a root with another compiler has the same key")
+	}
+	if !reflect.DeepEqual(spec.BuildRoot.Packages[0], "gcc-16") {
+		t.Errorf("ImageBuildRoot changed the spec's packages: %v", spec.BuildRoot.Packages)
+	}
 }

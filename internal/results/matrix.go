@@ -262,7 +262,7 @@ func (m *Matrix) Builds() []string {
 		lp := r.Provenance.Lock
 		switch {
 		case lp.Followed:
-			line += ", followed: " + lp.Note
+			line += "; " + strings.TrimPrefix(lp.Note, k+": ")
 		case lp.Snapshot != "":
 			line += ", as locked, from the snapshot archive " + lp.Snapshot
 		case len(lp.Locked) > 0:

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,14 +123,23 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 		return nil, fail(KindBuild, err)
 	}
 	modules := map[string]string{}
-	buildRoot := kmod.ImageBuildRoot(img, o.Mirror)
+	compiler := spec.Compiler
+	if spec.BuildRoot != nil {
+		// A build root follows the kernel's compiler as its headers name
+		// it: a followed sid build may have moved on from the spec's.
+		if cc, err := img.HeadersCompiler(); err == nil && cc != compiler {
+			fmt.Fprintf(o.progressWriter(), "lab: %s: the headers name %s, the spec %s; building modules with %s\n", spec.Name, cc, compiler, cc)
+			compiler = cc
+		}
+	}
+	buildRoot := kmod.ImageBuildRoot(img, o.Mirror, compiler)
 	if buildRoot != nil {
 		buildRoot.Progress = o.Progress
 	}
 	for _, fam := range families {
 		built, err := kmod.Build(ctx, kmod.BuildOptions{
 			Src: filepath.Join(o.RepoRoot, "kmods", fam), HeadersDir: img.HeadersDir(), Release: spec.Release,
-			Compiler: spec.Compiler, CacheDir: o.CacheDir,
+			Compiler: compiler, CacheDir: o.CacheDir,
 			KeyExtra: spec.Name + " " + spec.PackageVersion(), Log: o.Log,
 			BuildRoot: buildRoot,
 		})
@@ -301,7 +311,7 @@ func (s *session) boot(ctx context.Context, accel string) error {
 	}
 	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
 	s.r.Provenance = s.provenance(cmdline)
-	if lp := s.r.Provenance.Lock; lp != nil && lp.Note != "" {
+	if lp := s.r.Provenance.Lock; lp != nil && lp.Note != "" && !slices.Contains(s.r.Notes, lp.Note) {
 		s.r.Notes = append(s.r.Notes, lp.Note)
 	}
 	kernelOut, agentReady := s.o.KernelOutputTimeout, s.o.BootTimeout
