@@ -1,5 +1,5 @@
 // Package results holds the run record that reports, CI and tests read
-// (result.json, see DESIGN.md), writes it without ever leaving a torn file,
+// (result.json, schema below), writes it without ever leaving a torn file,
 // and renders it for people.
 package results
 

@@ -149,3 +149,34 @@ func TestPartialRun(t *testing.T) {
 		t.Errorf("cell directory mode = %v, %v; want 0700", st.Mode().Perm(), err)
 	}
 }
+
+// TestKernelBuilds: report.md says which build each kernel ran and how it
+// relates to its lock.
+func TestKernelBuilds(t *testing.T) {
+	m := sampleMatrix()
+	followed := m.Cell("chardev-unsafe", "debian-6.1")
+	followed.Kernel.Release, followed.Kernel.PackageVersion = "6.1.0-57-amd64", "6.1.192-3"
+	followed.Provenance.Lock = &LockProvenance{
+		LockedRelease: "6.1.0-56-amd64", Followed: true,
+		Locked:   map[string]string{"linux-kbuild-6.1": "6.1.192-2"},
+		Resolved: map[string]string{"linux-kbuild-6.1": "6.1.192-3"},
+		Note:     "debian-6.1: locked 6.1.192-2 is gone; running 6.1.192-3",
+	}
+	locked := m.Cell("chardev-unsafe", "debian-5.10")
+	locked.Kernel.Release, locked.Kernel.PackageVersion = "5.10.0-32-amd64", "5.10.223-1"
+	locked.Provenance.Lock = &LockProvenance{Locked: map[string]string{"x": "1"}, Resolved: map[string]string{"x": "1"}}
+	want := []string{
+		"debian-5.10: 5.10.223-1 (5.10.0-32-amd64), as locked",
+		"debian-6.1: 6.1.192-3 (6.1.0-57-amd64); locked 6.1.192-2 is gone; running 6.1.192-3",
+	}
+	if got := m.Builds(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Builds() =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var md bytes.Buffer
+	if err := Markdown(&md, m); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "## Kernel builds\n\n- debian-5.10: 5.10.223-1 (5.10.0-32-amd64), as locked\n- debian-6.1: 6.1.192-3") {
+		t.Errorf("report.md lacks the kernel builds:\n%s", md.String())
+	}
+}

@@ -3,7 +3,7 @@
 // steps, collect the evidence. Whatever happens, it writes a result, keeps
 // the console log and leaves no QEMU behind.
 //
-// (DESIGN.md put the step runner into internal/experiment; it lives here so
+// (The first design put the step runner into internal/experiment; it lives here so
 // that experiment stays a pure reader and judge of experiment files, testable
 // without a VM.)
 package runner
