@@ -197,3 +197,20 @@ func TestResolveSeriesGone(t *testing.T) {
 		t.Errorf("error %q lacks %q", err, want)
 	}
 }
+
+// TestSuiteGoneFromMirror: a suite the mirror stopped serving (bullseye
+// moves to Debian's archive mirror one day) is named with the way out.
+func TestSuiteGoneFromMirror(t *testing.T) {
+	d := newDrift(t)
+	spec := *d.spec
+	spec.Suite = "oldstable-gone"
+	_, err := Resolve(context.Background(), &spec, d.opts, true)
+	if err == nil {
+		t.Fatal("Resolve of a suite the mirror lacks: no error")
+	}
+	for _, want := range []string{"the mirror does not serve oldstable-gone at " + d.archive.URL, "pass --mirror URI (or set LAB_DEBIAN_MIRROR"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}

@@ -69,6 +69,8 @@ func parseLock(file string, data []byte) (*Lock, error) {
 		top := linesOf(root)
 		if l.Image == "" {
 			d.errorf(top.line("image"), "missing field %q in lock", "image")
+		} else if !nameRe.MatchString(l.Image) {
+			d.errorf(top.line("image"), "bad image name %q", l.Image)
 		}
 		if l.Release == "" {
 			d.errorf(top.line("release"), "missing field %q in lock", "release")
