@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"lab/internal/accel"
 	"lab/internal/cli"
 	"lab/internal/experiment"
 	"lab/internal/image"
@@ -207,10 +208,11 @@ sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
 	}
 }
 
-// TestBrokenKVMFallsBackToTCG plays a host whose /dev/kvm looks fine but
-// whose guests never print a line (seen on a real machine): the wrapper
-// turns "-accel kvm" into a guest that never starts. Auto accel must notice
-// the silence, retry with TCG and say so.
+// TestBrokenKVMFallsBackToTCG plays a host whose KVM passed the probe but
+// whose guests never print a line in a cell (seen on a real machine): the
+// wrapper turns "-accel kvm" into a guest that never starts, and the
+// invocation's choice is set to KVM as a passed probe would. Auto accel
+// must notice the silence, retry the cell with TCG and say so.
 func TestBrokenKVMFallsBackToTCG(t *testing.T) {
 	needVM(t)
 	qemu := wrapper(t, `broken=
@@ -223,7 +225,7 @@ exec qemu-system-x86_64 "$@"`)
 		t.Fatal(err)
 	}
 	o := runner.Options{RepoRoot: root, CacheDir: cache, Accel: "auto", QEMU: qemu,
-		KVMUsable: func() bool { return true }, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
+		Choice: &accel.Choice{Accel: accel.KVM, Auto: true}, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
 	spec, err := image.LoadSpec(filepath.Join(root, "images", "debian-6.1.yaml"))
 	if err != nil {
 		t.Fatal(err)
