@@ -208,29 +208,25 @@ sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
 	}
 }
 
-// TestBrokenKVMFallsBackToTCG plays a host whose KVM passed the probe but
-// whose guests never print a line in a cell (seen on a real machine): the
-// wrapper turns "-accel kvm" into a guest that never starts, and the
-// invocation's choice is set to KVM as a passed probe would. Auto accel
-// must notice the silence, retry the cell with TCG and say so.
+// TestBrokenKVMFallsBackToTCG plays hosts whose KVM passed the probe but
+// whose cells still die under it before the kernel prints: a guest that
+// never starts (seen on a real machine: the wrapper turns "-accel kvm" into
+// a stopped TCG guest), and a QEMU that dies at once (the MSR shape). The
+// invocation's choice is KVM, as a passed probe makes it. Auto accel must
+// retry the cell with TCG and say so.
 func TestBrokenKVMFallsBackToTCG(t *testing.T) {
 	needVM(t)
-	qemu := wrapper(t, `broken=
+	silent := wrapper(t, `broken=
 for a do shift; if [ "$a" = kvm ]; then broken=1; a=tcg; fi; set -- "$@" "$a"; done
 if [ -n "$broken" ]; then exec qemu-system-x86_64 -S "$@"; fi
 exec qemu-system-x86_64 "$@"`)
+	dying, _ := msrWrapper(t)
 	root, _ := filepath.Abs("..")
 	cache, err := image.CacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := runner.Options{RepoRoot: root, CacheDir: cache, Accel: "auto", QEMU: qemu,
-		Choice: &accel.Choice{Accel: accel.KVM, Auto: true}, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
 	spec, err := image.LoadSpec(filepath.Join(root, "images", "debian-6.1.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := runner.Prepare(context.Background(), o, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,13 +234,28 @@ exec qemu-system-x86_64 "$@"`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	r := runner.Run(context.Background(), o, p, exp, "test", dir)
-	if r.Verdict != results.Pass || r.Accel != "tcg" {
-		t.Errorf("broken KVM run = %s on %s (%s %s); want pass on tcg", r.Verdict, r.Accel, r.Reason, r.Error)
-	}
-	if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "retried with TCG") {
-		t.Errorf("notes = %q; want one saying KVM booted nothing and TCG was used", r.Notes)
+	for _, tc := range []struct{ name, qemu, note string }{
+		{"silent guest", silent, "KVM booted nothing"},
+		{"QEMU dies at start", dying, "failed to set MSR 0x10a to 0x69"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := runner.Options{RepoRoot: root, CacheDir: cache, Accel: "auto", QEMU: tc.qemu,
+				Choice: &accel.Choice{Accel: accel.KVM, Auto: true}, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
+			p, err := runner.Prepare(context.Background(), o, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := runner.Run(context.Background(), o, p, exp, "test", t.TempDir())
+			if r.Verdict != results.Pass || r.Accel != "tcg" {
+				t.Errorf("broken KVM run = %s on %s (%s %s); want pass on tcg", r.Verdict, r.Accel, r.Reason, r.Error)
+			}
+			if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "retried with TCG") || !strings.Contains(r.Notes[0], tc.note) {
+				t.Errorf("notes = %q; want one saying %q and that TCG was used", r.Notes, tc.note)
+			}
+			if left := qemuChildren(t); len(left) > 0 {
+				t.Errorf("qemu processes left behind: %v", left)
+			}
+		})
 	}
 }
 
