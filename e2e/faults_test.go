@@ -211,13 +211,13 @@ sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
 // TestBrokenKVMFallsBackToTCG plays hosts whose KVM passed the probe but
 // whose cells still die under it before the kernel prints: a guest that
 // never starts (seen on a real machine: the wrapper turns "-accel kvm" into
-// a stopped TCG guest), and a QEMU that dies at once (the MSR shape). The
+// a stopped TCG guest, -cpu host into max), and a QEMU that dies at once (the MSR shape). The
 // invocation's choice is KVM, as a passed probe makes it. Auto accel must
 // retry the cell with TCG and say so.
 func TestBrokenKVMFallsBackToTCG(t *testing.T) {
 	needVM(t)
 	silent := wrapper(t, `broken=
-for a do shift; if [ "$a" = kvm ]; then broken=1; a=tcg; fi; set -- "$@" "$a"; done
+for a do shift; case "$a" in kvm) broken=1; a=tcg;; host) a=max;; esac; set -- "$@" "$a"; done
 if [ -n "$broken" ]; then exec qemu-system-x86_64 -S "$@"; fi
 exec qemu-system-x86_64 "$@"`)
 	dying, _ := msrWrapper(t)

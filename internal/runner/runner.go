@@ -310,7 +310,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 		return strings.Contains(line, "Linux version"), nil
 	}); err != nil {
 		if errors.Is(err, errTimeout) {
-			return fail(KindNoKernelOut, fmt.Errorf("%s: the kernel printed nothing within %s (acc %s)%s", s.p.Image.Spec.Name, kernelOut, acc, w.tail()))
+			return fail(KindNoKernelOut, fmt.Errorf("%s: the kernel printed nothing within %s (accel %s)%s", s.p.Image.Spec.Name, kernelOut, acc, w.tail()))
 		}
 		return err
 	}
