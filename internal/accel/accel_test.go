@@ -32,8 +32,9 @@ const msrDeath = `if [ -n "$kvm" ]; then
 fi
 exit 1`
 
-// The silent shape: the VM runs, the kernel never prints.
-const silent = `[ -n "$kvm" ] && exec sleep 30
+// The silent shape: the VM runs, the decompressor may print, the kernel
+// proper never does.
+const silent = `[ -n "$kvm" ] && { echo "Probing EDD (edd=off to disable)... ok"; exec sleep 30; }
 exit 1`
 
 // Working KVM: the kernel's first line at once.
