@@ -68,13 +68,14 @@ func qemuChildren(t *testing.T) []string {
 	return left
 }
 
-// qemuVM is the PID of a QEMU child running a guest (its command line has
-// -kernel), 0 when there is none: lab also runs "qemu-system-x86_64
-// --version" for the provenance, a process a test must not take for the VM.
+// qemuVM is the PID of a QEMU child running a cell's guest (its command
+// line has -kernel and -qmp), 0 when there is none: lab also runs
+// "qemu-system-x86_64 --version" for the provenance and a KVM probe boot
+// (-kernel without QMP), processes a test must not take for the VM.
 func qemuVM() int {
 	for _, pid := range childrenOf(os.Getpid(), "qemu-system") {
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if bytes.Contains(cmdline, []byte("\x00-kernel\x00")) {
+		if bytes.Contains(cmdline, []byte("\x00-kernel\x00")) && bytes.Contains(cmdline, []byte("\x00-qmp\x00")) {
 			return pid
 		}
 	}

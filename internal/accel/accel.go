@@ -113,6 +113,13 @@ func (p Prober) Choose(ctx context.Context, want string) (Choice, error) {
 	}
 	res, err := p.Result(ctx)
 	if err != nil {
+		// The probe could not run (no QEMU binary, no kernel): under auto
+		// the cells run on TCG and meet the same problem with their own
+		// error kind and result, rather than the command ending without
+		// any result.
+		if auto && ctx.Err() == nil {
+			return Choice{Accel: TCG, Auto: true, Reason: err.Error()}, nil
+		}
 		return Choice{}, err
 	}
 	if res.Usable {
@@ -224,7 +231,7 @@ func (c Choice) Note() string {
 	}
 	s := c.Line()
 	if c.Probe != nil && c.Probe.Memo {
-		s += fmt.Sprintf(" (probed %s ago, remembered in the cache)", c.Probe.Age().Round(time.Second))
+		s += fmt.Sprintf(" (probed %s ago, remembered in the cache; lab doctor --reprobe asks again)", c.Probe.Age().Round(time.Second))
 	}
 	return s
 }

@@ -233,3 +233,22 @@ func TestDeathReason(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestProbeCannotRun: without a QEMU binary the probe cannot run; auto
+// goes on to TCG (the cells then fail with their own qemu-exited result),
+// kvm is an error, and nothing is remembered.
+func TestProbeCannotRun(t *testing.T) {
+	h := newFakeHost(t, working)
+	p := h.prober()
+	p.QEMU = filepath.Join(h.dir, "none")
+	c, err := p.Choose(context.Background(), Auto)
+	if err != nil || c.Accel != TCG || !strings.Contains(c.Reason, "not found") {
+		t.Errorf("Choose(auto) without QEMU = %+v, %v; want tcg with the reason", c, err)
+	}
+	if _, err := p.Choose(context.Background(), KVM); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("Choose(kvm) without QEMU = %v; want an error saying so", err)
+	}
+	if _, err := os.Stat(MemoPath(h.cache)); !os.IsNotExist(err) {
+		t.Errorf("a probe that could not run was remembered (%v)", err)
+	}
+}
