@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -132,13 +133,16 @@ func TestQEMUFailsToStart(t *testing.T) {
 	}
 }
 
+// TestUnusableKVM plays a host without a usable /dev/kvm: --accel kvm is
+// refused with exit 2 before anything is prepared.
 func TestUnusableKVM(t *testing.T) {
-	if _, err := os.Stat("/dev/kvm"); err == nil {
-		t.Skip("this host has /dev/kvm")
-	}
-	code, _, _ := runLab(t, "run", "--accel", "kvm", "chardev-safe")
-	if code != cli.ExitError {
-		t.Errorf("lab run --accel kvm without /dev/kvm = exit %d; want 2", code)
+	present := accel.KVMPresent
+	accel.KVMPresent = func() bool { return false }
+	t.Cleanup(func() { accel.KVMPresent = present })
+	var out, errb bytes.Buffer
+	code := cli.Main([]string{"--root", "..", "run", "--results", t.TempDir(), "--accel", "kvm", "chardev-safe"}, &out, &errb)
+	if code != cli.ExitError || !strings.Contains(errb.String(), "/dev/kvm is missing or not usable") || strings.Contains(errb.String(), "preparing") {
+		t.Errorf("lab run --accel kvm without /dev/kvm = exit %d, %q; want 2 naming /dev/kvm, before preparing", code, errb.String())
 	}
 }
 
