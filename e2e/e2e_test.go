@@ -36,6 +36,21 @@ func readResult(t *testing.T, dir, kernel, exp string) *results.Result {
 	return r
 }
 
+// step returns step n (1-based) of r and checks its action and target
+// (target "" checks none); a run that stopped short of it is a fatal
+// failure with the steps it has, never an index out of range.
+func step(t *testing.T, r *results.Result, n int, action, target string) *results.Step {
+	t.Helper()
+	if n < 1 || n > len(r.Steps) {
+		t.Fatalf("%s on %s: only %d steps (verdict %s, %s %s); want step %d (%s %s)", r.Experiment, r.Kernel.Name, len(r.Steps), r.Verdict, r.ErrorKind, r.Error, n, action, target)
+	}
+	s := &r.Steps[n-1]
+	if s.Action != action || (target != "" && s.Target != target) {
+		t.Fatalf("%s: step %d = %s %s; want %s %s", r.Experiment, n, s.Action, s.Target, action, target)
+	}
+	return s
+}
+
 func needVM(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -53,13 +68,14 @@ func qemuChildren(t *testing.T) []string {
 	return left
 }
 
-// qemuVM is the PID of a QEMU child running a guest (its command line has
-// -kernel), 0 when there is none: lab also runs "qemu-system-x86_64
-// --version" for the provenance, a process a test must not take for the VM.
+// qemuVM is the PID of a QEMU child running a cell's guest (its command
+// line has -kernel and -qmp), 0 when there is none: lab also runs
+// "qemu-system-x86_64 --version" for the provenance and a KVM probe boot
+// (-kernel without QMP), processes a test must not take for the VM.
 func qemuVM() int {
 	for _, pid := range childrenOf(os.Getpid(), "qemu-system") {
 		cmdline, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-		if bytes.Contains(cmdline, []byte("\x00-kernel\x00")) {
+		if bytes.Contains(cmdline, []byte("\x00-kernel\x00")) && bytes.Contains(cmdline, []byte("\x00-qmp\x00")) {
 			return pid
 		}
 	}
@@ -125,8 +141,11 @@ func TestChardev(t *testing.T) {
 		if !recursive {
 			t.Errorf("no oops marked recursive_fault; the kernel prints Fixing recursive fault")
 		}
-		if len(r.Steps) != 6 || !r.Steps[3].OK || !r.Steps[4].NoAnswer || len(r.Steps[4].Oopses) == 0 {
-			t.Errorf("steps = %+v; want unload ok, then a read with no answer and an oops", r.Steps)
+		if len(r.Steps) != 6 {
+			t.Errorf("steps = %+v; want 6", r.Steps)
+		}
+		if unload, read := step(t, r, 4, "unload", "chardev_unsafe"), step(t, r, 5, "read", "A"); !unload.OK || !read.NoAnswer || len(read.Oopses) == 0 {
+			t.Errorf("steps 4, 5 = %+v, %+v; want unload ok, then a read with no answer and an oops", unload, read)
 		}
 		if len(r.Processes) != 1 || !strings.HasPrefix(r.Processes[0].State, "X") || r.Processes[0].Comm != "holder-A" {
 			t.Errorf("processes = %+v; want holder-A left X (dead) on 6.1", r.Processes)
@@ -148,8 +167,8 @@ func TestChardev(t *testing.T) {
 			if r.Verdict != results.Pass {
 				t.Errorf("verdict = %s (%s %s); want pass", r.Verdict, r.Reason, r.Error)
 			}
-			if len(r.Steps) < 4 || r.Steps[3].Action != "unload" || r.Steps[3].OK || r.Steps[3].Errno != "EAGAIN" {
-				t.Errorf("step 4 = %+v; want unload refused with EAGAIN (EWOULDBLOCK)", r.Steps[3])
+			if s := step(t, r, 4, "unload", ""); s.OK || s.Errno != "EAGAIN" {
+				t.Errorf("step 4 = %+v; want unload refused with EAGAIN (EWOULDBLOCK)", s)
 			}
 			if len(r.Oopses) != 0 {
 				t.Errorf("oopses = %+v; want none", r.Oopses)

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"lab/internal/accel"
 	"lab/internal/cli"
 	"lab/internal/experiment"
 	"lab/internal/image"
@@ -131,13 +133,16 @@ func TestQEMUFailsToStart(t *testing.T) {
 	}
 }
 
+// TestUnusableKVM plays a host without a usable /dev/kvm: --accel kvm is
+// refused with exit 2 before anything is prepared.
 func TestUnusableKVM(t *testing.T) {
-	if _, err := os.Stat("/dev/kvm"); err == nil {
-		t.Skip("this host has /dev/kvm")
-	}
-	code, _, _ := runLab(t, "run", "--accel", "kvm", "chardev-safe")
-	if code != cli.ExitError {
-		t.Errorf("lab run --accel kvm without /dev/kvm = exit %d; want 2", code)
+	present := accel.KVMPresent
+	accel.KVMPresent = func() bool { return false }
+	t.Cleanup(func() { accel.KVMPresent = present })
+	var out, errb bytes.Buffer
+	code := cli.Main([]string{"--root", "..", "run", "--results", t.TempDir(), "--accel", "kvm", "chardev-safe"}, &out, &errb)
+	if code != cli.ExitError || !strings.Contains(errb.String(), "/dev/kvm is missing or not usable") || strings.Contains(errb.String(), "preparing") {
+		t.Errorf("lab run --accel kvm without /dev/kvm = exit %d, %q; want 2 naming /dev/kvm, before preparing", code, errb.String())
 	}
 }
 
@@ -207,28 +212,25 @@ sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
 	}
 }
 
-// TestBrokenKVMFallsBackToTCG plays a host whose /dev/kvm looks fine but
-// whose guests never print a line (seen on a real machine): the wrapper
-// turns "-accel kvm" into a guest that never starts. Auto accel must notice
-// the silence, retry with TCG and say so.
+// TestBrokenKVMFallsBackToTCG plays hosts whose KVM passed the probe but
+// whose cells still die under it before the kernel prints: a guest that
+// never starts (seen on a real machine: the wrapper turns "-accel kvm" into
+// a stopped TCG guest, -cpu host into max), and a QEMU that dies at once (the MSR shape). The
+// invocation's choice is KVM, as a passed probe makes it. Auto accel must
+// retry the cell with TCG and say so.
 func TestBrokenKVMFallsBackToTCG(t *testing.T) {
 	needVM(t)
-	qemu := wrapper(t, `broken=
-for a do shift; if [ "$a" = kvm ]; then broken=1; a=tcg; fi; set -- "$@" "$a"; done
+	silent := wrapper(t, `broken=
+for a do shift; case "$a" in kvm) broken=1; a=tcg;; host) a=max;; esac; set -- "$@" "$a"; done
 if [ -n "$broken" ]; then exec qemu-system-x86_64 -S "$@"; fi
 exec qemu-system-x86_64 "$@"`)
+	dying, _ := msrWrapper(t)
 	root, _ := filepath.Abs("..")
 	cache, err := image.CacheDir()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := runner.Options{RepoRoot: root, CacheDir: cache, Accel: "auto", QEMU: qemu,
-		KVMUsable: func() bool { return true }, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
 	spec, err := image.LoadSpec(filepath.Join(root, "images", "debian-6.1.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := runner.Prepare(context.Background(), o, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,13 +238,28 @@ exec qemu-system-x86_64 "$@"`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	r := runner.Run(context.Background(), o, p, exp, "test", dir)
-	if r.Verdict != results.Pass || r.Accel != "tcg" {
-		t.Errorf("broken KVM run = %s on %s (%s %s); want pass on tcg", r.Verdict, r.Accel, r.Reason, r.Error)
-	}
-	if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "retried with TCG") {
-		t.Errorf("notes = %q; want one saying KVM booted nothing and TCG was used", r.Notes)
+	for _, tc := range []struct{ name, qemu, note string }{
+		{"silent guest", silent, "KVM booted nothing"},
+		{"QEMU dies at start", dying, "failed to set MSR 0x10a to 0x69"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := runner.Options{RepoRoot: root, CacheDir: cache, Accel: "auto", QEMU: tc.qemu,
+				Choice: &accel.Choice{Accel: accel.KVM, Auto: true}, KernelOutputTimeout: 8 * time.Second, Progress: os.Stderr}
+			p, err := runner.Prepare(context.Background(), o, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := runner.Run(context.Background(), o, p, exp, "test", t.TempDir())
+			if r.Verdict != results.Pass || r.Accel != "tcg" {
+				t.Errorf("broken KVM run = %s on %s (%s %s); want pass on tcg", r.Verdict, r.Accel, r.Reason, r.Error)
+			}
+			if len(r.Notes) == 0 || !strings.Contains(r.Notes[0], "retried with TCG") || !strings.Contains(r.Notes[0], tc.note) {
+				t.Errorf("notes = %q; want one saying %q and that TCG was used", r.Notes, tc.note)
+			}
+			if left := qemuChildren(t); len(left) > 0 {
+				t.Errorf("qemu processes left behind: %v", left)
+			}
+		})
 	}
 }
 

@@ -42,19 +42,6 @@ func TestProc(t *testing.T) {
 		}
 		return r, string(console)
 	}
-	// step returns step n (1-based) and checks its action and target.
-	step := func(t *testing.T, r *results.Result, n int, action, target string) *results.Step {
-		t.Helper()
-		if n > len(r.Steps) {
-			t.Fatalf("only %d steps; want step %d (%s %s)", len(r.Steps), n, action, target)
-		}
-		s := &r.Steps[n-1]
-		if s.Action != action || s.Target != target {
-			t.Fatalf("step %d = %s %s; want %s %s", n, s.Action, s.Target, action, target)
-		}
-		return s
-	}
-
 	for _, exp := range []string{"proc-safe", "proc-permanent"} {
 		t.Run(exp, func(t *testing.T) {
 			r, console := load(t, exp)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"lab/internal/accel"
 	"lab/internal/experiment"
 	"lab/internal/image"
 	"lab/internal/kmod"
@@ -41,6 +42,7 @@ type globals struct {
 	mirror, securityMirror  string
 	snapshotMirror          string
 	accel, qemu             string
+	accelSource             string // "--accel" or "$LAB_ACCEL", for messages
 	verbose                 bool
 	stdout, stderr          io.Writer
 	exit                    int
@@ -62,7 +64,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd())
+	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -111,6 +113,22 @@ func (g *globals) cacheDir() (string, error) {
 	return image.CacheDir()
 }
 
+// accelDefault is --accel's default: $LAB_ACCEL, else auto.
+func accelDefault() string {
+	if v := os.Getenv(accel.EnvAccel); v != "" {
+		return v
+	}
+	return accel.Auto
+}
+
+// accelSource names where the accelerator came from, for its errors.
+func accelSource(cmd *cobra.Command) string {
+	if !cmd.Flags().Changed("accel") && os.Getenv(accel.EnvAccel) != "" {
+		return "$" + accel.EnvAccel
+	}
+	return "--accel"
+}
+
 // runFlags are the flags lab run and lab matrix share.
 type runFlags struct {
 	kernels             []string
@@ -122,7 +140,7 @@ type runFlags struct {
 
 func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
 	c.Flags().StringSliceVarP(&f.kernels, "kernel", "k", defaultKernels, what)
-	c.Flags().StringVar(&g.accel, "accel", "auto", "accelerator: auto (KVM when /dev/kvm works, else TCG), kvm or tcg")
+	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto (KVM when a probe boot under it works, else TCG), kvm or tcg (default $"+accel.EnvAccel+", else auto)")
 	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
 	c.Flags().DurationVar(&f.timeout, "timeout", 120*time.Minute, "give up on the whole command after this long")
@@ -138,6 +156,7 @@ func (g *globals) runCmd() *cobra.Command {
 		Short: "run experiments (names in experiments/, or paths to YAML files) on a kernel",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.accelSource = accelSource(cmd)
 			return g.run(cmd.Context(), f, args, false)
 		},
 	}
@@ -152,6 +171,7 @@ func (g *globals) matrixCmd() *cobra.Command {
 		Use:   "matrix [EXPERIMENT...]",
 		Short: "run experiments (default: all) on kernels (default: all) side by side, with reports",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			g.accelSource = accelSource(cmd)
 			return g.run(cmd.Context(), f, args, true)
 		},
 	}
@@ -164,6 +184,11 @@ func (g *globals) matrixCmd() *cobra.Command {
 // experiment on every kernel, write reports, and print per-result
 // summaries (run) or the matrix (matrix).
 func (g *globals) run(parent context.Context, f *runFlags, names []string, matrix bool) error {
+	// Everything that can be checked is checked before anything is
+	// fetched or any VM boots.
+	if err := accel.Validate(g.accel, nil); err != nil {
+		return fmt.Errorf("%s: %w", g.accelSource, err)
+	}
 	root, err := g.repoRoot()
 	if err != nil {
 		return err
@@ -172,7 +197,6 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err != nil {
 		return err
 	}
-	// Everything that can be checked is checked before any VM boots.
 	var exps []*experiment.Spec
 	if len(names) == 0 {
 		if exps, err = experiment.LoadDir(filepath.Join(root, "experiments")); err != nil {

@@ -116,3 +116,36 @@ func regexpLine(out, pattern string) bool {
 func filepathMatchRegexp(pattern, s string) (bool, error) {
 	return regexp.MatchString("^"+pattern+"$", strings.TrimRight(s, " "))
 }
+
+// TestDoctorMirrors: lab doctor names the mirror of each suite and tells a
+// served lock from a stale one (warn) and a series the mirror lacks (fail).
+func TestDoctorMirrors(t *testing.T) {
+	root, ar := testRepo(t)
+	cache := t.TempDir()
+	ar.Publish(t, "", "testing", archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1"))
+	if code, out, errs := lab(t, root, cache, "images", "update"); code != 0 {
+		t.Fatalf("lab images update = %d\n%s%s", code, out, errs)
+	}
+	mirrors := func() string {
+		t.Helper()
+		_, out, errs := lab(t, root, cache, "doctor")
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, " mirrors ") {
+				return line
+			}
+		}
+		t.Fatalf("lab doctor printed no mirrors check:\n%s%s", out, errs)
+		return ""
+	}
+	if got, want := mirrors(), "pass  mirrors     testing from "+ar.URL+"; t-6.1: locked 6.1.1-1 served"; got != want {
+		t.Errorf("served lock:\n got %q\nwant %q", got, want)
+	}
+	ar.Publish(t, "", "testing", archivetest.Kernel("6.1", "6.1.0-2", "6.1.2-1"))
+	if got, want := mirrors(), "warn  mirrors     testing from "+ar.URL+"; t-6.1: locked 6.1.1-1 is gone, the mirror serves 6.1.2-1 (runs follow the series; --locked refuses; lab images update t-6.1)"; got != want {
+		t.Errorf("stale lock:\n got %q\nwant %q", got, want)
+	}
+	ar.Publish(t, "", "testing", archivetest.Kernel("6.2", "6.2.0-1", "6.2.1-1"))
+	if got := mirrors(); !strings.HasPrefix(got, "fail  mirrors") || !strings.Contains(got, "t-6.1: testing serves no 6.1 kernel; it serves 6.2 (linux-image-6.2.0-1-amd64 6.2.1-1)") {
+		t.Errorf("series gone: %q", got)
+	}
+}

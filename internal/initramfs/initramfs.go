@@ -195,9 +195,7 @@ func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
 // list. gobusybox rewrites every package into a fresh directory, so Go's
 // build cache does not help: this takes a minute or more.
 func buildCore(ctx context.Context, o Options, dir string) (string, error) {
-	h := sha256.New()
-	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
-	out := filepath.Join(dir, "core-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
+	out := corePath(dir)
 	if intact(out, o.Log) {
 		return out, nil
 	}
@@ -300,6 +298,21 @@ func buildHolder(ctx context.Context, o Options, dir string) (string, error) {
 		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", HolderSource, err, msg)
 	}
 	return out, os.Rename(tmp, out)
+}
+
+// corePath is the core archive of this u-root version and command list.
+func corePath(dir string) string {
+	h := sha256.New()
+	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
+	return filepath.Join(dir, "core-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
+}
+
+// CoreCached says where u-root's core archive of this lab lives under
+// cacheDir and whether it is there, intact (lab doctor asks: building it
+// takes a minute or more).
+func CoreCached(cacheDir string) (string, bool) {
+	p := corePath(filepath.Join(cacheDir, "initramfs"))
+	return p, intact(p, slog.New(slog.DiscardHandler))
 }
 
 func urootVersion() string {

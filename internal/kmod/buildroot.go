@@ -86,6 +86,16 @@ func (b *BuildRoot) Key() string {
 	return hex.EncodeToString(h[:])[:16]
 }
 
+// Cached says where b's root lives under cacheDir and whether it was made
+// completely (lab doctor asks: making one takes minutes and root).
+func (b *BuildRoot) Cached(cacheDir string) (string, bool) {
+	dir := b.Dir
+	if dir == "" {
+		dir = filepath.Join(cacheDir, "buildroots")
+	}
+	return filepath.Join(dir, b.Key()), rootComplete(dir, b.Key())
+}
+
 // debs are the image's packages that go into the root.
 func (b *BuildRoot) debs() ([]string, error) {
 	if b.Image == nil {

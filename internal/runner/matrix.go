@@ -54,6 +54,15 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 			cells = append(cells, cell{p, e})
 		}
 	}
+	// One KVM probe for the whole invocation, on the first prepared
+	// kernel, before any cell boots: every cell then runs on its answer.
+	if len(cells) > 0 && o.Choice == nil {
+		c, err := o.chooseAccel(ctx, cells[0].p.Image.KernelPath())
+		if err != nil {
+			return err
+		}
+		o.Choice = &c
+	}
 	work := make(chan cell)
 	var wg sync.WaitGroup
 	var mu sync.Mutex

@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"lab/internal/accel"
 	"lab/internal/agent"
 	"lab/internal/evidence"
 	"lab/internal/experiment"
@@ -65,9 +65,10 @@ type Options struct {
 	// RunTimeout bounds one experiment on one kernel, boot included
 	// (default 10 minutes).
 	RunTimeout time.Duration
-	// KVMUsable overrides vm.KVMUsable for auto accel (tests use it to
-	// play a host whose KVM looks fine).
-	KVMUsable func() bool
+	// Choice is the invocation's accelerator, set by Matrix after its one
+	// KVM probe (tests set it to play a host); nil: Run probes (the memo
+	// makes that cheap after the first time).
+	Choice *accel.Choice
 	// Dump writes the guest's memory to the result directory when the
 	// guest hangs.
 	Dump bool
@@ -224,7 +225,10 @@ type session struct {
 	dir     string
 	machine *vm.VM
 	client  *guest.Client
-	holders []string
+	// kernelPrinted: the kernel of the current boot printed its first
+	// line, so a death after it is the guest's, not the accelerator's.
+	kernelPrinted bool
+	holders       []string
 	// tickets maps async step ids to the agent's tickets; asyncSteps are
 	// those steps, whose processes are observed at the end like holders.
 	tickets    map[string]string
@@ -257,23 +261,7 @@ func (s *session) run(ctx context.Context) error {
 			return fail(KindBadExperiment, fmt.Errorf("experiment %s needs module %s, which no family in kmods/ builds", s.exp.Name, m))
 		}
 	}
-	accel, err := vm.ChooseAccel(s.o.Accel)
-	if err != nil {
-		return fail(KindBoot, err)
-	}
-	if s.o.KVMUsable != nil && (s.o.Accel == "" || s.o.Accel == "auto") && s.o.KVMUsable() {
-		accel = vm.AccelKVM
-	}
-	err = s.boot(ctx, accel)
-	var re *runError
-	if err != nil && errors.As(err, &re) && re.kind == KindNoKernelOut && accel == vm.AccelKVM && (s.o.Accel == "" || s.o.Accel == "auto") {
-		// Seen on a real host: /dev/kvm creates VMs whose guests never get
-		// past the decompressor. TCG is slow but works.
-		note := fmt.Sprintf("KVM booted nothing (%v); retried with TCG", err)
-		s.r.Notes = append(s.r.Notes, note)
-		fmt.Fprintln(s.progress(), "lab:", note)
-		err = s.boot(ctx, vm.AccelTCG)
-	}
+	err := s.bootChosen(ctx)
 	if err != nil {
 		return err
 	}
@@ -290,12 +278,13 @@ func (o Options) progressWriter() io.Writer {
 }
 
 // boot starts QEMU and waits for the agent's ready marker on the console.
-func (s *session) boot(ctx context.Context, accel string) error {
+func (s *session) boot(ctx context.Context, acc string) error {
 	if s.machine != nil {
 		s.machine.Stop()
 		s.machine = nil
 	}
-	s.r.Accel = accel
+	s.r.Accel = acc
+	s.kernelPrinted = false
 	keys, err := guest.NewKeys()
 	if err != nil {
 		return fail(KindBoot, err)
@@ -317,20 +306,20 @@ func (s *session) boot(ctx context.Context, accel string) error {
 	kernelOut, agentReady := s.o.KernelOutputTimeout, s.o.BootTimeout
 	if kernelOut == 0 {
 		kernelOut = 20 * time.Second
-		if accel == vm.AccelTCG {
+		if acc == vm.AccelTCG {
 			kernelOut = 90 * time.Second
 		}
 	}
 	if agentReady == 0 {
 		agentReady = 60 * time.Second
-		if accel == vm.AccelTCG {
+		if acc == vm.AccelTCG {
 			agentReady = 180 * time.Second
 		}
 	}
 	start := time.Now()
 	m, err := vm.Start(ctx, vm.Config{
 		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: initrd, Append: cmdline,
-		Accel: accel, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
+		Accel: acc, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
 		GuestPort: agent.Port, Log: s.o.Log,
 	})
 	if err != nil {
@@ -342,10 +331,11 @@ func (s *session) boot(ctx context.Context, accel string) error {
 		return strings.Contains(line, "Linux version"), nil
 	}); err != nil {
 		if errors.Is(err, errTimeout) {
-			return fail(KindNoKernelOut, fmt.Errorf("%s: the kernel printed nothing within %s (accel %s)%s", s.p.Image.Spec.Name, kernelOut, accel, w.tail()))
+			return fail(KindNoKernelOut, fmt.Errorf("%s: the kernel printed nothing within %s (accel %s)%s", s.p.Image.Spec.Name, kernelOut, acc, w.tail()))
 		}
 		return err
 	}
+	s.kernelPrinted = true
 	if err := w.waitFor(ctx, m, agentReady, func(line string) (bool, error) {
 		if strings.Contains(line, agent.ReadyMarker) {
 			return true, nil
@@ -380,7 +370,7 @@ func (s *session) boot(ctx context.Context, accel string) error {
 	}
 	s.client = c
 	s.r.TimingsMS["boot"] = time.Since(start).Milliseconds()
-	fmt.Fprintf(s.progress(), "lab: %s booted on %s in %.1f s\n", s.p.Image.Spec.Name, accel, time.Since(start).Seconds())
+	fmt.Fprintf(s.progress(), "lab: %s booted on %s in %.1f s\n", s.p.Image.Spec.Name, acc, time.Since(start).Seconds())
 	return nil
 }
 
@@ -835,7 +825,7 @@ func (s *session) provenance(cmdline string) results.Provenance {
 		InitramfsSHA256: s.p.Initramfs.SHA256,
 		Packages:        map[string]string{},
 		Modules:         map[string]string{},
-		QEMU:            qemuVersion(s.o.QEMU),
+		QEMU:            accel.QEMUVersion(s.o.QEMU),
 		Lab:             s.o.LabVersion,
 		Cmdline:         cmdline,
 	}
@@ -874,27 +864,6 @@ func lockProvenance(img *image.Image) *results.LockProvenance {
 func fileSHA256(path string) string {
 	sum, _ := safefile.SHA256(path)
 	return sum
-}
-
-// qemuVersion asks the QEMU binary its version for the provenance, within
-// a bound: a binary (or wrapper) that never answers must not hold up a run.
-func qemuVersion(bin string) string {
-	if bin == "" {
-		bin = "qemu-system-x86_64"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--version")
-	cmd.WaitDelay = time.Second // a child left holding stdout does not hold us
-	out, err := cmd.Output()
-	if err != nil {
-		return ""
-	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	if f := strings.Fields(first); len(f) >= 4 {
-		return f[3]
-	}
-	return strings.TrimSpace(first)
 }
 
 func readFile(path string) string {

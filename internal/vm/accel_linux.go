@@ -10,8 +10,9 @@ import (
 const kvmAPIVersion = 12
 
 // KVMUsable says whether /dev/kvm can be opened and speaks the stable API.
-// It cannot tell a host whose KVM creates VMs that never run (seen on a real
-// machine): that is caught at boot by the kernel-output bound.
+// It cannot tell a host whose KVM creates VMs that never run, or on which
+// QEMU dies setting MSRs (both seen on real machines): package accel's
+// probe boots a kernel to find out.
 func KVMUsable() bool {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {

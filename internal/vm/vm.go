@@ -39,7 +39,7 @@ type Config struct {
 	// MemoryMB defaults to 512, CPUs to 1.
 	MemoryMB int
 	CPUs     int
-	// Accel is AccelKVM or AccelTCG; choose with ChooseAccel.
+	// Accel is AccelKVM or AccelTCG (package accel chooses).
 	Accel string
 	// Console is the file the serial console is written to; it is kept
 	// whatever happens to the guest.
@@ -51,23 +51,14 @@ type Config struct {
 	Log       *slog.Logger
 }
 
-// ChooseAccel resolves "auto" (or "") to KVM when /dev/kvm is usable.
-func ChooseAccel(want string) (string, error) {
-	switch want {
-	case "", "auto":
-		if KVMUsable() {
-			return AccelKVM, nil
-		}
-		return AccelTCG, nil
-	case AccelKVM:
-		if !KVMUsable() {
-			return "", fmt.Errorf("--accel kvm: /dev/kvm is missing or not usable here (use --accel tcg or auto)")
-		}
-		return want, nil
-	case AccelTCG:
-		return want, nil
+// CPUModel is the -cpu for accel. Under KVM "host" is the convention (and
+// what lab's KVM probe tries); under TCG "max" gives the guest RDRAND, so
+// its RNG is ready at once and the SSH handshake does not wait on getrandom.
+func CPUModel(accel string) string {
+	if accel == AccelKVM {
+		return "host"
 	}
-	return "", fmt.Errorf("unknown accelerator %q (want auto, kvm or tcg)", want)
+	return "max"
 }
 
 // VM is a running QEMU.
@@ -176,10 +167,7 @@ func (v *VM) Args(qmpSock string) []string {
 	c := v.cfg
 	args := []string{
 		"-nodefaults", "-no-user-config",
-		"-machine", "pc", "-accel", c.Accel,
-		// -cpu max gives the guest RDRAND, so its RNG is ready at once and
-		// the SSH handshake does not wait on getrandom.
-		"-cpu", "max",
+		"-machine", "pc", "-accel", c.Accel, "-cpu", CPUModel(c.Accel),
 		"-m", strconv.Itoa(c.MemoryMB), "-smp", strconv.Itoa(c.CPUs),
 		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", c.Append,
 		"-display", "none", "-no-reboot",

@@ -23,15 +23,13 @@ func TestArgs(t *testing.T) {
 	}
 }
 
-func TestChooseAccel(t *testing.T) {
-	if got, err := ChooseAccel("tcg"); got != AccelTCG || err != nil {
-		t.Errorf("ChooseAccel(tcg) = %q, %v; want tcg", got, err)
-	}
-	if _, err := ChooseAccel("hvf"); err == nil {
-		t.Errorf("ChooseAccel(hvf) = nil error; want unknown accelerator")
-	}
-	got, err := ChooseAccel("auto")
-	if err != nil || (got == AccelKVM) != KVMUsable() {
-		t.Errorf("ChooseAccel(auto) = %q, %v; KVMUsable() = %v", got, err, KVMUsable())
+// TestCPUModel: -cpu host under KVM (what the KVM probe tries, so that
+// its answer holds for the cells), -cpu max under TCG.
+func TestCPUModel(t *testing.T) {
+	for accel, want := range map[string]string{AccelKVM: "-accel kvm -cpu host", AccelTCG: "-accel tcg -cpu max"} {
+		v := &VM{cfg: Config{Kernel: "/k", Initrd: "/i", Accel: accel, Console: "/c.log"}}
+		if args := strings.Join(v.Args("/s"), " "); !strings.Contains(args, want) {
+			t.Errorf("Args() under %s = %s; want %q", accel, args, want)
+		}
 	}
 }

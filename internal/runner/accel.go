@@ -1,0 +1,67 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"lab/internal/accel"
+	"lab/internal/vm"
+)
+
+// prober is the KVM probe of this invocation, booting kernel.
+func (o Options) prober(kernel string) accel.Prober {
+	return accel.Prober{QEMU: o.QEMU, Kernel: kernel, CacheDir: o.CacheDir}
+}
+
+// chooseAccel resolves o.Accel once, with the probe booting kernel, and
+// says on the progress writer why KVM is not used where /dev/kvm is there.
+// Matrix calls it before any cell boots and hands the choice to every cell.
+func (o Options) chooseAccel(ctx context.Context, kernel string) (accel.Choice, error) {
+	if o.Choice != nil {
+		return *o.Choice, nil
+	}
+	c, err := o.prober(kernel).Choose(ctx, o.Accel)
+	if err != nil {
+		return c, err
+	}
+	if line := c.Line(); line != "" {
+		fmt.Fprintln(o.progressWriter(), "lab:", line)
+	}
+	if c.Probe != nil && o.Log != nil {
+		o.Log.Debug("kvm probe", "usable", c.Probe.Usable, "reason", c.Probe.Reason, "ms", c.Probe.MS, "memo", c.Probe.Memo)
+	}
+	return c, nil
+}
+
+// bootChosen boots on the invocation's accelerator. Under auto, a cell
+// whose KVM boot still dies before the kernel's first line (QEMU exits, or
+// the kernel prints nothing within the bound) is retried once on TCG: the
+// probe passed, but the same hosts that break the probe could break a
+// cell (seen: a /dev/kvm whose guests never got past the decompressor).
+func (s *session) bootChosen(ctx context.Context) error {
+	c, err := s.o.chooseAccel(ctx, s.p.Image.KernelPath())
+	if err != nil {
+		return fail(KindBoot, err)
+	}
+	if note := c.Note(); note != "" {
+		s.r.Notes = append(s.r.Notes, note)
+	}
+	err = s.boot(ctx, c.Accel)
+	var re *runError
+	if err == nil || c.Accel != vm.AccelKVM || !c.Auto || s.kernelPrinted || !errors.As(err, &re) {
+		return err
+	}
+	var note string
+	switch re.kind {
+	case KindNoKernelOut:
+		note = fmt.Sprintf("KVM booted nothing (%v); retried with TCG", err)
+	case KindQEMUExited:
+		note = fmt.Sprintf("QEMU died under KVM before the kernel printed (%v); retried with TCG", err)
+	default:
+		return err
+	}
+	s.r.Notes = append(s.r.Notes, note)
+	fmt.Fprintln(s.progress(), "lab:", note)
+	return s.boot(ctx, vm.AccelTCG)
+}
