@@ -24,6 +24,7 @@ import (
 	"lab/internal/kmod"
 	"lab/internal/results"
 	"lab/internal/runner"
+	"lab/internal/shard"
 )
 
 // Exit codes.
@@ -115,6 +116,7 @@ type runFlags struct {
 	timeout, runTimeout time.Duration
 	dump                bool
 	jobs                int
+	shard               string // matrix only: "I/N"
 }
 
 func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
@@ -153,6 +155,7 @@ func (g *globals) matrixCmd() *cobra.Command {
 	}
 	g.addRunFlags(c, f, nil, "kernel images to compare (default: every image in images/)")
 	c.Flags().IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "VMs to run at once (each takes a core under TCG)")
+	c.Flags().StringVar(&f.shard, "shard", "", "run only shard I/N of the matrix (split by the kernels' and experiments' names; see docs/ci.md), for `lab report --merge`")
 	return c
 }
 
@@ -160,6 +163,13 @@ func (g *globals) matrixCmd() *cobra.Command {
 // experiment on every kernel, write reports, and print per-result
 // summaries (run) or the matrix (matrix).
 func (g *globals) run(parent context.Context, f *runFlags, names []string, matrix bool) error {
+	var sh shard.Shard
+	if f.shard != "" {
+		var err error
+		if sh, err = shard.Parse(f.shard); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
+	}
 	root, err := g.repoRoot()
 	if err != nil {
 		return err
@@ -197,6 +207,11 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err != nil {
 		return err
 	}
+	var plan *results.Plan
+	if f.shard != "" {
+		specs, exps, plan = splitShard(sh, specs, exps)
+		fmt.Fprintf(g.stderr, "lab: shard %s: %d of %d cells\n", sh, len(specs)*len(exps), len(plan.Kernels)*len(plan.Experiments))
+	}
 	resultsDir := g.resultsDir
 	if resultsDir == "" {
 		resultsDir = filepath.Join(root, "results")
@@ -216,7 +231,10 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err != nil {
 		return err
 	}
-	run := &results.Run{RunID: runID, Started: start.UTC(), Jobs: f.jobs}
+	run := &results.Run{RunID: runID, Started: start.UTC(), Jobs: f.jobs, Planned: plan}
+	if plan != nil {
+		run.Shard = sh.String()
+	}
 	for _, s := range specs {
 		run.Kernels = append(run.Kernels, s.Name)
 	}
@@ -278,29 +296,6 @@ func (g *globals) images(root string, names []string) ([]*image.Spec, error) {
 		specs = append(specs, s)
 	}
 	return specs, nil
-}
-
-func (g *globals) reportCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "report RUN-DIR",
-		Short: "rewrite a run's reports (report.md, report.html, junit.xml) from its result files, and print its matrix",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			run, rs, err := results.LoadRun(args[0])
-			if err != nil {
-				return err
-			}
-			if len(rs) == 0 {
-				return fmt.Errorf("%s: no result.json files", args[0])
-			}
-			m := results.NewMatrix(run, rs)
-			if err := results.WriteReports(args[0], m); err != nil {
-				return err
-			}
-			results.Table(g.stdout, m)
-			return nil
-		},
-	}
 }
 
 func exitCode(verdict string) int {
