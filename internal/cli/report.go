@@ -56,7 +56,7 @@ func (g *globals) merge(out string, dirs []string) error {
 	fmt.Fprintf(g.stdout, "\nmerged %d run directories: %s (report.md, report.html, junit.xml)\n", len(dirs), out)
 	g.exit = matrixExit(m)
 	if c := m.Counts(); c["missing"] > 0 {
-		return fmt.Errorf("merge: %d cells of the matrix have no result in any of the %d directories (shown as -)", c["missing"], len(dirs))
+		return fmt.Errorf("merge: %d of the matrix's cells have no result in the directories given (shown as -)", c["missing"])
 	}
 	return nil
 }

@@ -36,7 +36,14 @@ func Merge(out string, dirs []string, now time.Time) (*Run, []*Result, error) {
 	kernels, experiments := map[string]bool{}, map[string]bool{}
 	from := map[[2]string]string{} // cell (kernel, experiment) -> its directory
 	var all []*Result
+	given := map[string]bool{}
 	for _, dir := range dirs {
+		if abs, err := filepath.Abs(dir); err == nil {
+			if given[abs] {
+				return nil, nil, fmt.Errorf("merge: %s is given twice", dir)
+			}
+			given[abs] = true
+		}
 		run, rs, err := LoadRun(dir)
 		if err != nil {
 			return nil, nil, fmt.Errorf("merge: %w", err)

@@ -210,6 +210,9 @@ func TestMergeDuplicateCell(t *testing.T) {
 	if entries, _ := os.ReadDir(base); len(entries) != 3 {
 		t.Errorf("a failed merge left files behind: %v", entries)
 	}
+	if _, _, err := Merge(out, []string{dirs[0], dirs[1], dirs[0] + "/"}, time.Now()); err == nil || !strings.Contains(err.Error(), "given twice") {
+		t.Errorf("Merge with a directory given twice = %v; want it named as given twice", err)
+	}
 }
 
 // TestMergeRefusesNonEmptyOut: a merge never mixes with what is in OUT,
