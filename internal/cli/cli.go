@@ -163,6 +163,8 @@ func (g *globals) matrixCmd() *cobra.Command {
 // experiment on every kernel, write reports, and print per-result
 // summaries (run) or the matrix (matrix).
 func (g *globals) run(parent context.Context, f *runFlags, names []string, matrix bool) error {
+	// --shard first: a CI job with a bad one must fail at once, before
+	// minutes of fetching and building for a split that cannot be run.
 	var sh shard.Shard
 	if f.shard != "" {
 		var err error
