@@ -17,10 +17,13 @@ lab: setup bin/lab
 run: lab
 	./bin/lab run chardev-unsafe
 
-# Static checks: formatting and vet.
+# Static checks: formatting, vet, and the CI workflow (actionlint, pinned in
+# go.mod through tools.go; it runs shellcheck on the workflow's scripts when
+# shellcheck is on PATH).
 check:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) run github.com/rhysd/actionlint/cmd/actionlint .github/workflows/lab.yml
 
 # Set up everything and run every test, including the ones that boot real
 # kernels in QEMU (TCG when there is no KVM).

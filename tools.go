@@ -2,9 +2,12 @@
 
 // This file keeps the u-root commands that lab packs into every initramfs in
 // go.mod: u-root builds them in module mode from this module's requirements.
+// It also pins actionlint, which `make check` runs on the CI workflow, so
+// every checkout lints with the same version.
 package tools
 
 import (
+	_ "github.com/rhysd/actionlint/cmd/actionlint"
 	_ "github.com/u-root/u-root/cmds/core/cat"
 	_ "github.com/u-root/u-root/cmds/core/dmesg"
 	_ "github.com/u-root/u-root/cmds/core/echo"

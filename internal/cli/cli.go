@@ -25,6 +25,7 @@ import (
 	"lab/internal/kmod"
 	"lab/internal/results"
 	"lab/internal/runner"
+	"lab/internal/shard"
 )
 
 // Exit codes.
@@ -136,6 +137,7 @@ type runFlags struct {
 	dump                bool
 	locked              bool
 	jobs                int
+	shard               string // matrix only: "I/N"
 }
 
 func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
@@ -177,6 +179,7 @@ func (g *globals) matrixCmd() *cobra.Command {
 	}
 	g.addRunFlags(c, f, nil, "kernel images to compare (default: every image in images/)")
 	c.Flags().IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "VMs to run at once (each takes a core under TCG)")
+	c.Flags().StringVar(&f.shard, "shard", "", "run only shard I/N of the matrix (split by the kernels' and experiments' names; see docs/ci.md), for `lab report --merge`")
 	return c
 }
 
@@ -185,9 +188,17 @@ func (g *globals) matrixCmd() *cobra.Command {
 // summaries (run) or the matrix (matrix).
 func (g *globals) run(parent context.Context, f *runFlags, names []string, matrix bool) error {
 	// Everything that can be checked is checked before anything is
-	// fetched or any VM boots.
+	// fetched or any VM boots: a CI job with a bad --shard or --accel must
+	// fail at once, before minutes of fetching and building.
 	if err := accel.Validate(g.accel, nil); err != nil {
 		return fmt.Errorf("%s: %w", g.accelSource, err)
+	}
+	var sh shard.Shard
+	if f.shard != "" {
+		var err error
+		if sh, err = shard.Parse(f.shard); err != nil {
+			return fmt.Errorf("--%w", err)
+		}
 	}
 	root, err := g.repoRoot()
 	if err != nil {
@@ -225,6 +236,11 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err != nil {
 		return err
 	}
+	var plan *results.Plan
+	if f.shard != "" {
+		specs, exps, plan = splitShard(sh, specs, exps)
+		fmt.Fprintf(g.stderr, "lab: shard %s: %d of %d cells\n", sh, len(specs)*len(exps), len(plan.Kernels)*len(plan.Experiments))
+	}
 	resultsDir := g.resultsDir
 	if resultsDir == "" {
 		resultsDir = filepath.Join(root, "results")
@@ -245,7 +261,10 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err != nil {
 		return err
 	}
-	run := &results.Run{RunID: runID, Started: start.UTC(), Jobs: f.jobs}
+	run := &results.Run{RunID: runID, Started: start.UTC(), Jobs: f.jobs, Planned: plan}
+	if plan != nil {
+		run.Shard = sh.String()
+	}
 	for _, s := range specs {
 		run.Kernels = append(run.Kernels, s.Name)
 	}
@@ -307,29 +326,6 @@ func (g *globals) images(root string, names []string) ([]*image.Spec, error) {
 		specs = append(specs, s)
 	}
 	return specs, nil
-}
-
-func (g *globals) reportCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "report RUN-DIR",
-		Short: "rewrite a run's reports (report.md, report.html, junit.xml) from its result files, and print its matrix",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			run, rs, err := results.LoadRun(args[0])
-			if err != nil {
-				return err
-			}
-			if len(rs) == 0 {
-				return fmt.Errorf("%s: no result.json files", args[0])
-			}
-			m := results.NewMatrix(run, rs)
-			if err := results.WriteReports(args[0], m); err != nil {
-				return err
-			}
-			results.Table(g.stdout, m)
-			return nil
-		},
-	}
 }
 
 func exitCode(verdict string) int {

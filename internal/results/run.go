@@ -25,6 +25,29 @@ type Run struct {
 	WallMS int64  `json:"wall_ms,omitempty"`
 	Jobs   int    `json:"jobs,omitempty"`
 	Note   string `json:"note,omitempty"`
+	// Shard is set when the run is one shard of a matrix ("2/4"): Kernels
+	// and Experiments are then its part, and Planned the whole matrix, so
+	// that a merge of shards knows which cells a missing shard held.
+	Shard   string `json:"shard,omitempty"`
+	Planned *Plan  `json:"planned,omitempty"`
+	// Merged is set on a run made by merging run directories: where each
+	// part came from.
+	Merged []Source `json:"merged,omitempty"`
+}
+
+// Plan is a matrix: every experiment on every kernel.
+type Plan struct {
+	Kernels     []string `json:"kernels"`
+	Experiments []string `json:"experiments"`
+}
+
+// Source is one run directory that went into a merged run.
+type Source struct {
+	Dir      string `json:"dir"`
+	RunID    string `json:"run_id"`
+	Shard    string `json:"shard,omitempty"`
+	Complete bool   `json:"complete"`
+	Cells    int    `json:"cells"`
 }
 
 // WriteRun stores run.json atomically.

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lab/internal/results"
+)
+
+func (g *globals) reportCmd() *cobra.Command {
+	var merge string
+	c := &cobra.Command{
+		Use:   "report RUN-DIR | report --merge OUT RUN-DIR...",
+		Short: "rewrite a run's reports (report.md, report.html, junit.xml) from its result files, or merge shards' run directories into one run; print its matrix",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if merge != "" {
+				return cobra.MinimumNArgs(1)(cmd, args)
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if merge != "" {
+				return g.merge(merge, args)
+			}
+			run, rs, err := results.LoadRun(args[0])
+			if err != nil {
+				return err
+			}
+			if len(rs) == 0 {
+				return fmt.Errorf("%s: no result.json files", args[0])
+			}
+			m := results.NewMatrix(run, rs)
+			if err := results.WriteReports(args[0], m); err != nil {
+				return err
+			}
+			results.Table(g.stdout, m)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&merge, "merge", "", "merge the run directories given (shards from `lab matrix --shard`, from several machines) into the new run directory OUT; exit status as lab matrix")
+	return c
+}
+
+// merge is lab report --merge: one run from many, its reports, its matrix,
+// and the exit status lab matrix would have given for the whole matrix (a
+// cell no shard ran counts as an error).
+func (g *globals) merge(out string, dirs []string) error {
+	run, rs, err := results.Merge(out, dirs, time.Now())
+	if err != nil {
+		return err
+	}
+	m := results.NewMatrix(run, rs)
+	results.Table(g.stdout, m)
+	fmt.Fprintf(g.stdout, "\nmerged %d run directories: %s (report.md, report.html, junit.xml)\n", len(dirs), out)
+	g.exit = matrixExit(m)
+	if c := m.Counts(); c["missing"] > 0 {
+		return fmt.Errorf("merge: %d of the matrix's cells have no result in the directories given (shown as -)", c["missing"])
+	}
+	return nil
+}
+
+// matrixExit is the exit status of a matrix: the worst verdict of its cells.
+func matrixExit(m *results.Matrix) int {
+	worst := ExitPass
+	for _, e := range m.Experiments {
+		for _, k := range m.Kernels {
+			r := m.Cell(e, k)
+			if r == nil {
+				return ExitError
+			}
+			worst = max(worst, exitCode(r.Verdict))
+		}
+	}
+	return worst
+}
