@@ -30,6 +30,10 @@ type Package struct {
 type Key struct {
 	home    string
 	Keyring string
+	// debs holds the packages built for archives signed by this key:
+	// dpkg-deb stamps build times into a .deb, and a package two archives
+	// serve (a mirror and its snapshot) must be the same file.
+	debs string
 }
 
 // NewKey makes a signing key (skips the test when gpg is missing).
@@ -45,7 +49,7 @@ func NewKey(t *testing.T) *Key {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &Key{home: home, Keyring: filepath.Join(t.TempDir(), "keyring.gpg")}
+	k := &Key{home: home, Keyring: filepath.Join(t.TempDir(), "keyring.gpg"), debs: t.TempDir()}
 	t.Cleanup(func() {
 		exec.Command("gpgconf", "--homedir", home, "--kill", "all").Run()
 		os.RemoveAll(home)
@@ -78,14 +82,13 @@ func (k *Key) gpg(t *testing.T, stdin []byte, args ...string) []byte {
 type Archive struct {
 	Root string
 	URL  string
-	key  *Key
-	debs string // built packages, shared by the suites
+	key *Key
 }
 
 // Serve starts an archive signed by k.
 func Serve(t *testing.T, k *Key) *Archive {
 	t.Helper()
-	a := &Archive{Root: t.TempDir(), key: k, debs: t.TempDir()}
+	a := &Archive{Root: t.TempDir(), key: k}
 	files := http.FileServer(http.Dir(a.Root))
 	// A test publishes twice within a second, and If-Modified-Since has
 	// second granularity: always send the file, as a mirror whose files
@@ -158,7 +161,7 @@ func (a *Archive) Publish(t *testing.T, prefix, suite string, pkgs []Package) ma
 // build makes (once) the .deb of p.
 func (a *Archive) build(t *testing.T, p Package) string {
 	t.Helper()
-	out := filepath.Join(a.debs, p.Name+"_"+p.Version+"_amd64.deb")
+	out := filepath.Join(a.key.debs, p.Name+"_"+p.Version+"_amd64.deb")
 	if _, err := os.Stat(out); err == nil {
 		return out
 	}
