@@ -1,11 +1,17 @@
 package image
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"lab/internal/safefile"
 
 	"pault.ag/go/debian/dependency"
 )
@@ -178,4 +184,103 @@ func servedSeries(ix suiteIndex, flavour string) []string {
 		out = append(out, fmt.Sprintf("%s (%s %s)", s, newest[s].Name, newest[s].Version))
 	}
 	return out
+}
+
+type listsMemoKey struct{}
+
+type listsMemo struct {
+	sync.Mutex
+	dirs map[string]bool
+}
+
+// WithListsMemo returns a context in which Resolve refreshes the lists of
+// each private apt state once: one lab command over images that share a
+// suite (debian-6.1 and debian-6.12) costs one apt-get update, not two.
+func WithListsMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, listsMemoKey{}, &listsMemo{dirs: map[string]bool{}})
+}
+
+// refreshedIn says whether ctx's command refreshed the lists in dir
+// already, and marks them so.
+func refreshedIn(ctx context.Context, dir string) bool {
+	m, ok := ctx.Value(listsMemoKey{}).(*listsMemo)
+	if !ok {
+		return false
+	}
+	m.Lock()
+	defer m.Unlock()
+	was := m.dirs[dir]
+	m.dirs[dir] = true
+	return was
+}
+
+// Resolve finds what spec's series resolves to on the mirror today: the
+// newest kernel of the series and its packages. refresh updates the lists
+// first (once per suite in a context from WithListsMemo);
+// otherwise lists already fetched are used.
+func Resolve(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (*Lock, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	if opts.CacheDir == "" {
+		d, err := CacheDir()
+		if err != nil {
+			return nil, err
+		}
+		opts.CacheDir = d
+	}
+	log := opts.Log.With("image", spec.Name)
+	a, err := newAptState(spec, []Package{{Suite: spec.Suite}}, opts)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err := safefile.Lock(ctx, a.dir+".lock", log)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if (refresh && !refreshedIn(ctx, a.dir)) || a.updatedAt().IsZero() {
+		if err := a.update(ctx, opts.Progress, log); err != nil {
+			return nil, fmt.Errorf("image %s: %w", spec.Name, err)
+		}
+	}
+	idx, err := a.index(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", spec.Name, err)
+	}
+	ix := idx[spec.Suite]
+	if ix == nil {
+		ix = suiteIndex{}
+	}
+	return resolve(spec, ix, time.Now())
+}
+
+// Served says whether the mirror serves every locked package of spec now
+// (updating lists that may predate the lock).
+func Served(ctx context.Context, spec *Spec, opts FetchOptions) (bool, error) {
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
+	a, err := newAptState(spec, spec.Packages, opts)
+	if err != nil {
+		return false, err
+	}
+	unlock, err := safefile.Lock(ctx, a.dir+".lock", opts.Log)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if a.listsPredate(spec.Packages) {
+		if err := a.update(ctx, opts.Progress, opts.Log); err != nil {
+			return false, err
+		}
+	}
+	absent, err := a.absent(ctx, spec, spec.Packages)
+	return len(absent) == 0, err
 }
