@@ -43,7 +43,7 @@ func (g *globals) imagesCmd() *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&offline, "offline", false, "do not ask the mirror what it serves now")
-	c.AddCommand(g.imagesUpdateCmd())
+	c.AddCommand(g.imagesUpdateCmd(), g.imagesAddCmd())
 	return c
 }
 
@@ -177,4 +177,45 @@ func relPath(root, p string) string {
 		return r
 	}
 	return p
+}
+
+func (g *globals) imagesAddCmd() *cobra.Command {
+	var o image.AddOptions
+	c := &cobra.Command{
+		Use:   "add NAME --suite SUITE (--package linux-image-RELEASE[=VERSION] | --series X.Y)",
+		Short: "add any Debian kernel the mirror serves as an image: writes images/NAME.yaml and its lock",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			cache, err := g.cacheDir()
+			if err != nil {
+				return err
+			}
+			o.Name = args[0]
+			s, err := image.Add(cmd.Context(), filepath.Join(root, "images"), o, g.fetchOptions(cache))
+			if err != nil {
+				return err
+			}
+			how := "on the host with " + s.Compiler
+			if s.BuildRoot != nil {
+				how = "in a " + s.BuildRoot.Suite + " build root with " + s.Compiler
+			}
+			fmt.Fprintf(g.stdout, "%s: %s %s (%s) from %s; modules build %s; wrote %s and %s\n",
+				s.Name, s.Packages[0].Name, s.PackageVersion(), s.Release, s.Suite, how,
+				relPath(root, s.File), relPath(root, s.LockFile))
+			fmt.Fprintf(g.stdout, "try: lab run --kernel %s chardev-unsafe\n", s.Name)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&o.Suite, "suite", "", "Debian suite that serves the kernel (bookworm, bookworm-security, sid …)")
+	f.StringVar(&o.Package, "package", "", "kernel package, linux-image-RELEASE[=VERSION] (default version: the newest served)")
+	f.StringVar(&o.Series, "series", "", "upstream series (6.1): the newest kernel of it the suite serves")
+	f.StringVar(&o.Flavour, "flavour", "", "Debian kernel flavour (default amd64)")
+	f.StringVar(&o.Compiler, "compiler", "", "compiler for modules (default: the one the headers ask for)")
+	f.StringVar(&o.Description, "description", "", "one line for lab images")
+	return c
 }

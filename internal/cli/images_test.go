@@ -149,3 +149,48 @@ func TestDoctorMirrors(t *testing.T) {
 		t.Errorf("series gone: %q", got)
 	}
 }
+
+// TestImagesAdd: any kernel the suite serves becomes an image, pinned to
+// the exact build asked for (not the newest), with the compiler its headers
+// name; then it is an image like the others.
+func TestImagesAdd(t *testing.T) {
+	root, ar := testRepo(t)
+	cache := t.TempDir()
+	// As bookworm-security serves them: the older ABI lingers, kbuild is
+	// the newest only.
+	ar.Publish(t, "", "testing", append(archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1")[:3], archivetest.Kernel("6.1", "6.1.0-2", "6.1.2-1")...))
+	code, out, errs := lab(t, root, cache, "images", "add", "t-old", "--suite", "testing", "--package", "linux-image-6.1.0-1-amd64=6.1.1-1")
+	if code != 0 || !strings.Contains(out, "t-old: linux-image-6.1.0-1-amd64 6.1.1-1 (6.1.0-1-amd64) from testing; modules build on the host with gcc-12; wrote images/t-old.yaml and images/t-old.lock") {
+		t.Fatalf("lab images add = %d\n%s%s", code, out, errs)
+	}
+	s, err := image.LoadSpec(filepath.Join(root, "images", "t-old.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Series != "6.1" || s.Compiler != "gcc-12" || s.Release != "6.1.0-1-amd64" || s.BuildRoot != nil || len(s.Packages) != 4 {
+		t.Errorf("added spec: %+v", s)
+	}
+	// kbuild is the newest that satisfies the headers' >= dependency.
+	if p := s.Packages[3]; p.Name != "linux-kbuild-6.1" || p.Version != "6.1.2-1" {
+		t.Errorf("kbuild %+v; want linux-kbuild-6.1 6.1.2-1", p)
+	}
+	code, out, _ = lab(t, root, cache, "images")
+	if code != 0 || !regexpLine(out, `t-old +testing +6.1.1-1 +6.1.2-1 +not cached +newer build served .*`) {
+		t.Errorf("lab images after add = %d:\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"t-old", "--suite", "testing", "--series", "6.1"}, "image t-old exists"},
+		{[]string{"t-x", "--suite", "testing", "--package", "linux-image-6.1.0-1-amd64=9.9-9"}, "testing does not serve linux-image-6.1.0-1-amd64 9.9-9 (it serves 6.1.1-1)"},
+		{[]string{"t-x", "--suite", "testing", "--package", "linux-headers-6.1.0-1-amd64"}, "is not a signed amd64 kernel package"},
+		{[]string{"t-x", "--package", "linux-image-6.1.0-1-amd64"}, "name the suite"},
+		{[]string{"T X", "--suite", "testing", "--series", "6.1"}, `bad image name "T X"`},
+	} {
+		code, _, errs := lab(t, root, cache, append([]string{"images", "add"}, tc.args...)...)
+		if code != ExitError || !strings.Contains(errs, tc.want) {
+			t.Errorf("lab images add %v = %d, %q; want exit 2 and %q", tc.args, code, errs, tc.want)
+		}
+	}
+}

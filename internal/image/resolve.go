@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -50,12 +51,49 @@ func (e *SeriesGoneError) Error() string {
 	return msg + "; it serves " + strings.Join(e.Serves, ", ") + ": make an image of one of those, or point --mirror at a snapshot archive that still has " + e.Series
 }
 
-// resolve picks the newest kernel of spec's series that ix serves, and the
-// packages lab needs with it: the kernel package, its headers, and their
-// dependencies that are part of the same build, at the versions the
-// dependencies ask for (the newest served that satisfies them).
-func resolve(spec *Spec, ix suiteIndex, now time.Time) (*Lock, error) {
+// resolve picks the newest kernel of spec's series that ix serves (or pin,
+// the kernel package at a version, when given), and the packages lab needs
+// with it: the kernel package, its headers, and their dependencies that
+// are part of the same build, at the versions the dependencies ask for
+// (the newest served that satisfies them).
+func resolve(spec *Spec, ix suiteIndex, now time.Time, pin *Package) (*Lock, error) {
+	kernel, release, err := pickKernel(spec, ix, pin)
+	if err != nil {
+		return nil, err
+	}
+	headers, ok := ix.exact("linux-headers-"+release, kernel.Version)
+	if !ok {
+		return nil, fmt.Errorf("image %s: %s serves %s %s but not linux-headers-%s at that version", spec.Name, spec.Suite, kernel.Name, kernel.Version, release)
+	}
+	return lockBuild(spec, ix, now, release, kernel, headers)
+}
+
+// pickKernel is the kernel package: pin when given (its version "" means
+// the newest served), else the newest of the spec's series.
+func pickKernel(spec *Spec, ix suiteIndex, pin *Package) (indexPackage, string, error) {
 	flavour := spec.FlavourOrDefault()
+	if pin != nil {
+		m := anySeriesRe(flavour).FindStringSubmatch(pin.Name)
+		if m == nil {
+			return indexPackage{}, "", fmt.Errorf("image %s: %s is not a signed %s kernel package (want linux-image-RELEASE-%s)", spec.Name, pin.Name, flavour, flavour)
+		}
+		p, ok := ix.newest(pin.Name)
+		if pin.Version != "" {
+			p, ok = ix.exact(pin.Name, pin.Version)
+		}
+		if !ok {
+			var have []string
+			for _, q := range ix[pin.Name] {
+				have = append(have, q.Version)
+			}
+			msg := fmt.Sprintf("image %s: %s does not serve %s %s", spec.Name, spec.Suite, pin.Name, pin.Version)
+			if len(have) > 0 {
+				msg += " (it serves " + strings.Join(have, ", ") + ")"
+			}
+			return indexPackage{}, "", errors.New(msg)
+		}
+		return p, strings.TrimPrefix(pin.Name, "linux-image-"), nil
+	}
 	re := kernelPackageRe(spec.Series, flavour)
 	var kernel indexPackage
 	release := ""
@@ -71,12 +109,13 @@ func resolve(spec *Spec, ix suiteIndex, now time.Time) (*Lock, error) {
 		}
 	}
 	if release == "" {
-		return nil, &SeriesGoneError{Image: spec.Name, Suite: spec.Suite, Series: spec.Series, Flavour: flavour, Serves: servedSeries(ix, flavour)}
+		return indexPackage{}, "", &SeriesGoneError{Image: spec.Name, Suite: spec.Suite, Series: spec.Series, Flavour: flavour, Serves: servedSeries(ix, flavour)}
 	}
-	headers, ok := ix.exact("linux-headers-"+release, kernel.Version)
-	if !ok {
-		return nil, fmt.Errorf("image %s: %s serves %s %s but not linux-headers-%s at that version", spec.Name, spec.Suite, kernel.Name, kernel.Version, release)
-	}
+	return kernel, release, nil
+}
+
+// lockBuild locks kernel and headers with their build dependencies.
+func lockBuild(spec *Spec, ix suiteIndex, now time.Time, release string, kernel, headers indexPackage) (*Lock, error) {
 	date := now.UTC().Format(time.RFC3339)
 	l := &Lock{Image: spec.Name, Release: release}
 	seen := map[string]bool{}
@@ -219,6 +258,16 @@ func refreshedIn(ctx context.Context, dir string) bool {
 // first (once per suite in a context from WithListsMemo);
 // otherwise lists already fetched are used.
 func Resolve(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (*Lock, error) {
+	ix, err := indexOf(ctx, spec, opts, refresh)
+	if err != nil {
+		return nil, err
+	}
+	return resolve(spec, ix, time.Now(), nil)
+}
+
+// indexOf reads the kernel packages spec's suite serves, updating the
+// lists when asked to (or when there are none yet).
+func indexOf(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (suiteIndex, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -251,11 +300,10 @@ func Resolve(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", spec.Name, err)
 	}
-	ix := idx[spec.Suite]
-	if ix == nil {
-		ix = suiteIndex{}
+	if ix := idx[spec.Suite]; ix != nil {
+		return ix, nil
 	}
-	return resolve(spec, ix, time.Now())
+	return suiteIndex{}, nil
 }
 
 // Served says whether the mirror serves every locked package of spec now

@@ -3,6 +3,7 @@ package kmod
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -39,6 +40,7 @@ func LoadOrder(modulesDir string, names []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	builtin := builtinModules(modulesDir)
 	var order []string
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(name, from string) error
@@ -51,6 +53,12 @@ func LoadOrder(modulesDir string, names []string) ([]string, error) {
 			return nil
 		}
 		path, ok := index[name]
+		if !ok && from == "" && builtin[name] {
+			// Built into this kernel (virtio_pci since 6.12): nothing
+			// to load.
+			state[name] = 2
+			return nil
+		}
 		if !ok {
 			if from != "" {
 				return fmt.Errorf("module %s (needed by %s) is not in %s", name, from, modulesDir)
@@ -92,3 +100,20 @@ func moduleFileName(file string) (string, bool) {
 
 // canonical treats - and _ in module names alike, as the kernel does.
 func canonical(name string) string { return strings.ReplaceAll(name, "-", "_") }
+
+// builtinModules are the modules built into the kernel, from its
+// modules.builtin (kernel/drivers/virtio/virtio_pci.ko a line); none when
+// the file is missing.
+func builtinModules(modulesDir string) map[string]bool {
+	b, err := os.ReadFile(filepath.Join(modulesDir, "modules.builtin"))
+	if err != nil {
+		return nil
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if base, ok := moduleFileName(filepath.Base(strings.TrimSpace(line))); ok {
+			out[canonical(base)] = true
+		}
+	}
+	return out
+}
