@@ -11,7 +11,9 @@ import (
 var kinds = map[string]bool{
 	KindPageFault: true, KindNullDeref: true, KindPagingRequest: true, KindGPF: true, KindBug: true,
 	KindWarning: true, KindHungTask: true, KindSoftLockup: true, KindHardLockup: true, KindPanic: true,
-	KindOops: true,
+	KindOops: true, KindKASAN: true, KindKMSAN: true, KindKFENCE: true, KindKCSAN: true, KindUBSAN: true,
+	KindLockdep: true, KindRCUStall: true, KindMemoryLeak: true, KindAtomicSleep: true, KindAtomicSchedule: true,
+	KindBadPage: true, KindListCorruption: true, KindRefcount: true, KindODEBUG: true, KindSpinlock: true,
 }
 
 // FuzzParse checks what must hold for any input: no panic, Parse and
