@@ -42,7 +42,7 @@ var skipRules = []skipRule{
 		"bounds checks: fortify and skb_put/skb_push overflow"},
 	{`debug_object\w*|debug_print_object|__debug_\w+|debug_check_no_obj_freed|free_obj_work`,
 		"ODEBUG: the object's owner misused it"},
-	{`bad_page|free_page_is_bad\w*|free_pages_prepare|free_tail_page_prepare|_*free_unref_\w+|free_unref_\w+|__free_pages\w*|free_pages|__free_pages_ok|free_the_page|check_new_pages?|check_new_page_bad|__folio_put|folio_put\w*|put_page|release_pages|__put_page`,
+	{`bad_page|free_page_is_bad\w*|free_pages_prepare|free_pcp_prepare|free_pages_check\w*|free_tail_page_prepare|_*free_unref_\w+|free_unref_\w+|__free_pages\w*|free_pages|__free_pages_ok|free_the_page|check_new_pages?|check_new_page_bad|__folio_put|folio_put\w*|put_page|release_pages|__put_page`,
 		"bad page state is found where the page is freed or allocated"},
 	// Memory and string helpers: the caller passed the bad pointer or size.
 	{`_*mem(?:cpy|move|set|cmp|chr|scan)\w*|mem(?:cpy|move|set|cmp|chr)_\w+|_*str(?:len|nlen|cmp|ncmp|cpy|ncpy|scpy|cat|ncat|chr|rchr|str|lcpy)|sized_strscpy|str\w*_(?:user|pad)|_*copy_(?:to|from)_user\w*|_copy_(?:to|from)_user|copy_user_\w+|rep_movs_alternative|rep_stos_alternative|_*(?:get|put)_user\w*|__x86_indirect_thunk_\w+|__x86_return_thunk|__x86_indirect_call_thunk_\w+|__fentry__|__memcpy_\w+`,

@@ -155,8 +155,9 @@ func splitGlued(s string) (string, string) {
 			continue
 		}
 		c := s[i-1]
-		if c == ' ' || c == ':' || c == ']' || c == '\t' || c == '>' || c == '-' || c == '"' || c == '\'' {
-			continue // a message quoting it, or the start of a record
+		if c == ' ' || c == ':' || c == ']' || c == '\t' || c == '>' || c == '-' || c == '"' || c == '\'' ||
+			c == '_' || 'A' <= c && c <= 'Z' {
+			continue // a message quoting it, the start of a record, or a longer word ("ODEBUG: ")
 		}
 		if g == "BUG: " && strings.HasSuffix(s[:i], "watchdog: ") {
 			continue
@@ -177,7 +178,7 @@ func isDigitAt(s string, i int) bool {
 func (p *parser) feed(l kline) {
 	if l.marked {
 		p.marked = true
-	} else if p.marked {
+	} else if p.marked && !p.reportLine(l.msg) {
 		return // another program's output on the console
 	}
 	s := &p.main
@@ -236,6 +237,18 @@ func (p *parser) feed(l kline) {
 		}
 		s.prelude = append(s.prelude, t)
 	}
+}
+
+// reportLine tells whether an unmarked line in a marked log continues the
+// open report: some consoles print a report's continuation lines (frames,
+// register dumps) without the timestamp of its first line.
+func (p *parser) reportLine(msg string) bool {
+	if p.main.cur == nil {
+		return false
+	}
+	t := strings.TrimSpace(msg)
+	return reFrame.MatchString(stripAddr(strings.TrimPrefix(t, "? "))) || isMarker(t) ||
+		strings.HasPrefix(t, "Call Trace:") || hasAnyPrefix(t, regDumpPrefixes) || strings.HasPrefix(t, "---[ end ")
 }
 
 // stream returns the state of a caller id's lines.
