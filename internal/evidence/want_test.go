@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -14,13 +15,17 @@ import (
 //
 //	# want: kind=kasan guilty=lab_release rip=- title=KASAN: slab-use-after-free Read in lab_release
 //
+// frames, optional, is the number of reliable frames in the call trace;
 // rip is the raw RIP as printed ("-" for none); title runs to the end of
 // the line. TestWant checks them on their own, so that a golden file
 // rewritten with -update cannot hide a wrong title.
 
-var reWantKey = regexp.MustCompile(`(?:^| )(kind|guilty|rip|title)=`)
+var reWantKey = regexp.MustCompile(`(?:^| )(kind|guilty|rip|frames|title)=`)
 
-type want struct{ kind, guilty, rip, title string }
+type want struct {
+	kind, guilty, rip, title string
+	frames                   int // reliable frames in CallTrace; -1 when not given
+}
 
 // readLog returns a log without its "# " header lines, and the wants.
 func readLog(t testing.TB, path string) ([]byte, []want) {
@@ -43,7 +48,7 @@ func readLog(t testing.TB, path string) ([]byte, []want) {
 		}
 		// Values run to the next " key=": a RIP may hold a space
 		// ("f+0x1/0x2 [mod]").
-		var w want
+		w := want{frames: -1}
 		idx := reWantKey.FindAllStringSubmatchIndex(rest, -1)
 		if len(idx) == 0 {
 			t.Fatalf("%s: no key=value in %q", path, line)
@@ -61,6 +66,8 @@ func readLog(t testing.TB, path string) ([]byte, []want) {
 				w.guilty = v
 			case "rip":
 				w.rip = strings.TrimPrefix(v, "-")
+			case "frames":
+				w.frames, _ = strconv.Atoi(v)
 			case "title":
 				w.title = v
 			}
@@ -92,6 +99,9 @@ func TestWant(t *testing.T) {
 				if o.Kind != w.kind || o.Guilty != w.guilty || o.RIP != w.rip || o.Title != w.title {
 					t.Errorf("ParseBytes(%s)[%d] = kind %q guilty %q rip %q title %q; want kind %q guilty %q rip %q title %q",
 						log, i, o.Kind, o.Guilty, o.RIP, o.Title, w.kind, w.guilty, w.rip, w.title)
+				}
+				if w.frames >= 0 && len(o.CallTrace) != w.frames {
+					t.Errorf("ParseBytes(%s)[%d] has %d frames %q; want %d", log, i, len(o.CallTrace), o.CallTrace, w.frames)
 				}
 			}
 		})
