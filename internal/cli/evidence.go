@@ -32,25 +32,25 @@ func (g *globals) evidenceCmd() *cobra.Command {
 				defer f.Close()
 				in = f
 			}
-			oopses, err := evidence.Parse(in)
-			if err != nil {
-				return err
-			}
+			// Stream: each report is printed as it closes, so memory stays
+			// flat however long the log.
+			var sym *evidence.Symbolizer
 			if systemMap != "" || len(modules) > 0 {
-				sym, closeAll, err := symbolizer(systemMap, modules)
+				s, closeAll, err := symbolizer(systemMap, modules)
 				if err != nil {
 					return err
 				}
 				defer closeAll()
-				for i := range oopses {
-					sym.Annotate(&oopses[i])
-				}
+				sym = s
 			}
-			for _, o := range oopses {
+			return evidence.Stream(in, func(o evidence.Oops) {
+				if sym != nil {
+					sym.Annotate(&o)
+				}
 				if asJSON {
 					b, _ := json.Marshal(o)
 					fmt.Fprintln(g.stdout, string(b))
-					continue
+					return
 				}
 				fmt.Fprintf(g.stdout, "line %d: %s\n", o.Line, results.OopsLine(o))
 				for _, r := range o.Resolved {
@@ -59,8 +59,7 @@ func (g *globals) evidenceCmd() *cobra.Command {
 				for _, f := range o.CallTrace {
 					fmt.Fprintf(g.stdout, "    %s\n", f)
 				}
-			}
-			return nil
+			})
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print one JSON record a line")

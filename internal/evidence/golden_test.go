@@ -53,10 +53,7 @@ func marshal(t testing.TB, v []Oops) []byte {
 func TestGolden(t *testing.T) {
 	for _, log := range logFiles(t) {
 		t.Run(strings.TrimPrefix(log, "testdata/"), func(t *testing.T) {
-			in, err := os.ReadFile(log)
-			if err != nil {
-				t.Fatal(err)
-			}
+			in, _ := readLog(t, log)
 			got, err := Parse(bytes.NewReader(in))
 			if err != nil {
 				t.Fatalf("Parse(%s) error = %v; want nil", log, err)

@@ -16,6 +16,10 @@ type kline struct {
 	// Once a log has shown marked lines, unmarked ones are output of other
 	// programs sharing the console.
 	marked bool
+	// caller is CONFIG_PRINTK_CALLER's id ("T88", "C1") or "": reports of
+	// different tasks and CPUs interleave line by line, and the id tells
+	// them apart.
+	caller string
 }
 
 // reSyslog matches the header journalctl and syslog put before kernel
@@ -43,6 +47,7 @@ func splitPrefix(s string) kline {
 		l.marked = true
 	}
 	if t, n, ok := timestamp(s); ok {
+		l.caller = callerOf(s[:n])
 		s = s[n:]
 		l.time = t
 		l.marked = true
@@ -56,6 +61,7 @@ func splitPrefix(s string) kline {
 			}
 			i += j
 			if t, n, ok := timestamp(s[i:]); ok {
+				l.caller = callerOf(s[i : i+n])
 				s = s[i+n:]
 				l.time = t
 				l.marked = true
@@ -161,6 +167,17 @@ func callerID(s string) int {
 		return 0
 	}
 	return i + 1
+}
+
+// callerOf returns the caller id inside a timestamp prefix
+// "[   12.345678][   T88] ", or "".
+func callerOf(prefix string) string {
+	i := strings.Index(prefix, "][")
+	if i < 0 {
+		return ""
+	}
+	id := strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(prefix[i+2:]), "]"))
+	return id
 }
 
 // kmsgRecord parses a /dev/kmsg record, "6,339,5140900,-;text" (fields

@@ -23,6 +23,24 @@ const (
 	KindHardLockup    = "hard-lockup"    // Watchdog detected hard LOCKUP on cpu 1
 	KindPanic         = "panic"          // Kernel panic - not syncing: ...
 	KindOops          = "oops"           // a die() line with no BUG: line before it ("Oops: 0002 [#1]", "int3: 0000 [#1]")
+
+	// Debugging and sanitizer reports: the kernel goes on after them
+	// (unless panic_on_warn), but each names a bug.
+	KindKASAN          = "kasan"              // BUG: KASAN: slab-use-after-free in f+0x1/0x2
+	KindKMSAN          = "kmsan"              // BUG: KMSAN: uninit-value in f+0x1/0x2
+	KindKFENCE         = "kfence"             // BUG: KFENCE: use-after-free read in f+0x1/0x2
+	KindKCSAN          = "kcsan"              // BUG: KCSAN: data-race in f / g
+	KindUBSAN          = "ubsan"              // UBSAN: array-index-out-of-bounds in file.c:12:3
+	KindLockdep        = "lockdep"            // WARNING: possible circular locking dependency detected, suspicious RCU usage, ...
+	KindRCUStall       = "rcu-stall"          // rcu: INFO: rcu_preempt self-detected stall on CPU
+	KindMemoryLeak     = "memory-leak"        // kmemleak: unreferenced object 0x... (size 64):
+	KindAtomicSleep    = "sleep-in-atomic"    // BUG: sleeping function called from invalid context at file.c:12
+	KindAtomicSchedule = "schedule-in-atomic" // BUG: scheduling while atomic: comm/pid/0x00000002
+	KindBadPage        = "bad-page"           // BUG: Bad page state in process comm  pfn:...
+	KindListCorruption = "list-corruption"    // list_del corruption. ... then a WARNING or kernel BUG in lib/list_debug.c
+	KindRefcount       = "refcount"           // refcount_t: underflow; use-after-free. then a WARNING in refcount_warn_saturate
+	KindODEBUG         = "odebug"             // ODEBUG: free active (active state 0) object: ... then a WARNING
+	KindSpinlock       = "spinlock"           // BUG: spinlock bad magic on CPU#0, comm/pid (and recursion, lockup suspected, ...)
 )
 
 // Oops is one report the kernel printed: an oops, a BUG, a WARNING, a hung
@@ -51,7 +69,15 @@ type Oops struct {
 	// RIP is the faulting instruction as printed after "RIP: 0010:":
 	// "vfs_read+0x7f/0x2e0", "device_read+0x1d/0x60 [chardev]" or
 	// "0xffffffffc05b3198" when it lies outside any known symbol.
-	RIP           string   `json:"rip,omitempty"`
+	RIP string `json:"rip,omitempty"`
+	// RIPFunction is the function of RIP ("vfs_read"), or where RIP is
+	// not printed (WARNING without registers, sanitizer reports) the one
+	// the banner names: where the kernel was, whoever is to blame.
+	RIPFunction string `json:"rip_function,omitempty"`
+	// Guilty is the function Title blames: the first of the banner's
+	// function, RIP and the frames that is not reporting machinery, a
+	// generic helper or scheduler and locking plumbing (see skipRules).
+	Guilty        string   `json:"guilty,omitempty"`
 	Comm          string   `json:"comm,omitempty"`
 	PID           int      `json:"pid,omitempty"`
 	CPU           int      `json:"cpu"`
@@ -94,6 +120,24 @@ type Oops struct {
 	Seconds int `json:"seconds,omitempty"`
 	// TaskState is the state of a hung task ("D") from its "task:" line.
 	TaskState string `json:"task_state,omitempty"`
+	// Access is a sanitizer's access kind ("Read", "Write", "read",
+	// "Free") and AccessSize its size in bytes.
+	Access     string `json:"access,omitempty"`
+	AccessSize int    `json:"access_size,omitempty"`
+	// AllocStack and FreeStack are the frames KASAN and KFENCE print
+	// under "Allocated by task N:" and "Freed by task N:"; KMSAN's "Uninit
+	// was created at:" goes to AllocStack. OtherStack is the other
+	// access of a KCSAN data race.
+	AllocStack []string `json:"alloc_stack,omitempty"`
+	FreeStack  []string `json:"free_stack,omitempty"`
+	OtherStack []string `json:"other_stack,omitempty"`
+	// Condition is the failed condition that a WARNING names in brackets
+	// since 7.x: "WARNING: [!list_empty(&x)] file.c:12 at f+0x1/0x2, ...".
+	Condition string `json:"condition,omitempty"`
+	// Panic is the panic this report ended in when the kernel panicked
+	// on its account ("Kernel panic - not syncing: kernel: panic_on_warn
+	// set ..."): one report, not two.
+	Panic string `json:"panic,omitempty"`
 	// Resolved names what the report's raw addresses (CR2, registers,
 	// unsymbolized RIP and frames) pointed at, filled in by a Symbolizer.
 	Resolved []Resolved `json:"resolved,omitempty"`
@@ -106,6 +150,20 @@ func (o Oops) IsCrash() bool {
 	switch o.Kind {
 	case KindPageFault, KindNullDeref, KindPagingRequest, KindGPF, KindBug, KindOops:
 		return true
+	}
+	// A report of another kind that went through die() ("invalid opcode:
+	// 0000 [#1]" after a list corruption's kernel BUG) killed its task too.
+	return o.OopsNumber > 0
+}
+
+// IsWarning says whether the report came from __warn(): a WARNING, or a
+// refcount, ODEBUG or list corruption check that WARNs.
+func (o Oops) IsWarning() bool {
+	switch o.Kind {
+	case KindWarning, KindRefcount, KindODEBUG:
+		return true
+	case KindListCorruption:
+		return o.OopsNumber == 0
 	}
 	return false
 }

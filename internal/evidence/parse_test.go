@@ -98,8 +98,13 @@ func TestParse(t *testing.T) {
 		{"recursive fault with no report", "[    3.311327] Fixing recursive fault but reboot is needed!\n", nil},
 		{
 			"two reports",
-			pf61 + pf61,
+			pf61 + strings.ReplaceAll(pf61, "[    3.", "[    4."),
 			[]brief{pfBrief, shifted(pfBrief, 17)},
+		},
+		{
+			"the same report printed again (console, then a dmesg dump) is one",
+			pf61 + "[    5.000000] lab-agent: dmesg\n" + pf61,
+			[]brief{pfBrief},
 		},
 		{
 			"die line with no BUG line before it",
@@ -118,13 +123,13 @@ func TestParse(t *testing.T) {
 		},
 		{
 			"KASAN names its function in the banner",
-			"[    9.0] BUG: KASAN: slab-use-after-free in list_del_entry+0x12/0x40\n[    9.1] Read of size 8 at addr ffff888003a1b2c8 by task rmmod/90\n",
-			[]brief{{KindBug, "BUG: KASAN: slab-use-after-free in list_del_entry", 1, false, false, "", "", 0, -1}},
+			"[    9.0] BUG: KASAN: slab-use-after-free in lab_release+0x12/0x40 [lab]\n[    9.1] Read of size 8 at addr ffff888003a1b2c8 by task rmmod/90\n",
+			[]brief{{KindKASAN, "KASAN: slab-use-after-free Read in lab_release", 1, false, false, "", "", 0, -1}},
 		},
 		{
 			"scheduling while atomic",
-			"[    9.0] BUG: scheduling while atomic: holder-A/88/0x00000002\n[    9.1] CPU: 0 PID: 88 Comm: holder-A Tainted: G           OE      6.1.0-56-amd64 #1\n[    9.2] Call Trace:\n[    9.3]  <TASK>\n[    9.4]  dump_stack_lvl+0x44/0x5c\n[    9.5]  __schedule_bug.cold+0x83/0x90\n[    9.6]  </TASK>\n",
-			[]brief{{KindBug, "BUG: scheduling while atomic in __schedule_bug", 1, true, false, "", "holder-A", 88, 0}},
+			"[    9.0] BUG: scheduling while atomic: holder-A/88/0x00000002\n[    9.1] CPU: 0 PID: 88 Comm: holder-A Tainted: G           OE      6.1.0-56-amd64 #1\n[    9.2] Call Trace:\n[    9.3]  <TASK>\n[    9.4]  dump_stack_lvl+0x44/0x5c\n[    9.5]  __schedule_bug.cold+0x83/0x90\n[    9.6]  __schedule+0x6e1/0x8d0\n[    9.7]  schedule+0x5a/0xd0\n[    9.8]  msleep+0x2b/0x40\n[    9.9]  holder_read+0x2c/0x60 [holder]\n[   10.0]  </TASK>\n",
+			[]brief{{KindAtomicSchedule, "BUG: scheduling while atomic in holder_read", 1, true, false, "", "holder-A", 88, 0}},
 		},
 		{
 			"a task quoting a report in the kernel log is not one",
@@ -134,7 +139,7 @@ func TestParse(t *testing.T) {
 		{
 			"lockdep WARNING is not a __warn report",
 			"[    9.0] WARNING: possible circular locking dependency detected\n",
-			nil,
+			[]brief{{KindLockdep, "WARNING: possible circular locking dependency detected", 1, false, false, "", "", 0, -1}},
 		},
 		{
 			"WARNING without a source location",
@@ -198,6 +203,8 @@ func TestParseFields(t *testing.T) {
 		Message:         "BUG: unable to handle page fault for address: ffffffffc0483190",
 		Address:         "ffffffffc0483190",
 		RIP:             "vfs_read+0x8a/0x310",
+		RIPFunction:     "vfs_read",
+		Guilty:          "vfs_read",
 		Comm:            "holder-A",
 		PID:             91,
 		CPU:             0,
@@ -348,7 +355,7 @@ func TestGuilty(t *testing.T) {
 		{"nothing to blame", "0xffffffffc05b3198", nil, ""},
 	}
 	for _, tt := range tests {
-		if got := guilty(tt.rip, tt.trace); got != tt.want {
+		if got := guilty([]string{tt.rip}, tt.trace); got != tt.want {
 			t.Errorf("guilty(%q, %q) = %q; want %q", tt.rip, tt.trace, got, tt.want)
 		}
 	}

@@ -1,0 +1,429 @@
+package evidence
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Lines inside a report.
+var (
+	reCPU   = regexp.MustCompile(`^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Not tainted|Tainted: )`)
+	reTaint = regexp.MustCompile(`(?:Not tainted|Tainted: ([A-Z ]*?))\s+(\d\S*)`)
+	reTask  = regexp.MustCompile(`^task:(.*?)\s+state:(\S+)\s+stack:\s*\d+\s+pid:\s*(\d+)`)
+	reRegs  = regexp.MustCompile(`\b(R[ABCD]X|R[SD]I|RBP|RSP|R0[89]|R1[0-5]|EFLAGS): ?(?:[0-9a-f]{4}:)?([0-9a-f]+)`)
+	// reFrame matches a frame as printed, "vfs_read+0x7f/0x2e0",
+	// "device_read+0x1d/0x60 [chardev]", or a bare address; and as
+	// syzkaller's and scripts/decode_stacktrace.sh symbolize them,
+	// "vfs_read+0x7f/0x2e0 fs/read_write.c:468" and "rw_verify_area
+	// fs/read_write.c:391 [inline]".
+	reFrame   = regexp.MustCompile(`^(?:[\w.$@]+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[^\]]+\])?(?: [\w./+-]+:\d+(?::\d+)?)?(?: \[[^\]]+\])?|[\w.$@]+ [\w./+-]+:\d+(?::\d+)? \[inline\]|0x[0-9a-f]+)$`)
+	reGPFAddr = regexp.MustCompile(`address (0x[0-9a-f]+)`)
+	rePFCode  = regexp.MustCompile(`^#PF: error_code\(0x([0-9a-f]+)\)`)
+	reHexDump = regexp.MustCompile(`^[0-9a-f]{8,16}(?: [0-9a-f]{8,16})*$`)
+)
+
+// regDumpPrefixes start the lines of a register dump. The short dump
+// (RIP..R13) also appears inside call traces, for the user-mode registers
+// saved at syscall entry or a context an interrupt hit.
+var regDumpPrefixes = []string{"RIP: ", "Code: ", "RSP: ", "RAX: ", "RDX: ", "RBP: ", "R10: ", "R13: "}
+
+// tailPrefixes start the lines that may follow "---[ end trace ]---" and
+// still belong to the report: the register summary that oops_end repeats
+// "in case the oops scrolled away", and do_exit's notes on the dying task.
+var tailPrefixes = append([]string{"FS: ", "CS: ", "CR2: ", "DR0: ", "DR3: ", "DR6: ", "PKRU: ", "note: "}, regDumpPrefixes...)
+
+// knownPrefixes start body lines that belong to a report although nothing
+// is taken from them; they keep an open report from being cut off as
+// unrecognised.
+var knownPrefixes = append([]string{
+	"#PF: ", "PGD ", "PUD ", "PMD ", "Hardware name:", "Workqueue:", "Stack:", "task: ",
+	`"echo 0 > /proc/sys/kernel/hung_task_timeout_secs"`, "Kernel Offset:", "KASAN:",
+	"irq event stamp:", "hardirqs last", "softirqs last", "in_atomic():", "preempt_count:",
+	"RCU nest depth:", "Preemption disabled at:", "kernel tried to execute", "Sending NMI",
+	"NMI backtrace", "Dumping ftrace buffer", "Tainted: ", "---[ ", "RIP  [<", "RSP <",
+	"Disabling lock debugging", "INFO: lockdep is turned off", "rcu: ", "hex dump", "lock: ",
+	"page:", "flags:", "raw: ", "page dumped because", "page_type:", "head:",
+}, tailPrefixes...)
+
+// endKind says how a report's end shows in the log.
+type endKind int
+
+const (
+	endTrace     endKind = iota // "---[ end trace ... ]---": oopses, WARNINGs
+	endPanic                    // "---[ end Kernel panic - not syncing: ... ]---"
+	endStack                    // nothing after the stack: hung tasks, lockups, dump_stack() BUGs
+	endSeparator                // a line of '=': KASAN, KMSAN, KFENCE, KCSAN, UBSAN
+)
+
+// phase is where a report's parsing stands.
+type phase int
+
+const (
+	inBody  phase = iota // header, registers, modules: anything outside the trace
+	inTrace              // after "Call Trace:"
+	inTail               // after the end marker
+)
+
+// maxLenient bounds the unrecognised lines a lenient report (sanitizers,
+// lockdep, RCU stalls, bad page state) takes before its stack: their
+// bodies print lock chains, object and page descriptions, shadow memory.
+const maxLenient = 400
+
+// report is an Oops being read, with the state that reading it needs.
+type report struct {
+	o           Oops
+	end         endKind
+	phase       phase
+	base        string // title before " in <function>"
+	fixedTitle  bool   // base is the whole title (KCSAN names both racing functions)
+	culprit     string // frame the banner names (WARNING's caller, KASAN's "in f+0x1/0x2")
+	culpritName string // a function the banner names without an offset
+	wantsDie    bool   // a BUG: line whose die() line ("Oops: 0000 [#1]") is still to come
+	wantsDetail bool   // the next unrecognised line is the report's message (UBSAN)
+	lenient     bool   // tolerate up to maxLenient unrecognised lines
+	regsDone    bool   // past the first register dump
+	cpuSeen     bool
+	taint       bool // taint and release already taken
+	mods        bool
+	frozen      bool // the trace is taken: a panic on this report's account prints its own
+	depth       int  // open <IRQ>/<TASK> markers in the trace
+	irq         int  // open <IRQ>, <NMI>, <SOFTIRQ> markers
+	frames      int
+	unknown     int       // unrecognised lines taken so far
+	nestedRIP   string    // first register dump inside the trace (a stalled task's RIP)
+	taskFrames  []string  // reliable frames outside <IRQ>/<NMI>
+	stack       *[]string // where frames printed outside "Call Trace:" go (sanitizer stacks)
+	pending     []string  // unrecognised lines, kept only if a recognised one follows
+}
+
+func newReport(kind string, end endKind, msg, base string) *report {
+	return &report{o: Oops{Kind: kind, Message: msg, CPU: -1}, end: end, base: base}
+}
+
+// isSeparator tells a sanitizer's "=====...=====" line.
+func isSeparator(t string) bool {
+	return len(t) >= 20 && t[0] == '=' && strings.Count(t, "=") == len(t)
+}
+
+// body takes one line of the open report and tells whether the report is
+// over; a line that ends a report is not part of it.
+func (r *report) body(msg, t string) bool {
+	if r.end == endSeparator && isSeparator(t) {
+		r.flush()
+		r.text(msg)
+		r.o.Complete = true
+		return true
+	}
+	switch r.phase {
+	case inTail:
+		if hasAnyPrefix(t, tailPrefixes) {
+			r.text(msg)
+			return false
+		}
+		return true
+	case inTrace:
+		if r.traceLine(msg, t) {
+			return r.end == endStack && r.o.Complete
+		}
+		if r.depth > 0 && !strings.HasPrefix(t, "Modules linked in:") && len(r.pending) < maxUnknown {
+			// Inside <TASK>...</TASK> the trace is not over yet: this is
+			// another task's message that landed between two records of
+			// the report (lab-agent logs its steps to /dev/kmsg).
+			r.pending = append(r.pending, msg)
+			return false
+		}
+		r.phase = inBody
+		if r.end == endStack {
+			// Without markers (5.10 and older) the stack ends where the
+			// frames do.
+			r.o.Complete = r.frames > 0 && r.depth <= 0
+			return true
+		}
+	}
+
+	switch {
+	case strings.HasPrefix(t, "Call Trace:") || (r.o.Kind == KindMemoryLeak && strings.HasPrefix(t, "backtrace")):
+		r.phase = inTrace
+		r.regsDone = true
+		r.wantsDie = false
+		r.stack = nil
+	case r.end == endSeparator && r.stack != nil && r.sanitizerFrame(t):
+	case r.end == endSeparator && r.sanitizerBody(t):
+	case r.wantsDetail && !hasAnyPrefix(t, knownPrefixes) && !strings.HasPrefix(t, "CPU: "):
+		r.o.Detail = t
+		r.wantsDetail = false
+	case strings.HasPrefix(t, "CPU: "):
+		r.cpuLine(t)
+	case strings.HasPrefix(t, "Tainted: ") || strings.HasPrefix(t, "Not tainted"):
+		// The hung-task report's second line. 6.10+ also prints
+		// "Tainted: [O]=OOT_MODULE, ..." after the CPU line, which reTaint
+		// does not match.
+		r.taintFrom(t)
+	case strings.HasPrefix(t, "#PF: error_code("):
+		if m := rePFCode.FindStringSubmatch(t); m != nil && r.o.ErrorCode == "" {
+			r.o.ErrorCode = m[1]
+		}
+	case strings.HasPrefix(t, "RIP: "):
+		if !r.regsDone && r.o.RIP == "" {
+			r.o.RIP = parseRIP(t[len("RIP: "):])
+		}
+	case strings.HasPrefix(t, "IP: "):
+		// 4.x printed the faulting instruction on its own before the dump.
+		if r.o.RIP == "" {
+			r.o.RIP = parseRIP(t[len("IP: "):])
+		}
+	case strings.HasPrefix(t, "RSP: ") || strings.HasPrefix(t, "RAX: ") || strings.HasPrefix(t, "RDX: ") ||
+		strings.HasPrefix(t, "RBP: ") || strings.HasPrefix(t, "R10: ") || strings.HasPrefix(t, "R13: "):
+		if !r.regsDone {
+			r.registers(t)
+		}
+	case strings.HasPrefix(t, "CR2: "):
+		if f := strings.Fields(t[len("CR2: "):]); len(f) > 0 && r.o.CR2 == "" {
+			r.o.CR2 = f[0]
+		}
+	case strings.HasPrefix(t, "Modules linked in:"):
+		r.modules(t[len("Modules linked in:"):])
+	case strings.HasPrefix(t, "---[ end trace"):
+		r.o.Complete = true
+		r.phase = inTail
+		r.regsDone = true
+		if r.o.Panic != "" {
+			return true // the WARNING's own end, after its panic_on_warn panic
+		}
+	case strings.HasPrefix(t, "---[ end Kernel panic"):
+		if r.end == endPanic {
+			r.flush()
+			r.text(msg)
+			r.o.Complete = true
+			return true
+		}
+	case strings.HasPrefix(t, "task:"):
+		if m := reTask.FindStringSubmatch(t); m != nil {
+			r.o.TaskState = m[2]
+			if r.o.PID == 0 {
+				r.o.PID = atoi(m[3])
+			}
+		}
+	case strings.HasPrefix(t, "comm \"") && r.o.Kind == KindMemoryLeak:
+		if m := reKmemleakBy.FindStringSubmatch(t); m != nil {
+			r.o.Comm, r.o.PID = m[1], atoi(m[2])
+		}
+	case r.o.Kind == KindLockdep && r.o.Location == "" && reSuspicious.MatchString(t):
+		r.o.Location = reSuspicious.FindStringSubmatch(t)[1]
+	case strings.Contains(t, " [#"):
+		if m := reDie.FindStringSubmatch(t); m != nil && r.o.OopsNumber == 0 {
+			r.o.ErrorCode = m[2]
+			r.o.OopsNumber = atoi(m[3])
+			r.wantsDie = false
+		}
+	case hasAnyPrefix(t, knownPrefixes) || reHexDump.MatchString(t):
+	default:
+		r.pending = append(r.pending, msg)
+		if r.lenient {
+			r.unknown++
+			if len(r.pending) > maxUnknown {
+				r.flush() // keep the text, spare the memory
+			}
+			return r.unknown > maxLenient
+		}
+		return len(r.pending) > maxUnknown
+	}
+	r.flush()
+	r.text(msg)
+	return false
+}
+
+// sanitizerFrame takes a frame of a stack printed without "Call Trace:"
+// (KASAN's alloc and free stacks, KMSAN's and KCSAN's access stacks).
+func (r *report) sanitizerFrame(t string) bool {
+	s := stripAddr(t)
+	if !reFrame.MatchString(s) {
+		return false
+	}
+	*r.stack = append(*r.stack, s)
+	if r.stack == &r.o.CallTrace {
+		r.frames++
+		r.taskFrames = append(r.taskFrames, s)
+	}
+	return true
+}
+
+// stripAddr drops the "[<ffffffff811f4bf6>] " before old and kmemleak frames.
+func stripAddr(s string) string {
+	if strings.HasPrefix(s, "[<") {
+		if i := strings.Index(s, ">]"); i > 0 {
+			s = strings.TrimSpace(s[i+2:])
+		}
+	}
+	return s
+}
+
+// traceLine takes a line of the call trace and tells whether it was one.
+func (r *report) traceLine(msg, t string) bool {
+	s := stripAddr(t)
+	unreliable := strings.HasPrefix(s, "? ")
+	if unreliable {
+		s = s[2:]
+	}
+	switch {
+	case reFrame.MatchString(s):
+		r.frames++
+		if !unreliable && !r.frozen {
+			r.o.CallTrace = append(r.o.CallTrace, s)
+			if r.irq <= 0 {
+				r.taskFrames = append(r.taskFrames, s)
+			}
+		}
+	case isMarker(t):
+		open := !(strings.HasPrefix(t, "</") || t == "<EOI>" || t == "<EOE>")
+		if open {
+			r.depth++
+		} else {
+			r.depth--
+		}
+		if t != "<TASK>" && t != "</TASK>" {
+			if open {
+				r.irq++
+			} else {
+				r.irq--
+			}
+		}
+		if t == "</TASK>" && r.end == endStack {
+			r.o.Complete = true
+		}
+	case hasAnyPrefix(t, regDumpPrefixes):
+		if strings.HasPrefix(t, "RIP: 0010:") && r.nestedRIP == "" && !r.frozen {
+			r.nestedRIP = parseRIP(t[len("RIP: "):])
+		}
+	default:
+		return false
+	}
+	r.flush()
+	r.text(msg)
+	return true
+}
+
+// isMarker tells whether t is a stack marker: <TASK>, </TASK>, <IRQ>,
+// </IRQ>, <NMI>, <EOI>, <#DF>, <SOFTIRQ> ...
+func isMarker(t string) bool {
+	if len(t) < 3 || t[0] != '<' || t[len(t)-1] != '>' {
+		return false
+	}
+	in := strings.TrimPrefix(t[1:len(t)-1], "/")
+	if in == "" {
+		return false
+	}
+	for i := 0; i < len(in); i++ {
+		if c := in[i]; !(c >= 'A' && c <= 'Z' || c == '#' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *report) cpuLine(t string) {
+	m := reCPU.FindStringSubmatchIndex(t)
+	if m == nil || r.cpuSeen {
+		return
+	}
+	r.cpuSeen = true
+	r.wantsDie = false
+	if r.o.CPU < 0 {
+		r.o.CPU = atoi(t[m[2]:m[3]])
+	}
+	if r.o.PID == 0 {
+		r.o.PID = atoi(t[m[4]:m[5]])
+	}
+	if r.o.Comm == "" {
+		r.o.Comm = t[m[6]:m[7]]
+	}
+	r.taintFrom(t[m[7]:]) // " Tainted: G ... 6.1.0-56-amd64 #1" or " Not tainted ..."
+}
+
+// taintFrom takes taint and release from "Tainted: G           OE      6.1.0-56-amd64 #1"
+// or "Not tainted 6.1.0-56-amd64 #1".
+func (r *report) taintFrom(s string) {
+	if r.taint {
+		return
+	}
+	m := reTaint.FindStringSubmatch(s)
+	if m == nil {
+		return
+	}
+	r.taint = true
+	r.o.Tainted = collapseTaint(m[1])
+	r.o.TaintFlags = DecodeTaint(r.o.Tainted)
+	r.o.KernelRelease = m[2]
+}
+
+func (r *report) registers(t string) {
+	for _, m := range reRegs.FindAllStringSubmatch(t, -1) {
+		if r.o.Registers == nil {
+			r.o.Registers = make(map[string]string)
+		}
+		r.o.Registers[m[1]] = m[2]
+	}
+}
+
+// modules takes "a(OE) b c [last unloaded: chardev_unsafe(OE)]".
+func (r *report) modules(s string) {
+	if r.mods {
+		return
+	}
+	r.mods = true
+	if i := strings.Index(s, "[last unloaded: "); i >= 0 {
+		lu := strings.TrimSuffix(strings.TrimSpace(s[i+len("[last unloaded: "):]), "]")
+		r.o.LastUnloaded = moduleName(lu)
+		s = s[:i]
+	}
+	for _, f := range strings.Fields(s) {
+		r.o.ModulesLinkedIn = append(r.o.ModulesLinkedIn, moduleName(f))
+	}
+}
+
+// moduleName drops the taint and state flags: "chardev_unsafe(OE-)".
+func moduleName(s string) string {
+	if i := strings.IndexByte(s, '('); i > 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// parseRIP takes what follows "RIP: " or "IP: ": "0010:vfs_read+0x7f/0x2e0",
+// or 4.x's "0010:[<ffffffffa15ec008>]  [<ffffffffa15ec008>] 0xffffffffa15ec008".
+func parseRIP(s string) string {
+	if len(s) > 5 && s[4] == ':' && isHex(s[:4]) {
+		s = s[5:]
+	}
+	for strings.HasPrefix(s, "[<") {
+		i := strings.Index(s, ">]")
+		if i < 0 {
+			break
+		}
+		s = strings.TrimSpace(s[i+2:])
+	}
+	return strings.TrimSpace(s)
+}
+
+func (r *report) text(msg string) {
+	if len(r.o.Text) < maxText {
+		r.o.Text = append(r.o.Text, msg)
+	}
+}
+
+// flush keeps the unrecognised lines seen since the last recognised one:
+// a recognised line after them shows they were part of the report (a
+// WARN's message, an unusual note).
+func (r *report) flush() {
+	if len(r.pending) > 0 && len(r.o.Text) == 1 && r.o.Kind == KindWarning && r.o.Detail == "" {
+		// Since 6.19 __warn prints the WARN() message right after its banner.
+		for _, l := range r.pending {
+			r.o.Detail += "\n" + strings.TrimSpace(l)
+		}
+		r.o.Detail = r.o.Detail[1:]
+	}
+	for _, l := range r.pending {
+		r.text(l)
+	}
+	r.pending = r.pending[:0]
+}
