@@ -136,6 +136,7 @@ type runFlags struct {
 	timeout, runTimeout time.Duration
 	dump                bool
 	locked              bool
+	kmods               []string
 	jobs                int
 	shard               string // matrix only: "I/N"
 }
@@ -147,6 +148,7 @@ func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []st
 	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
 	c.Flags().DurationVar(&f.timeout, "timeout", 120*time.Minute, "give up on the whole command after this long")
 	c.Flags().DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
+	c.Flags().StringArrayVar(&f.kmods, "kmods", nil, "your module directory (a Kbuild or obj-m Makefile directory, or a folder of them), built against each kernel beside lab's kmods/; repeatable")
 	c.Flags().BoolVar(&f.locked, "locked", false, "run exactly the locked kernel packages (images/*.lock) or exit 2 before anything boots; without it, lab follows a series whose locked build the mirror dropped")
 	c.Flags().BoolVar(&f.dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
 }
@@ -221,14 +223,14 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		}
 		exps = append(exps, e)
 	}
-	declared, err := kmod.Declared(filepath.Join(root, "kmods"))
+	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(root, "kmods")}, f.kmods...))
 	if err != nil {
 		return err
 	}
 	for _, e := range exps {
 		for _, m := range e.Modules {
 			if _, ok := declared[m]; !ok {
-				return fmt.Errorf("%s: module %q is not built by any Kbuild file in kmods/", e.File, m)
+				return fmt.Errorf("%s: module %q is not built by any Kbuild file in kmods/ or a --kmods directory", e.File, m)
 			}
 		}
 	}
@@ -251,7 +253,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	defer cancel()
 	o := runner.Options{
 		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
-		SnapshotMirror: g.snapshotMirror, Locked: f.locked,
+		SnapshotMirror: g.snapshotMirror, Locked: f.locked, Kmods: f.kmods,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
 		RunTimeout: f.runTimeout, Dump: f.dump,
 	}

@@ -79,8 +79,8 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		return nil, err
 	}
 	family := filepath.Base(src)
-	if _, err := os.Stat(filepath.Join(src, "Kbuild")); err != nil {
-		return nil, fmt.Errorf("module family %s: no Kbuild file: %w", src, err)
+	if !isFamily(src) {
+		return nil, fmt.Errorf("module family %s: no Kbuild file (or Makefile with obj-m)", src)
 	}
 	if _, err := os.Stat(filepath.Join(headers, "Makefile")); err != nil {
 		return nil, fmt.Errorf("kernel %s: headers %s have no Makefile: %w", o.Release, headers, err)

@@ -40,7 +40,10 @@ import (
 // Options apply to every run.
 type Options struct {
 	// RepoRoot is lab's source tree: kmods/ and the agent are built from it.
-	RepoRoot       string
+	RepoRoot string
+	// Kmods are a user's module directories built beside kmods/ (each a
+	// Kbuild directory or a folder of them; see kmod.FamilyDirs).
+	Kmods          []string
 	CacheDir       string
 	Mirror         string
 	SecurityMirror string
@@ -119,7 +122,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 	}
 	// The image may have followed its series: what runs is img.Spec.
 	spec = img.Spec
-	families, err := kmod.Families(filepath.Join(o.RepoRoot, "kmods"))
+	families, err := kmod.FamilyDirs(append([]string{filepath.Join(o.RepoRoot, "kmods")}, o.Kmods...))
 	if err != nil {
 		return nil, fail(KindBuild, err)
 	}
@@ -139,7 +142,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 	}
 	for _, fam := range families {
 		built, err := kmod.Build(ctx, kmod.BuildOptions{
-			Src: filepath.Join(o.RepoRoot, "kmods", fam), HeadersDir: img.HeadersDir(), Release: spec.Release,
+			Src: fam, HeadersDir: img.HeadersDir(), Release: spec.Release,
 			Compiler: compiler, CacheDir: o.CacheDir,
 			KeyExtra: spec.Name + " " + spec.PackageVersion(), Log: o.Log,
 			BuildRoot: buildRoot,
@@ -258,7 +261,7 @@ func (s *session) consolePath() string { return filepath.Join(s.dir, "console.lo
 func (s *session) run(ctx context.Context) error {
 	for _, m := range s.exp.Modules {
 		if _, ok := s.p.Modules[m]; !ok {
-			return fail(KindBadExperiment, fmt.Errorf("experiment %s needs module %s, which no family in kmods/ builds", s.exp.Name, m))
+			return fail(KindBadExperiment, fmt.Errorf("experiment %s needs module %s, which no family in kmods/ or a --kmods directory builds", s.exp.Name, m))
 		}
 	}
 	err := s.bootChosen(ctx)
