@@ -27,11 +27,7 @@ func (g *globals) imagesCmd() *cobra.Command {
 		Short: "list the kernel images: locked build, what the mirror serves now, cached or not, stale or not",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.repoRoot()
-			if err != nil {
-				return err
-			}
-			cache, err := g.cacheDir()
+			root, cache, err := g.rootAndCache()
 			if err != nil {
 				return err
 			}
@@ -125,11 +121,7 @@ func (g *globals) imagesUpdateCmd() *cobra.Command {
 		Use:   "update [NAME...]",
 		Short: "resolve each image's series on the mirror now and rewrite its lock (images/NAME.lock) for review",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.repoRoot()
-			if err != nil {
-				return err
-			}
-			cache, err := g.cacheDir()
+			root, cache, err := g.rootAndCache()
 			if err != nil {
 				return err
 			}
@@ -186,11 +178,7 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 		Short: "add any Debian kernel the mirror serves as an image: writes images/NAME.yaml and its lock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.repoRoot()
-			if err != nil {
-				return err
-			}
-			cache, err := g.cacheDir()
+			root, cache, err := g.rootAndCache()
 			if err != nil {
 				return err
 			}
@@ -218,4 +206,13 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 	f.StringVar(&o.Compiler, "compiler", "", "compiler for modules (default: the one the headers ask for)")
 	f.StringVar(&o.Description, "description", "", "one line for lab images")
 	return c
+}
+
+// rootAndCache are lab's source tree and cache, for commands that need both.
+func (g *globals) rootAndCache() (root, cache string, err error) {
+	if root, err = g.repoRoot(); err != nil {
+		return "", "", err
+	}
+	cache, err = g.cacheDir()
+	return root, cache, err
 }
