@@ -82,7 +82,7 @@ func (k *Key) gpg(t *testing.T, stdin []byte, args ...string) []byte {
 type Archive struct {
 	Root string
 	URL  string
-	key *Key
+	key  *Key
 }
 
 // Serve starts an archive signed by k.
