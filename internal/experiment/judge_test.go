@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"lab/internal/evidence"
-	"lab/internal/guest"
 	"lab/internal/results"
 )
 
@@ -33,7 +32,7 @@ func observed(kernel, state string, oopses []evidence.Oops) *results.Result {
 			{Index: 1, Action: "unload", OK: false, Errno: "EAGAIN"},
 			{Index: 2, Action: "open", OK: true},
 			{Index: 3, Action: "read", NoAnswer: true, Oopses: []int{0}},
-			{Index: 4, Action: "observe", OK: true, Process: &guest.ProcessState{State: state}},
+			{Index: 4, Action: "observe", OK: true, Process: &results.StepProcess{State: state}},
 		},
 		Oopses: oopses,
 	}

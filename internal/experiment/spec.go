@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"lab/internal/protocol"
 	"lab/internal/yamlx"
 )
 
@@ -35,7 +36,8 @@ type Spec struct {
 
 // Step is one action of an experiment.
 type Step struct {
-	Action string
+	// Action is an agent action, or ActionSleep (which the host does).
+	Action protocol.Action
 	// Target is the step's main argument: the module of load/unload, the
 	// holder of open/read/seek/close/observe, the ticket step of await,
 	// the key of sysctl, the path of exists.
@@ -106,32 +108,33 @@ type RunExpect struct {
 	Line    int
 }
 
-// Actions and the argument each takes.
-var actions = map[string]string{
-	"load":    "module",
-	"unload":  "module",
-	"open":    "holder",
-	"read":    "holder",
-	"seek":    "holder",
-	"close":   "holder",
-	"observe": "holder",
-	"await":   "id",
-	"sysctl":  "key",
-	"exists":  "path",
-	"sleep":   "duration",
+// ActionSleep waits on the host; it is the one step the agent never sees.
+const ActionSleep protocol.Action = "sleep"
+
+// Actions an experiment may use, and the argument each takes.
+var actions = map[protocol.Action]string{
+	protocol.ActionLoad:    "module",
+	protocol.ActionUnload:  "module",
+	protocol.ActionOpen:    "holder",
+	protocol.ActionRead:    "holder",
+	protocol.ActionSeek:    "holder",
+	protocol.ActionClose:   "holder",
+	protocol.ActionObserve: "holder",
+	protocol.ActionAwait:   "id",
+	protocol.ActionSysctl:  "key",
+	protocol.ActionExists:  "path",
+	ActionSleep:            "duration",
 }
 
 // Actions lists the step actions, sorted.
 func Actions() []string {
 	var a []string
 	for k := range actions {
-		a = append(a, k)
+		a = append(a, string(k))
 	}
 	sort.Strings(a)
 	return a
 }
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
 
 // Load reads and validates an experiment file. Every error names file:line.
 func Load(path string) (*Spec, error) {
@@ -253,7 +256,7 @@ func (p *parser) strings(n *yaml.Node, what string) []string {
 
 func (p *parser) name(n *yaml.Node, what string) string {
 	s := p.str(n, what)
-	if s != "" && !nameRE.MatchString(s) {
+	if s != "" && !protocol.ValidName(s) {
 		p.fail(n, "%s %s: use letters, digits, _ and - only", what, yamlx.Quote(s))
 	}
 	return s
@@ -272,7 +275,7 @@ func (p *parser) spec(n *yaml.Node) *Spec {
 			s.Description = p.str(v, "description")
 		case "modules":
 			for _, m := range p.strings(v, "modules") {
-				if m != "" && !nameRE.MatchString(m) {
+				if m != "" && !protocol.ValidName(m) {
 					p.fail(v, "module name %q: use letters, digits, _ and - only", m)
 				}
 				s.Modules = append(s.Modules, m)
@@ -317,12 +320,12 @@ func (p *parser) step(n *yaml.Node) Step {
 		return st
 	}
 	p.fields(n, "step", func(key string, k, v *yaml.Node) bool {
-		if arg, ok := actions[key]; ok {
+		if arg, ok := actions[protocol.Action(key)]; ok {
 			if st.Action != "" {
 				p.fail(k, "step has two actions, %q and %q", st.Action, key)
 				return true
 			}
-			st.Action = key
+			st.Action = protocol.Action(key)
 			p.stepArgs(&st, key, arg, v)
 			return true
 		}
@@ -410,27 +413,19 @@ func (p *parser) setArg(st *Step, action, arg string, v *yaml.Node) {
 		p.checkPath(v, st.Target)
 	case "key":
 		st.Target = p.str(v, action)
-		if strings.Contains(st.Target, "..") || strings.HasPrefix(st.Target, "/") {
-			p.fail(v, "sysctl key %q must be relative to /proc/sys without ..", st.Target)
+		if _, err := protocol.SysctlPath(st.Target); st.Target != "" && err != nil {
+			p.fail(v, "%v", err)
 		}
 	default:
 		st.Target = p.name(v, action+" "+arg)
 	}
 }
 
-// checkPath keeps experiment paths inside the kernel's own file systems in
-// the guest; the agent enforces the same rule.
+// checkPath applies the protocol's path rule, which the agent enforces too.
 func (p *parser) checkPath(n *yaml.Node, path string) {
-	if path == "" || !filepath.IsAbs(path) || filepath.Clean(path) != path {
-		p.fail(n, "path %q must be absolute and clean", path)
-		return
+	if err := protocol.CheckPath(path); err != nil {
+		p.fail(n, "%v", err)
 	}
-	for _, dir := range []string{"/dev/", "/proc/", "/sys/"} {
-		if strings.HasPrefix(path, dir) {
-			return
-		}
-	}
-	p.fail(n, "path %q is outside /dev, /proc and /sys", path)
 }
 
 // checkReferences checks what needs the whole file: holders opened before

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"lab/internal/logx"
+	"lab/internal/textutil"
 	"log/slog"
 	"maps"
 	"os"
@@ -171,7 +173,7 @@ func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
 	}
 	opts.CacheDir = cache
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = logx.Or(nil)
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
@@ -527,7 +529,7 @@ func (a *aptState) run(ctx context.Context, dir string, out io.Writer, name stri
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s %s: %w: %s", name, args[0], err, lastLines(tail.String(), 6))
+		return fmt.Errorf("%s %s: %w: %s", name, args[0], err, lastLinesOf(tail.String(), 6))
 	}
 	return nil
 }
@@ -846,7 +848,7 @@ func refreshedIn(ctx context.Context, dir string) bool {
 // otherwise lists already fetched are used.
 func Resolve(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (*Lock, error) {
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = logx.Or(nil)
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
@@ -892,19 +894,11 @@ func mapValues(m map[string]string) []string {
 	return v
 }
 
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "; ")
-}
-
 // Served says whether the mirror serves every locked package of spec now
 // (updating lists that may predate the lock).
 func Served(ctx context.Context, spec *Spec, opts FetchOptions) (bool, error) {
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = logx.Or(nil)
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
@@ -925,4 +919,9 @@ func Served(ctx context.Context, spec *Spec, opts FetchOptions) (bool, error) {
 	}
 	absent, err := a.absent(ctx, spec, spec.Packages)
 	return len(absent) == 0, err
+}
+
+// lastLinesOf is the tail of apt's output, on one line for an error.
+func lastLinesOf(s string, n int) string {
+	return strings.Join(textutil.LastLines(s, n), "; ")
 }

@@ -407,10 +407,10 @@ func TestLastLines(t *testing.T) {
 	for i := range 100 {
 		b.WriteString(strings.Repeat("x", i%3) + "\n")
 	}
-	if n := strings.Count(lastLines([]byte(b.String()), 30), "\n"); n != 29 {
+	if n := strings.Count(lastLinesOf([]byte(b.String()), 30), "\n"); n != 29 {
 		t.Errorf("lastLines kept %d newlines, want 29", n)
 	}
-	if got := lastLines([]byte("a\nb\n"), 30); got != "a\nb" {
+	if got := lastLinesOf([]byte("a\nb\n"), 30); got != "a\nb" {
 		t.Errorf("lastLines short = %q", got)
 	}
 }
