@@ -13,6 +13,7 @@ import (
 
 	"lab/internal/cli"
 	"lab/internal/results"
+	"lab/internal/schematest"
 )
 
 // runLab runs the lab CLI in-process against this checkout, with results in
@@ -29,9 +30,24 @@ func runLab(t *testing.T, args ...string) (code int, out string, resultsDir stri
 
 func readResult(t *testing.T, dir, kernel, exp string) *results.Result {
 	t.Helper()
-	r, err := results.Read(filepath.Join(dir, "latest", kernel, exp, "result.json"))
+	return readResultFile(t, filepath.Join(dir, "latest", kernel, exp, "result.json"))
+}
+
+// readResultFile reads a result.json the run wrote, after checking it
+// against schema/result.schema.json: every result an e2e test reads is
+// one the schema promises.
+func readResultFile(t *testing.T, path string) *results.Result {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("result of %s on %s: %v", exp, kernel, err)
+		t.Fatalf("result: %v", err)
+	}
+	if err := schematest.ValidateJSON(schematest.Result, b); err != nil {
+		t.Fatalf("%s does not match schema/result.schema.json: %v", path, err)
+	}
+	r, err := results.Read(path)
+	if err != nil {
+		t.Fatalf("result %s: %v", path, err)
 	}
 	return r
 }

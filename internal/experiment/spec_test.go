@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"lab/internal/schematest"
 )
 
 // TestLoadRepoExperiments loads every experiment shipped in experiments/.
@@ -205,5 +207,35 @@ func TestOldNamesLoad(t *testing.T) {
 	_, err = Parse("both.yaml", []byte(head+"expect: {oops: true, crash: true}\n"))
 	if err == nil || !strings.Contains(err.Error(), "both.yaml:6: expect: give crash (or the older oops), not both") {
 		t.Errorf("Parse(oops and crash) = %v; want an error naming both", err)
+	}
+}
+
+// TestExperimentsMatchSchema: every shipped experiment validates against
+// schema/experiment.schema.json (what editors check), and the schema
+// refuses what the loader refuses in shape.
+func TestExperimentsMatchSchema(t *testing.T) {
+	files, err := filepath.Glob("../../experiments/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no experiments: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schematest.ValidateYAML(schematest.Experiment, b); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for _, bad := range []string{
+		"name: x\nsummary: s\nsteps:\n  - explode: m\n",
+		"name: x\nsummary: s\nsteps:\n  - open: {holder: A, path: /etc/shadow}\n",
+		"name: x y\nsummary: s\nsteps:\n  - sleep: 1s\n",
+		"name: x\nsummary: s\nsteps:\n  - sleep: 1s\nexpect: {crash: maybe}\n",
+		"name: x\nsteps:\n  - sleep: 1s\n",
+	} {
+		if err := schematest.ValidateYAML(schematest.Experiment, []byte(bad)); err == nil {
+			t.Errorf("schema accepts %q", bad)
+		}
 	}
 }
