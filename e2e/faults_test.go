@@ -37,10 +37,7 @@ func faultRun(t *testing.T, file string, extra ...string) (int, *results.Result,
 		t.Errorf("qemu processes left behind: %v", left)
 	}
 	cell := filepath.Join(dir, "latest", "debian-6.1", file)
-	r, err := results.Read(filepath.Join(cell, "result.json"))
-	if err != nil {
-		t.Fatalf("no result for %s: %v", file, err)
-	}
+	r := readResultFile(t, filepath.Join(cell, "result.json"))
 	return code, r, cell
 }
 
@@ -194,10 +191,7 @@ sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
 			start := time.Now()
 			code, _, results_ := runLab(t, args...)
 			<-done
-			r, err := results.Read(filepath.Join(results_, "latest", "debian-6.1", "sleepy", "result.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := readResultFile(t, filepath.Join(results_, "latest", "debian-6.1", "sleepy", "result.json"))
 			if code != cli.ExitError || r.ErrorKind != results.KindQEMUExited || !strings.Contains(r.Error, "signal: killed") {
 				t.Errorf("killed QEMU = exit %d, %s: %q; want exit 2, qemu-exited, signal: killed", code, r.ErrorKind, r.Error)
 			}
@@ -302,10 +296,7 @@ func TestInterrupt(t *testing.T) {
 		}
 	}
 	cell := filepath.Join(resultsDir, "latest", "debian-6.1", "chardev-unsafe")
-	r, err := results.Read(filepath.Join(cell, "result.json"))
-	if err != nil {
-		t.Fatalf("no result after interrupt: %v\n%s", err, rest.String())
-	}
+	r := readResultFile(t, filepath.Join(cell, "result.json"))
 	if r.Verdict != results.Error || r.ErrorKind != results.KindInterrupted {
 		t.Errorf("result after interrupt = %s/%s; want error/interrupted", r.Verdict, r.ErrorKind)
 	}

@@ -17,6 +17,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"lab/internal/protocol"
 	"log/slog"
 	"net"
 	"os"
@@ -44,7 +45,7 @@ func main() {
 	if err := agent.Boot(); err != nil {
 		fail(err)
 	}
-	l, err := net.Listen("tcp", fmt.Sprintf(":%d", agent.Port))
+	l, err := net.Listen("tcp", fmt.Sprintf(":%d", protocol.Port))
 	if err != nil {
 		fail(err)
 	}

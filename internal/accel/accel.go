@@ -159,7 +159,7 @@ func (p Prober) Key() Key {
 	return Key{
 		BootID:  strings.TrimSpace(readFile("/proc/sys/kernel/random/boot_id")),
 		QEMU:    qemuPath(p.QEMU),
-		Version: QEMUVersion(p.QEMU),
+		Version: vm.Version(p.QEMU),
 		CPU:     CPUModel(KVM),
 		HostCPU: hostCPU(),
 	}
@@ -189,32 +189,6 @@ func hostCPU() string {
 	return ""
 }
 
-// QEMUVersion asks the QEMU binary its version ("7.2.22"), within a bound:
-// a binary (or wrapper) that never answers must not hold up a run.
-func QEMUVersion(bin string) string {
-	if bin == "" {
-		bin = "qemu-system-x86_64"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--version")
-	cmd.WaitDelay = time.Second // a child left holding stdout does not hold us
-	out, err := cmd.Output()
-	if err != nil {
-		return ""
-	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	if f := strings.Fields(first); len(f) >= 4 {
-		return f[3]
-	}
-	return strings.TrimSpace(first)
-}
-
-func readFile(path string) string {
-	b, _ := os.ReadFile(path)
-	return string(b)
-}
-
 // Line is the progress line for a choice that is not what /dev/kvm
 // promised, "" when there is nothing to say.
 func (c Choice) Line() string {
@@ -234,4 +208,9 @@ func (c Choice) Note() string {
 		s += fmt.Sprintf(" (probed %s ago, remembered in the cache; lab doctor --reprobe asks again)", c.Probe.Age().Round(time.Second))
 	}
 	return s
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
 }

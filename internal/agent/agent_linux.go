@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
+	"lab/internal/protocol"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -11,12 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"lab/internal/guest"
 )
-
-// DefaultStepTimeout bounds a step whose request names no timeout.
-const DefaultStepTimeout = 10 * time.Second
 
 // Agent serves steps. Its state is the holders and the asynchronous steps
 // still to be awaited.
@@ -50,9 +46,9 @@ func New(log *slog.Logger) *Agent {
 
 // Handle runs one step and returns its reply; it never blocks longer than the
 // step's timeout plus the time to describe a stuck process.
-func (a *Agent) Handle(req guest.Request) guest.Reply {
+func (a *Agent) Handle(req protocol.Request) protocol.Reply {
 	start := time.Now()
-	kmsg("lab-agent: step %d %s %s%s%s", req.Step, req.Action, req.Module, req.Holder, req.Ticket)
+	kmsg("%s", protocol.StepLine(req))
 	rep := a.handle(req)
 	if rep.MS == 0 {
 		rep.MS = time.Since(start).Milliseconds()
@@ -60,29 +56,29 @@ func (a *Agent) Handle(req guest.Request) guest.Reply {
 	return rep
 }
 
-func (a *Agent) handle(req guest.Request) guest.Reply {
-	timeout := DefaultStepTimeout
+func (a *Agent) handle(req protocol.Request) protocol.Reply {
+	timeout := protocol.DefaultStepTimeout
 	if req.TimeoutMS > 0 {
 		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
 	}
-	var rep guest.Reply
+	var rep protocol.Reply
 	switch req.Action {
-	case guest.ActionPing:
+	case protocol.ActionPing:
 		rep.OK = true
 		rep.Facts = facts()
-	case guest.ActionLoad:
-		if !validName(req.Module) {
+	case protocol.ActionLoad:
+		if !protocol.ValidName(req.Module) {
 			return failure("bad module name %q", req.Module)
 		}
-		fillErr(&rep, loadModule(filepath.Join(ModulesDir, req.Module+".ko"), req.Params))
+		fillErr(&rep, loadModule(filepath.Join(protocol.ModulesDir, req.Module+".ko"), req.Params))
 		if rep.OK {
 			if l, err := moduleLayout(req.Module); err == nil {
 				l.Event = "load"
 				rep.Layout = l
 			}
 		}
-	case guest.ActionUnload:
-		if !validName(req.Module) {
+	case protocol.ActionUnload:
+		if !protocol.ValidName(req.Module) {
 			return failure("bad module name %q", req.Module)
 		}
 		// Where the module lies, taken now: after the unload it is gone.
@@ -94,14 +90,14 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		if err != nil {
 			return failure("%v", err)
 		}
-		rep := a.run(w, guest.Request{Action: guest.ActionUnload}, req.Async, timeout)
+		rep := a.run(w, protocol.Request{Action: protocol.ActionUnload}, req.Async, timeout)
 		rep.Layout = layout
 		return rep
-	case guest.ActionOpen:
-		if !validName(req.Holder) {
+	case protocol.ActionOpen:
+		if !protocol.ValidName(req.Holder) {
 			return failure("bad holder name %q", req.Holder)
 		}
-		if err := allowedPath(req.Path); err != nil {
+		if err := protocol.CheckPath(req.Path); err != nil {
 			return failure("%v", err)
 		}
 		a.mu.Lock()
@@ -118,13 +114,13 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		a.holders[req.Holder] = w
 		a.mu.Unlock()
 		return a.run(w, req, req.Async, timeout)
-	case guest.ActionRead, guest.ActionSeek, guest.ActionClose:
+	case protocol.ActionRead, protocol.ActionSeek, protocol.ActionClose:
 		w, err := a.holder(req.Holder)
 		if err != nil {
 			return failure("%v", err)
 		}
 		return a.run(w, req, req.Async, timeout)
-	case guest.ActionObserve:
+	case protocol.ActionObserve:
 		// A holder, or the process of an asynchronous step (an unload
 		// blocked in the kernel, say).
 		var w *worker
@@ -142,7 +138,7 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		}
 		rep.OK = true
 		rep.Process = w.state(a.children)
-	case guest.ActionAwait:
+	case protocol.ActionAwait:
 		a.mu.Lock()
 		t, ok := a.tickets[req.Ticket]
 		a.mu.Unlock()
@@ -154,20 +150,20 @@ func (a *Agent) handle(req guest.Request) guest.Reply {
 		}
 		// Tickets stay: the step's process can still be observed later.
 		rep = t.w.wait(t.step, timeout, a.children)
-	case guest.ActionSysctl:
-		key := filepath.Clean("/proc/sys/" + req.Key)
-		if !strings.HasPrefix(key, "/proc/sys/") {
-			return failure("bad sysctl %q", req.Key)
+	case protocol.ActionSysctl:
+		key, err := protocol.SysctlPath(req.Key)
+		if err != nil {
+			return failure("%v", err)
 		}
 		fillErr(&rep, os.WriteFile(key, []byte(req.Value), 0))
-	case guest.ActionExists:
-		if err := allowedPath(req.Path); err != nil {
+	case protocol.ActionExists:
+		if err := protocol.CheckPath(req.Path); err != nil {
 			return failure("%v", err)
 		}
 		_, err := os.Stat(req.Path)
 		rep.OK = true
 		rep.Exists = err == nil
-	case guest.ActionSymbols:
+	case protocol.ActionSymbols:
 		if len(req.Addresses) > maxSymbolAddresses {
 			return failure("%d addresses; at most %d", len(req.Addresses), maxSymbolAddresses)
 		}
@@ -185,7 +181,7 @@ const maxSymbolAddresses = 4096
 
 // kernelSymbols names addresses from the running kernel's /proc/kallsyms,
 // which the agent, as root with CAP_SYSLOG, reads with real addresses.
-func kernelSymbols(addrs []uint64) ([]guest.KernelSymbol, error) {
+func kernelSymbols(addrs []uint64) ([]protocol.KernelSymbol, error) {
 	mods, err := os.ReadFile("/proc/modules")
 	if err != nil {
 		return nil, err
@@ -199,7 +195,7 @@ func kernelSymbols(addrs []uint64) ([]guest.KernelSymbol, error) {
 }
 
 // run sends req to w and waits for the answer, or returns a ticket at once.
-func (a *Agent) run(w *worker, req guest.Request, async bool, timeout time.Duration) guest.Reply {
+func (a *Agent) run(w *worker, req protocol.Request, async bool, timeout time.Duration) protocol.Reply {
 	req.Async = false
 	p, err := w.send(req)
 	if err != nil {
@@ -217,7 +213,7 @@ func (a *Agent) run(w *worker, req guest.Request, async bool, timeout time.Durat
 	a.mu.Unlock()
 	// No process snapshot here: the child may not have become what it
 	// will be yet (still the agent's image before exec); observe it later.
-	return guest.Reply{OK: true, Ticket: id}
+	return protocol.Reply{OK: true, Ticket: id}
 }
 
 func (a *Agent) holder(name string) (*worker, error) {
@@ -230,44 +226,16 @@ func (a *Agent) holder(name string) (*worker, error) {
 	return w, nil
 }
 
-func failure(format string, args ...any) guest.Reply {
-	return guest.Reply{Error: fmt.Sprintf(format, args...)}
+func failure(format string, args ...any) protocol.Reply {
+	return protocol.Reply{Error: fmt.Sprintf(format, args...)}
 }
 
-// validName accepts module and holder names: letters, digits, _ and -.
-func validName(s string) bool {
-	if s == "" || len(s) > 56 {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '_' || c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// allowedPath keeps holders to the kernel's own file systems: an experiment
-// is about what the kernel does with device and proc files, and a YAML file
-// must not reach anything else.
-func allowedPath(p string) error {
-	if p == "" || !filepath.IsAbs(p) || filepath.Clean(p) != p {
-		return fmt.Errorf("path %q must be absolute and clean", p)
-	}
-	for _, dir := range []string{"/dev/", "/proc/", "/sys/"} {
-		if strings.HasPrefix(p, dir) {
-			return nil
-		}
-	}
-	return fmt.Errorf("path %q is outside /dev, /proc and /sys", p)
-}
-
-func facts() *guest.Facts {
+func facts() *protocol.Facts {
 	read := func(p string) string {
 		b, _ := os.ReadFile(p)
 		return strings.TrimSpace(string(b))
 	}
-	return &guest.Facts{
+	return &protocol.Facts{
 		Release: read("/proc/sys/kernel/osrelease"),
 		Tainted: read("/proc/sys/kernel/tainted"),
 		Uptime:  read("/proc/uptime"),
@@ -286,7 +254,7 @@ func kmsg(format string, args ...any) {
 }
 
 // encodeReply is the wire form of a reply.
-func encodeReply(r guest.Reply) []byte {
+func encodeReply(r protocol.Reply) []byte {
 	b, _ := json.Marshal(r)
 	return append(b, '\n')
 }

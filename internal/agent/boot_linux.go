@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"lab/internal/protocol"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,7 +33,7 @@ func Boot() error {
 }
 
 func loadBootModules() error {
-	order, err := os.ReadFile(BootModulesOrder)
+	order, err := os.ReadFile(protocol.BootModulesOrder)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -40,7 +41,7 @@ func loadBootModules() error {
 		return err
 	}
 	for _, name := range strings.Fields(string(order)) {
-		err := loadModule(filepath.Join(BootModulesDir, name), "")
+		err := loadModule(filepath.Join(protocol.BootModulesDir, name), "")
 		if err != nil && !strings.Contains(err.Error(), "file exists") {
 			return fmt.Errorf("boot module: %w", err)
 		}
@@ -89,7 +90,7 @@ func configureNetwork(wait time.Duration) error {
 }
 
 // Ready tells the host, through the console, that steps can be sent.
-func Ready() { kmsg("%s", ReadyMarker) }
+func Ready() { kmsg("%s", protocol.ReadyLine()) }
 
 // Fatal tells the host, through the console, why the agent cannot serve.
-func Fatal(err error) { kmsg("lab-agent: fatal: %v", err) }
+func Fatal(err error) { kmsg("%s", protocol.FatalLine(err)) }

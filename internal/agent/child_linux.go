@@ -3,12 +3,11 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"lab/internal/protocol"
 	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"lab/internal/guest"
 )
 
 // RunChild runs the agent binary as one of its own child processes
@@ -40,19 +39,19 @@ func setComm(name string) {
 func unloadMain(module string) {
 	setComm("rmmod")
 	start := time.Now()
-	var rep guest.Reply
+	var rep protocol.Reply
 	fillErr(&rep, deleteModule(module))
 	rep.MS = time.Since(start).Milliseconds()
 	if rep.OK {
 		// In the kernel log, so that the host orders the unload against the
 		// kernel's reports on the log's own clock.
-		kmsg("%s%s", UnloadedMarker, module)
+		kmsg("%s", protocol.UnloadedLine(module))
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 }
 
 // fillErr sets OK, or the errno name and message of err.
-func fillErr(rep *guest.Reply, err error) {
+func fillErr(rep *protocol.Reply, err error) {
 	if err == nil {
 		rep.OK = true
 		return

@@ -3,10 +3,9 @@ package agent
 import (
 	"bytes"
 	"io"
+	"lab/internal/protocol"
 	"strconv"
 	"strings"
-
-	"lab/internal/guest"
 )
 
 // moduleExtent is a loaded module's place from /proc/modules.
@@ -63,7 +62,7 @@ func (n *neighbours) see(a, sym uint64, lo, hi int) {
 // the nearest symbol below it would be a lie. One pass keeps only each
 // address's neighbours: under TCG the guest runs Go at a tenth of the
 // host's speed, and building a whole symbol table there took a second.
-func resolveKallsyms(r io.Reader, mods []moduleExtent, addrs []uint64) ([]guest.KernelSymbol, error) {
+func resolveKallsyms(r io.Reader, mods []moduleExtent, addrs []uint64) ([]protocol.KernelSymbol, error) {
 	buf, err := io.ReadAll(r)
 	if err != nil {
 		return nil, err
@@ -139,7 +138,7 @@ func resolveKallsyms(r io.Reader, mods []moduleExtent, addrs []uint64) ([]guest.
 	if end == 0 {
 		end = bssStop
 	}
-	var out []guest.KernelSymbol
+	var out []protocol.KernelSymbol
 	for i, a := range addrs {
 		n, limit, owner := kernel[i], end, ""
 		switch {
@@ -158,7 +157,7 @@ func resolveKallsyms(r io.Reader, mods []moduleExtent, addrs []uint64) ([]guest.
 		if limit <= n.below {
 			continue
 		}
-		out = append(out, guest.KernelSymbol{Address: a, Start: n.below, Size: limit - n.below, Name: string(buf[n.nameLo:n.nameHi]), Module: owner})
+		out = append(out, protocol.KernelSymbol{Address: a, Start: n.below, Size: limit - n.below, Name: string(buf[n.nameLo:n.nameHi]), Module: owner})
 	}
 	return out, nil
 }

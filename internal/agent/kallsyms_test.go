@@ -2,11 +2,10 @@ package agent
 
 import (
 	"fmt"
+	"lab/internal/protocol"
 	"regexp"
 	"strings"
 	"testing"
-
-	"lab/internal/guest"
 )
 
 // The shape of a 6.1 guest's /proc/kallsyms read by root (KASLR applied):
@@ -47,7 +46,7 @@ func TestResolveKallsyms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []guest.KernelSymbol{
+	want := []protocol.KernelSymbol{
 		{Address: 0xffffffffb6e2a23f, Start: 0xffffffffb6e2a1c0, Size: 0x2e0, Name: "vfs_read"},
 		{Address: 0xffffffffb78d4448, Start: 0xffffffffb78d4400, Size: 0xc0, Name: "proc_root"},
 		{Address: 0xffffffffb7983ae0, Start: 0xffffffffb7983ae0, Size: 0x120, Name: "printk_rb_dynamic"},

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"lab/internal/protocol"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,8 +10,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
-
-	"lab/internal/guest"
 )
 
 func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
@@ -44,8 +43,8 @@ func deleteModule(name string) error {
 
 // moduleLayout records where a loaded module lies, before it is unloaded.
 // It needs root (the section files are 0400) and kptr_restrict below 2.
-func moduleLayout(name string) (*guest.ModuleLayout, error) {
-	l := &guest.ModuleLayout{Name: name, Sections: map[string]uint64{}}
+func moduleLayout(name string) (*protocol.ModuleLayout, error) {
+	l := &protocol.ModuleLayout{Name: name, Sections: map[string]uint64{}}
 	mods, err := os.ReadFile("/proc/modules")
 	if err != nil {
 		return nil, err

@@ -2,16 +2,15 @@ package agent
 
 import (
 	"fmt"
+	"lab/internal/protocol"
 	"os"
 	"strings"
-
-	"lab/internal/guest"
 )
 
 // processState reads what /proc says about pid. A process that no longer has
 // a /proc entry is "gone".
-func processState(pid int) *guest.ProcessState {
-	ps := &guest.ProcessState{PID: pid, Stack: []string{}}
+func processState(pid int) *protocol.ProcessState {
+	ps := &protocol.ProcessState{PID: pid, Stack: []string{}}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		ps.State = "gone"

@@ -5,23 +5,22 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"lab/internal/protocol"
 	"net"
 	"os"
 
 	"golang.org/x/crypto/ssh"
-
-	"lab/internal/guest"
 )
 
 // Serve accepts SSH connections authenticated by the run's key only (from
 // the initramfs) and runs one step per exec request. It returns only when
 // the listener fails.
 func (a *Agent) Serve(l net.Listener) error {
-	hostPEM, err := os.ReadFile(HostKeyFile)
+	hostPEM, err := os.ReadFile(protocol.HostKeyFile)
 	if err != nil {
 		return err
 	}
-	authText, err := os.ReadFile(AuthorizedKeyFile)
+	authText, err := os.ReadFile(protocol.AuthorizedKeyFile)
 	if err != nil {
 		return err
 	}
@@ -88,7 +87,7 @@ func (a *Agent) serveConn(conn net.Conn, config *ssh.ServerConfig) {
 }
 
 // serveSession answers the exec request of one session: its command is a
-// JSON guest.Request, the reply a JSON guest.Reply on stdout.
+// JSON protocol.Request, the reply a JSON protocol.Reply on stdout.
 func (a *Agent) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for req := range reqs {
@@ -102,8 +101,8 @@ func (a *Agent) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 			continue
 		}
 		req.Reply(true, nil)
-		var step guest.Request
-		var rep guest.Reply
+		var step protocol.Request
+		var rep protocol.Reply
 		if err := json.Unmarshal([]byte(payload.Command), &step); err != nil {
 			rep = failure("bad request: %v", err)
 		} else {

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"lab/internal/protocol"
 	"log/slog"
 	"net"
 	"testing"
@@ -33,11 +34,11 @@ func TestSSHKeys(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Dial with the run's keys: %v", err)
 	}
-	rep, err := c.Do(ctx, guest.Request{Action: guest.ActionPing})
+	rep, err := c.Do(ctx, protocol.Request{Action: protocol.ActionPing})
 	if err != nil || !rep.OK || rep.Facts == nil {
 		t.Errorf("ping = %+v, %v; want ok with facts", rep, err)
 	}
-	rep, _ = c.Do(ctx, guest.Request{Action: guest.ActionOpen, Holder: "A", Path: "/etc/shadow"})
+	rep, _ = c.Do(ctx, protocol.Request{Action: protocol.ActionOpen, Holder: "A", Path: "/etc/shadow"})
 	if rep.OK || rep.Error == "" {
 		t.Errorf("open /etc/shadow = %+v; want refused", rep)
 	}

@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"lab/internal/protocol"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"lab/internal/guest"
 )
 
 // A worker is a child process of the agent that runs steps one at a time and
@@ -29,7 +28,7 @@ type worker struct {
 	in   *os.File
 	// replies carries each answer line; it is closed when the worker's
 	// stdout reaches EOF (the worker exited or its files were closed).
-	replies chan guest.Reply
+	replies chan protocol.Reply
 
 	mu sync.Mutex
 	// pending is the step the worker has not answered yet, if any.
@@ -40,10 +39,10 @@ type pendingStep struct {
 	action string
 	since  time.Time
 	done   chan struct{}
-	reply  guest.Reply
+	reply  protocol.Reply
 }
 
-// startWorker starts a holder (HolderBinary NAME) or an unloader (the agent
+// startWorker starts a holder (protocol.HolderBinary NAME) or an unloader (the agent
 // binary itself as "lab-agent unload MODULE").
 func startWorker(role, name string) (*worker, error) {
 	inR, inW, err := os.Pipe()
@@ -56,7 +55,7 @@ func startWorker(role, name string) (*worker, error) {
 		inW.Close()
 		return nil, err
 	}
-	bin, argv := HolderBinary, []string{"lab-holder", name}
+	bin, argv := protocol.HolderBinary, []string{"lab-holder", name}
 	if role != "holder" {
 		self, err := os.Executable()
 		if err != nil {
@@ -82,16 +81,16 @@ func startWorker(role, name string) (*worker, error) {
 	if len(comm) > 15 {
 		comm = comm[:15]
 	}
-	w := &worker{name: name, comm: comm, pid: pid, in: inW, replies: make(chan guest.Reply, 4)}
+	w := &worker{name: name, comm: comm, pid: pid, in: inW, replies: make(chan protocol.Reply, 4)}
 	go func() {
 		defer close(w.replies)
 		defer outR.Close()
 		sc := bufio.NewScanner(outR)
 		sc.Buffer(make([]byte, 64*1024), 4<<20)
 		for sc.Scan() {
-			var r guest.Reply
+			var r protocol.Reply
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-				r = guest.Reply{Error: fmt.Sprintf("bad reply from %s: %v", name, err)}
+				r = protocol.Reply{Error: fmt.Sprintf("bad reply from %s: %v", name, err)}
 			}
 			w.replies <- r
 		}
@@ -105,7 +104,7 @@ var errBusy = errors.New("busy")
 // send writes req to the worker and starts waiting for its answer in the
 // background. The returned step completes when the worker answers or its
 // output closes.
-func (w *worker) send(req guest.Request) (*pendingStep, error) {
+func (w *worker) send(req protocol.Request) (*pendingStep, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.pending != nil {
@@ -115,12 +114,12 @@ func (w *worker) send(req guest.Request) (*pendingStep, error) {
 	if _, err := w.in.Write([]byte(commandLine(req))); err != nil {
 		return nil, fmt.Errorf("%s does not take steps any more: %w", w.name, err)
 	}
-	p := &pendingStep{action: req.Action, since: time.Now(), done: make(chan struct{})}
+	p := &pendingStep{action: string(req.Action), since: time.Now(), done: make(chan struct{})}
 	w.pending = p
 	go func() {
 		r, ok := <-w.replies
 		if !ok {
-			r = guest.Reply{NoAnswer: true, Error: fmt.Sprintf("%s exited without answering", w.name)}
+			r = protocol.Reply{NoAnswer: true, Error: fmt.Sprintf("%s exited without answering", w.name)}
 		}
 		w.mu.Lock()
 		w.pending = nil
@@ -133,7 +132,7 @@ func (w *worker) send(req guest.Request) (*pendingStep, error) {
 
 // wait returns the step's reply, or a NoAnswer reply when timeout passes
 // first. Either way a worker that did not answer is described by its state.
-func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) guest.Reply {
+func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) protocol.Reply {
 	select {
 	case <-p.done:
 		r := p.reply
@@ -144,7 +143,7 @@ func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) g
 		}
 		return r
 	case <-time.After(timeout):
-		return guest.Reply{
+		return protocol.Reply{
 			NoAnswer: true,
 			Error:    fmt.Sprintf("no answer within %s", timeout),
 			Process:  w.state(children),
@@ -153,7 +152,7 @@ func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) g
 }
 
 // state is the worker's process state, named even once it is gone.
-func (w *worker) state(children *reaper) *guest.ProcessState {
+func (w *worker) state(children *reaper) *protocol.ProcessState {
 	ps := children.state(w.pid)
 	if ps.Comm == "" {
 		ps.Comm = w.comm
@@ -209,30 +208,30 @@ func describeWait(ws unix.WaitStatus) string {
 }
 
 // state describes pid, including whether it was reaped.
-func (r *reaper) state(pid int) *guest.ProcessState {
+func (r *reaper) state(pid int) *protocol.ProcessState {
 	r.reap()
 	r.mu.Lock()
 	st, reaped := r.exited[pid]
 	r.mu.Unlock()
 	if reaped {
-		return &guest.ProcessState{PID: pid, State: "gone", Exited: true, ExitStatus: st, Stack: []string{}}
+		return &protocol.ProcessState{PID: pid, State: "gone", Exited: true, ExitStatus: st, Stack: []string{}}
 	}
 	return processState(pid)
 }
 
 // commandLine is req in the holder's line protocol (see holder/holder.c).
-func commandLine(req guest.Request) string {
+func commandLine(req protocol.Request) string {
 	switch req.Action {
-	case guest.ActionOpen:
+	case protocol.ActionOpen:
 		return "open " + req.Path + "\n"
-	case guest.ActionRead:
+	case protocol.ActionRead:
 		n := req.Count
 		if n <= 0 {
 			n = 4096
 		}
 		return fmt.Sprintf("read %d\n", n)
-	case guest.ActionSeek:
+	case protocol.ActionSeek:
 		return fmt.Sprintf("seek %d\n", req.Offset)
 	}
-	return req.Action + "\n"
+	return string(req.Action) + "\n"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"lab/internal/vm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,7 +114,7 @@ func checkQEMU(ctx context.Context, e *doctorEnv) Check {
 		ch.Status, ch.Detail = CheckFail, fmt.Sprintf("%s not found: install qemu-system-x86", e.qemu)
 		return ch
 	}
-	v := accel.QEMUVersion(e.qemu)
+	v := vm.Version(e.qemu)
 	if v == "" {
 		ch.Status, ch.Detail = CheckFail, fmt.Sprintf("%s does not answer --version", path)
 		return ch

@@ -40,8 +40,8 @@ func (e StepExpect) For(kernel string) StepExpect {
 	if o.Exists != nil {
 		m.Exists = o.Exists
 	}
-	if o.Oops != nil {
-		m.Oops, m.OopsTitle = o.Oops, o.OopsTitle
+	if o.Report != nil {
+		m.Report, m.ReportTitle = o.Report, o.ReportTitle
 	}
 	if o.MinMS != nil {
 		m.MinMS = o.MinMS
@@ -60,11 +60,11 @@ func (e RunExpect) For(kernel string) RunExpect {
 		return e
 	}
 	m := e
-	if o.Oops != nil {
-		m.Oops = o.Oops
+	if o.Crash != nil {
+		m.Crash = o.Crash
 	}
-	if o.OopsTitle != nil {
-		m.OopsTitle = o.OopsTitle
+	if o.CrashTitle != nil {
+		m.CrashTitle = o.CrashTitle
 	}
 	if o.RIP != nil {
 		m.RIP = o.RIP
@@ -194,30 +194,30 @@ func checkStep(n int, e StepExpect, st *results.Step, r *results.Result) []resul
 		got := st.Exists != nil && *st.Exists
 		add("path exists", fmt.Sprint(*e.Exists), fmt.Sprint(got), st.Exists != nil && got == *e.Exists)
 	}
-	if e.Oops != nil {
+	if e.Report != nil {
 		var titles []string
 		matched := false
 		for _, i := range st.Oopses {
 			t := r.Oopses[i].Title
 			titles = append(titles, t)
-			matched = matched || e.OopsTitle == nil || e.OopsTitle.MatchString(t)
+			matched = matched || e.ReportTitle == nil || e.ReportTitle.MatchString(t)
 		}
-		got := "no oops"
+		got := "no report"
 		if len(titles) > 0 {
 			got = strings.Join(titles, " | ")
 		}
-		want := "no oops"
-		if *e.Oops {
-			want = "an oops"
-			if e.OopsTitle != nil {
-				want = fmt.Sprintf("an oops matching %q", e.OopsTitle)
+		want := "no report"
+		if *e.Report {
+			want = "a report"
+			if e.ReportTitle != nil {
+				want = fmt.Sprintf("a report matching %q", e.ReportTitle)
 			}
 		}
 		ok := len(titles) == 0
-		if *e.Oops {
+		if *e.Report {
 			ok = matched
 		}
-		add("oops during step", want, got, ok)
+		add("kernel report during step", want, got, ok)
 	}
 	if e.MinMS != nil {
 		add("elapsed ms", fmt.Sprintf(">= %d", *e.MinMS), fmt.Sprint(st.MS), st.MS >= *e.MinMS)
@@ -245,21 +245,21 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 		}
 		recursive = recursive || o.RecursiveFault
 	}
-	if e.Oops != nil {
-		want := "no oops"
-		if *e.Oops {
-			want = "an oops"
+	if e.Crash != nil {
+		want := "no crash"
+		if *e.Crash {
+			want = "a crash"
 		}
-		got := fmt.Sprintf("%d oops reports", crashes)
-		add("oops", want, got, (crashes > 0) == *e.Oops)
+		got := fmt.Sprintf("%d crash reports", crashes)
+		add("crash", want, got, (crashes > 0) == *e.Crash)
 	}
-	if e.OopsTitle != nil {
+	if e.CrashTitle != nil {
 		t := firstCrash(r).Title
-		add("first oops title", fmt.Sprintf("%q", e.OopsTitle), orNone(t), t != "" && e.OopsTitle.MatchString(t))
+		add("first crash title", fmt.Sprintf("%q", e.CrashTitle), orNone(t), t != "" && e.CrashTitle.MatchString(t))
 	}
 	if e.RIP != nil {
 		rip := firstCrash(r).RIP
-		add("first oops RIP", fmt.Sprintf("%q", e.RIP), orNone(rip), rip != "" && e.RIP.MatchString(rip))
+		add("first crash RIP", fmt.Sprintf("%q", e.RIP), orNone(rip), rip != "" && e.RIP.MatchString(rip))
 	}
 	if e.RecursiveFault != nil {
 		add("recursive fault", fmt.Sprint(*e.RecursiveFault), fmt.Sprint(recursive), recursive == *e.RecursiveFault)

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"lab/internal/evidence"
-	"lab/internal/guest"
 	"lab/internal/results"
 )
 
@@ -33,7 +32,7 @@ func observed(kernel, state string, oopses []evidence.Oops) *results.Result {
 			{Index: 1, Action: "unload", OK: false, Errno: "EAGAIN"},
 			{Index: 2, Action: "open", OK: true},
 			{Index: 3, Action: "read", NoAnswer: true, Oopses: []int{0}},
-			{Index: 4, Action: "observe", OK: true, Process: &guest.ProcessState{State: state}},
+			{Index: 4, Action: "observe", OK: true, Process: &results.StepProcess{State: state}},
 		},
 		Oopses: oopses,
 	}
@@ -54,8 +53,8 @@ func TestJudge(t *testing.T) {
 		{"6.1 dead", "debian-6.1", "X (dead)", fault, results.Pass, ""},
 		{"5.10 D", "debian-5.10", "D (disk sleep)", fault, results.Pass, ""},
 		{"5.10 X is a finding", "debian-5.10", "X (dead)", fault, results.Fail, "step 4: process state: want D, got X (dead)"},
-		{"no oops", "debian-6.1", "X (dead)", nil, results.Fail, "run: oops: want an oops, got 0 oops reports"},
-		{"other rip", "debian-6.1", "X (dead)", []evidence.Oops{{Kind: "page-fault", Title: "BUG: unable to handle page fault in filp_close", RIP: "filp_close+0x1d/0x70", RecursiveFault: true}}, results.Fail, `run: first oops RIP: want "vfs_read", got filp_close+0x1d/0x70`},
+		{"no oops", "debian-6.1", "X (dead)", nil, results.Fail, "run: crash: want a crash, got 0 crash reports"},
+		{"other rip", "debian-6.1", "X (dead)", []evidence.Oops{{Kind: "page-fault", Title: "BUG: unable to handle page fault in filp_close", RIP: "filp_close+0x1d/0x70", RecursiveFault: true}}, results.Fail, `run: first crash RIP: want "vfs_read", got filp_close+0x1d/0x70`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := observed(tc.kernel, tc.state, tc.oopses)

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"lab/internal/protocol"
+	"lab/internal/yamlx"
 )
 
 // Spec is one experiment file.
@@ -33,7 +36,8 @@ type Spec struct {
 
 // Step is one action of an experiment.
 type Step struct {
-	Action string
+	// Action is an agent action, or ActionSleep (which the host does).
+	Action protocol.Action
 	// Target is the step's main argument: the module of load/unload, the
 	// holder of open/read/seek/close/observe, the ticket step of await,
 	// the key of sysctl, the path of exists.
@@ -67,12 +71,14 @@ type StepExpect struct {
 	// Stack is a function the process's kernel stack must hold.
 	Stack  *string
 	Exists *bool
-	// Oops says whether an oops is reported while this step runs; OopsTitle
-	// is a pattern its title must match.
-	Oops      *bool
-	OopsTitle *regexp.Regexp
-	MinMS     *int64
-	MaxMS     *int64
+	// Report says whether the kernel prints a report of any kind (an oops,
+	// a WARNING, a hung task …) while this step runs; ReportTitle is a
+	// pattern one of their titles must match. The file key is report:
+	// (the older oops: still loads: it always meant any report).
+	Report      *bool
+	ReportTitle *regexp.Regexp
+	MinMS       *int64
+	MaxMS       *int64
 	// Kernels override fields for named kernel images.
 	Kernels map[string]*StepExpect
 	Line    int
@@ -80,11 +86,14 @@ type StepExpect struct {
 
 // RunExpect are expectations on the whole run.
 type RunExpect struct {
-	// Oops true: at least one oops; false: none at all.
-	Oops *bool
-	// OopsTitle must match the first oops's title.
-	OopsTitle *regexp.Regexp
-	// RIP must match the first oops's RIP.
+	// Crash true: at least one crash report (an oops proper, not a
+	// WARNING or a hung task); false: none at all. The file key is crash:
+	// (the older oops: still loads, with the same meaning).
+	Crash *bool
+	// CrashTitle must match the first crash's title (crash_title:, or
+	// the older oops_title:).
+	CrashTitle *regexp.Regexp
+	// RIP must match the first crash's RIP.
 	RIP            *regexp.Regexp
 	RecursiveFault *bool
 	// Warning true: at least one WARNING report; false: none.
@@ -99,32 +108,33 @@ type RunExpect struct {
 	Line    int
 }
 
-// Actions and the argument each takes.
-var actions = map[string]string{
-	"load":    "module",
-	"unload":  "module",
-	"open":    "holder",
-	"read":    "holder",
-	"seek":    "holder",
-	"close":   "holder",
-	"observe": "holder",
-	"await":   "id",
-	"sysctl":  "key",
-	"exists":  "path",
-	"sleep":   "duration",
+// ActionSleep waits on the host; it is the one step the agent never sees.
+const ActionSleep protocol.Action = "sleep"
+
+// Actions an experiment may use, and the argument each takes.
+var actions = map[protocol.Action]string{
+	protocol.ActionLoad:    "module",
+	protocol.ActionUnload:  "module",
+	protocol.ActionOpen:    "holder",
+	protocol.ActionRead:    "holder",
+	protocol.ActionSeek:    "holder",
+	protocol.ActionClose:   "holder",
+	protocol.ActionObserve: "holder",
+	protocol.ActionAwait:   "id",
+	protocol.ActionSysctl:  "key",
+	protocol.ActionExists:  "path",
+	ActionSleep:            "duration",
 }
 
 // Actions lists the step actions, sorted.
 func Actions() []string {
 	var a []string
 	for k := range actions {
-		a = append(a, k)
+		a = append(a, string(k))
 	}
 	sort.Strings(a)
 	return a
 }
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
 
 // Load reads and validates an experiment file. Every error names file:line.
 func Load(path string) (*Spec, error) {
@@ -135,68 +145,56 @@ func Load(path string) (*Spec, error) {
 	return Parse(path, b)
 }
 
-// Parse validates an experiment from its YAML text; file names it in errors.
+// Parse validates an experiment from its YAML text; file names it in
+// errors. It reports every problem it finds, each with file:line.
 func Parse(file string, data []byte) (*Spec, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	p := &parser{d: &yamlx.Decoder{File: file}}
+	root, err := p.d.Parse(data, "experiment file")
+	if err != nil {
+		return nil, err
 	}
-	p := &parser{file: file}
-	if len(doc.Content) == 0 {
-		return nil, fmt.Errorf("%s: empty experiment file", file)
-	}
-	s := p.spec(doc.Content[0])
-	if p.err != nil {
-		return nil, p.err
+	s := p.spec(root)
+	if err := p.d.Err(); err != nil {
+		return nil, err
 	}
 	s.File = file
 	return s, nil
 }
 
+// parser walks an experiment's nodes by hand (steps are keyed by their
+// action, and some fields take a boolean or a pattern, which reflection
+// cannot decode) on yamlx's decoder, which keeps every problem.
 type parser struct {
-	file string
-	err  error
+	d *yamlx.Decoder
 }
 
 func (p *parser) fail(n *yaml.Node, format string, args ...any) {
-	if p.err == nil {
-		p.err = fmt.Errorf("%s:%d: %s", p.file, n.Line, fmt.Sprintf(format, args...))
-	}
+	p.d.Errorf(n.Line, format, args...)
 }
 
-// fields walks a mapping, calling f for each key in order and rejecting
+// fields walks a mapping, calling f for each key in order and reporting
 // keys f does not know.
 func (p *parser) fields(n *yaml.Node, what string, f func(key string, k, v *yaml.Node) bool) {
+	n = yamlx.Resolve(n)
 	if n.Kind != yaml.MappingNode {
 		p.fail(n, "%s must be a mapping, not %s", what, kind(n))
 		return
 	}
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
+		k, v := n.Content[i], yamlx.Resolve(n.Content[i+1])
 		if seen[k.Value] {
-			p.fail(k, "%s: %q given twice", what, k.Value)
-			return
+			p.fail(k, "%s: %s given twice", what, yamlx.Quote(k.Value))
+			continue
 		}
 		seen[k.Value] = true
 		if !f(k.Value, k, v) {
-			p.fail(k, "%s: unknown field %q", what, k.Value)
-			return
+			p.fail(k, "%s: unknown field %s", what, yamlx.Quote(k.Value))
 		}
 	}
 }
 
-func kind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "an alias"
-}
+func kind(n *yaml.Node) string { return yamlx.KindName(n) }
 
 func (p *parser) str(n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
@@ -227,7 +225,7 @@ func (p *parser) duration(n *yaml.Node, what string) time.Duration {
 	s := p.str(n, what)
 	d, err := time.ParseDuration(s)
 	if s != "" && (err != nil || d <= 0) {
-		p.fail(n, "%s must be a positive duration like 5s or 300ms, not %q", what, s)
+		p.fail(n, "%s must be a positive duration like 5s or 300ms, not %s", what, yamlx.Quote(s))
 	}
 	return d
 }
@@ -236,7 +234,7 @@ func (p *parser) regexp(n *yaml.Node, what string) *regexp.Regexp {
 	s := p.str(n, what)
 	re, err := regexp.Compile(s)
 	if err != nil {
-		p.fail(n, "%s: bad pattern %q: %v", what, s, err)
+		p.fail(n, "%s: bad pattern %s: %v", what, yamlx.Quote(s), err)
 	}
 	return re
 }
@@ -258,8 +256,8 @@ func (p *parser) strings(n *yaml.Node, what string) []string {
 
 func (p *parser) name(n *yaml.Node, what string) string {
 	s := p.str(n, what)
-	if p.err == nil && !nameRE.MatchString(s) {
-		p.fail(n, "%s %q: use letters, digits, _ and - only", what, s)
+	if s != "" && !protocol.ValidName(s) {
+		p.fail(n, "%s %s: use letters, digits, _ and - only", what, yamlx.Quote(s))
 	}
 	return s
 }
@@ -277,7 +275,7 @@ func (p *parser) spec(n *yaml.Node) *Spec {
 			s.Description = p.str(v, "description")
 		case "modules":
 			for _, m := range p.strings(v, "modules") {
-				if p.err == nil && !nameRE.MatchString(m) {
+				if m != "" && !protocol.ValidName(m) {
 					p.fail(v, "module name %q: use letters, digits, _ and - only", m)
 				}
 				s.Modules = append(s.Modules, m)
@@ -293,21 +291,20 @@ func (p *parser) spec(n *yaml.Node) *Spec {
 		}
 		return true
 	})
-	if p.err != nil {
-		return nil
-	}
 	for _, req := range []struct {
 		ok   bool
 		what string
 	}{{s.Name != "", "name"}, {s.Summary != "", "summary"}, {stepsNode != nil, "steps"}} {
 		if !req.ok {
 			p.fail(n, "experiment: missing field %q", req.what)
-			return nil
 		}
+	}
+	if stepsNode == nil {
+		return s
 	}
 	if stepsNode.Kind != yaml.SequenceNode || len(stepsNode.Content) == 0 {
 		p.fail(stepsNode, "steps must be a non-empty list")
-		return nil
+		return s
 	}
 	for _, sn := range stepsNode.Content {
 		s.Steps = append(s.Steps, p.step(sn))
@@ -323,12 +320,12 @@ func (p *parser) step(n *yaml.Node) Step {
 		return st
 	}
 	p.fields(n, "step", func(key string, k, v *yaml.Node) bool {
-		if arg, ok := actions[key]; ok {
+		if arg, ok := actions[protocol.Action(key)]; ok {
 			if st.Action != "" {
 				p.fail(k, "step has two actions, %q and %q", st.Action, key)
 				return true
 			}
-			st.Action = key
+			st.Action = protocol.Action(key)
 			p.stepArgs(&st, key, arg, v)
 			return true
 		}
@@ -348,13 +345,13 @@ func (p *parser) step(n *yaml.Node) Step {
 		}
 		return true
 	})
-	if p.err == nil && st.Action == "" {
+	if st.Action == "" {
 		p.fail(n, "step has no action (one of %s)", strings.Join(Actions(), ", "))
 	}
-	if p.err == nil && st.Async && st.ID == "" {
+	if st.Async && st.ID == "" {
 		p.fail(n, "an async step needs an id for await to name")
 	}
-	if p.err == nil && st.Async && st.Action != "read" && st.Action != "unload" && st.Action != "seek" && st.Action != "close" {
+	if st.Async && st.Action != "" && st.Action != "read" && st.Action != "unload" && st.Action != "seek" && st.Action != "close" {
 		p.fail(n, "%s cannot be async (read, seek, close and unload can)", st.Action)
 	}
 	return st
@@ -363,13 +360,14 @@ func (p *parser) step(n *yaml.Node) Step {
 // stepArgs takes the action's value: a scalar main argument, or a mapping
 // with the main argument under its own name and further fields.
 func (p *parser) stepArgs(st *Step, action, arg string, v *yaml.Node) {
+	before := p.d.Count()
 	if v.Kind == yaml.ScalarNode {
 		p.setArg(st, action, arg, v)
 	} else {
 		p.argFields(st, action, arg, v)
 	}
-	if p.err != nil {
-		return
+	if p.d.Count() > before {
+		return // a missing field would only repeat what was said
 	}
 	if st.Target == "" {
 		p.fail(v, "%s: missing field %q", action, arg)
@@ -415,126 +413,19 @@ func (p *parser) setArg(st *Step, action, arg string, v *yaml.Node) {
 		p.checkPath(v, st.Target)
 	case "key":
 		st.Target = p.str(v, action)
-		if strings.Contains(st.Target, "..") || strings.HasPrefix(st.Target, "/") {
-			p.fail(v, "sysctl key %q must be relative to /proc/sys without ..", st.Target)
+		if _, err := protocol.SysctlPath(st.Target); st.Target != "" && err != nil {
+			p.fail(v, "%v", err)
 		}
 	default:
 		st.Target = p.name(v, action+" "+arg)
 	}
 }
 
-// checkPath keeps experiment paths inside the kernel's own file systems in
-// the guest; the agent enforces the same rule.
+// checkPath applies the protocol's path rule, which the agent enforces too.
 func (p *parser) checkPath(n *yaml.Node, path string) {
-	if path == "" || !filepath.IsAbs(path) || filepath.Clean(path) != path {
-		p.fail(n, "path %q must be absolute and clean", path)
-		return
+	if err := protocol.CheckPath(path); err != nil {
+		p.fail(n, "%v", err)
 	}
-	for _, dir := range []string{"/dev/", "/proc/", "/sys/"} {
-		if strings.HasPrefix(path, dir) {
-			return
-		}
-	}
-	p.fail(n, "path %q is outside /dev, /proc and /sys", path)
-}
-
-func (p *parser) stepExpect(n *yaml.Node, what string) *StepExpect {
-	e := &StepExpect{Line: n.Line}
-	p.fields(n, what, func(key string, k, v *yaml.Node) bool {
-		switch key {
-		case "ok":
-			e.OK = p.boolean(v, key)
-		case "errno":
-			e.Errno = p.strings(v, key)
-			for _, name := range e.Errno {
-				if p.err == nil && !knownErrno(name) {
-					p.fail(v, "errno %q is not an errno name like EBUSY", name)
-				}
-			}
-		case "data_contains":
-			s := p.str(v, key)
-			e.DataContains = &s
-		case "answer":
-			e.Answer = p.boolean(v, key)
-		case "state":
-			e.State = p.strings(v, key)
-			for _, s := range e.State {
-				if p.err == nil && !validState(s) {
-					p.fail(v, "state %q: want a /proc state letter (R S D T t X Z I) or gone", s)
-				}
-			}
-		case "wchan":
-			s := p.str(v, key)
-			e.Wchan = &s
-		case "stack":
-			s := p.str(v, key)
-			e.Stack = &s
-		case "exists":
-			e.Exists = p.boolean(v, key)
-		case "oops":
-			if v.Tag == "!!bool" {
-				e.Oops = p.boolean(v, key)
-			} else {
-				t := true
-				e.Oops = &t
-				e.OopsTitle = p.regexp(v, key)
-			}
-		case "min_ms":
-			i := p.integer(v, key)
-			e.MinMS = &i
-		case "max_ms":
-			i := p.integer(v, key)
-			e.MaxMS = &i
-		case "kernels":
-			if what != "expect" {
-				return false
-			}
-			e.Kernels = map[string]*StepExpect{}
-			p.fields(v, "kernels", func(kernel string, _, kv *yaml.Node) bool {
-				e.Kernels[kernel] = p.stepExpect(kv, "kernels."+kernel)
-				return true
-			})
-		default:
-			return false
-		}
-		return true
-	})
-	return e
-}
-
-func (p *parser) runExpect(n *yaml.Node, what string) *RunExpect {
-	e := &RunExpect{Line: n.Line}
-	p.fields(n, what, func(key string, k, v *yaml.Node) bool {
-		switch key {
-		case "oops":
-			e.Oops = p.boolean(v, key)
-		case "oops_title":
-			e.OopsTitle = p.regexp(v, key)
-		case "rip":
-			e.RIP = p.regexp(v, key)
-		case "recursive_fault":
-			e.RecursiveFault = p.boolean(v, key)
-		case "warning":
-			e.Warning = p.boolean(v, key)
-		case "panic":
-			e.Panic = p.boolean(v, key)
-		case "hung_tasks":
-			e.HungTasks = p.strings(v, key)
-		case "kernels":
-			if what != "expect" {
-				return false
-			}
-			e.Kernels = map[string]*RunExpect{}
-			p.fields(v, "kernels", func(kernel string, _, kv *yaml.Node) bool {
-				e.Kernels[kernel] = p.runExpect(kv, "kernels."+kernel)
-				return true
-			})
-		default:
-			return false
-		}
-		return true
-	})
-	return e
 }
 
 // checkReferences checks what needs the whole file: holders opened before
@@ -581,14 +472,6 @@ func (p *parser) checkReferences(s *Spec) {
 			ids[st.ID] = true
 		}
 	}
-}
-
-func validState(s string) bool {
-	switch s {
-	case "R", "S", "D", "T", "t", "X", "Z", "I", "gone":
-		return true
-	}
-	return false
 }
 
 // LoadDir reads every experiments/*.yaml, sorted by name.

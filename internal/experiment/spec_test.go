@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"lab/internal/schematest"
 )
 
 // TestLoadRepoExperiments loads every experiment shipped in experiments/.
@@ -46,7 +48,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad duration", "name: x\nsummary: s\nsteps:\n  - sleep: soon\n", "x.yaml:4: sleep must be a positive duration"},
 		{"bad regexp", "name: x\nsummary: s\nsteps:\n  - sleep: 1s\nexpect: {oops_title: \"(\"}\n", "x.yaml:5: oops_title: bad pattern"},
 		{"bad name", "name: x y\nsummary: s\nsteps:\n  - sleep: 1s\n", "x.yaml:1: name \"x y\""},
-		{"syntax", "name: [x\n", "x.yaml: yaml:"},
+		{"syntax", "name: [x\n", "x.yaml:2: did not find expected"},
 		{"duplicate key", "name: x\nname: y\nsummary: s\nsteps:\n  - sleep: 1s\n", "x.yaml:"},
 		{"unknown expect field", "name: x\nsummary: s\nsteps:\n  - sleep: 1s\n    expect: {color: red}\n", "x.yaml:5: expect: unknown field \"color\""},
 		{"open without path", "name: x\nsummary: s\nsteps:\n  - open: A\n", "x.yaml:4: open: missing field \"path\""},
@@ -143,4 +145,97 @@ func FuzzParse(f *testing.F) {
 			t.Errorf("Parse error %q does not name the file", err)
 		}
 	})
+}
+
+// TestParseReportsEveryError: a file with several mistakes gets all of
+// them, each with its file:line, not only the first.
+func TestParseReportsEveryError(t *testing.T) {
+	y := "name: x y\nsummary: s\nmodules: [m]\nsteps:\n  - load: m\n    expect: {ok: yes please}\n  - explode: m\n  - read: A\n  - sleep: soon\nexpect: {oops_title: \"(\"}\n"
+	_, err := Parse("x.yaml", []byte(y))
+	if err == nil {
+		t.Fatal("Parse accepted a file with five mistakes")
+	}
+	for _, want := range []string{
+		`x.yaml:1: name "x y"`,
+		`x.yaml:6: ok must be true or false`,
+		`x.yaml:7: step: unknown field "explode"`,
+		`x.yaml:8: read: "A" is not a holder opened by an earlier step`,
+		`x.yaml:9: sleep must be a positive duration`,
+		`x.yaml:10: oops_title: bad pattern`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse error lacks %q; got:\n%v", want, err)
+		}
+	}
+}
+
+// TestParseCutsLongValues: reading a file that is not an experiment
+// (lab run /etc/passwd) names it without printing the whole file back.
+func TestParseCutsLongValues(t *testing.T) {
+	long := strings.Repeat("root:x:0:0:root:/root:/bin/bash\n", 200)
+	_, err := Parse("passwd", []byte(long))
+	if err == nil {
+		t.Fatal("Parse accepted /etc/passwd")
+	}
+	if !strings.Contains(err.Error(), "passwd:1: experiment must be a mapping") || len(err.Error()) > 300 {
+		t.Errorf("Parse(passwd) error is %d bytes: %.400s", len(err.Error()), err)
+	}
+}
+
+// TestOldNamesLoad: files written before report:/crash: existed (step
+// oops:, run oops: and oops_title:) load to the same spec as the new names,
+// and giving both spellings is an error.
+func TestOldNamesLoad(t *testing.T) {
+	head := "name: x\nsummary: s\nmodules: [m]\nsteps:\n  - load: m\n"
+	old, err := Parse("old.yaml", []byte(head+"    expect: {oops: \"WARNING\"}\nexpect: {oops: true, oops_title: fault}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := Parse("new.yaml", []byte(head+"    expect: {report: \"WARNING\"}\nexpect: {crash: true, crash_title: fault}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Spec{old, cur} {
+		e, r := s.Steps[0].Expect, s.Expect
+		if e.Report == nil || !*e.Report || e.ReportTitle == nil || e.ReportTitle.String() != "WARNING" {
+			t.Errorf("%s: step expect = %+v; want a report matching WARNING", s.File, e)
+		}
+		if r.Crash == nil || !*r.Crash || r.CrashTitle == nil || r.CrashTitle.String() != "fault" {
+			t.Errorf("%s: run expect = %+v; want a crash titled fault", s.File, r)
+		}
+	}
+	_, err = Parse("both.yaml", []byte(head+"expect: {oops: true, crash: true}\n"))
+	if err == nil || !strings.Contains(err.Error(), "both.yaml:6: expect: give crash (or the older oops), not both") {
+		t.Errorf("Parse(oops and crash) = %v; want an error naming both", err)
+	}
+}
+
+// TestExperimentsMatchSchema: every shipped experiment validates against
+// schema/experiment.schema.json (what editors check), and the schema
+// refuses what the loader refuses in shape.
+func TestExperimentsMatchSchema(t *testing.T) {
+	files, err := filepath.Glob("../../experiments/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no experiments: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := schematest.ValidateYAML(schematest.Experiment, b); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	for _, bad := range []string{
+		"name: x\nsummary: s\nsteps:\n  - explode: m\n",
+		"name: x\nsummary: s\nsteps:\n  - open: {holder: A, path: /etc/shadow}\n",
+		"name: x y\nsummary: s\nsteps:\n  - sleep: 1s\n",
+		"name: x\nsummary: s\nsteps:\n  - sleep: 1s\nexpect: {crash: maybe}\n",
+		"name: x\nsteps:\n  - sleep: 1s\n",
+	} {
+		if err := schematest.ValidateYAML(schematest.Experiment, []byte(bad)); err == nil {
+			t.Errorf("schema accepts %q", bad)
+		}
+	}
 }

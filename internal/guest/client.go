@@ -1,3 +1,5 @@
+// Package guest is the host side of the agent protocol (internal/protocol):
+// fresh SSH keys per run, and a client that sends one step per channel.
 package guest
 
 import (
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"lab/internal/protocol"
 )
 
 // Keys are the SSH keys of one run: the host's client key and the agent's
@@ -115,9 +119,9 @@ var ErrLost = errors.New("lost the agent")
 // Do runs one step. The context bounds the whole step; the agent bounds the
 // step itself by req.TimeoutMS, so a context deadline longer than that is
 // only hit when the guest stops answering altogether.
-func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
+func (c *Client) Do(ctx context.Context, req protocol.Request) (protocol.Reply, error) {
 	type result struct {
-		rep Reply
+		rep protocol.Reply
 		err error
 	}
 	done := make(chan result, 1)
@@ -135,7 +139,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 			done <- result{err: fmt.Errorf("%w: %s step: %v", ErrLost, req.Action, err)}
 			return
 		}
-		var rep Reply
+		var rep protocol.Reply
 		if err := json.Unmarshal(out, &rep); err != nil {
 			done <- result{err: fmt.Errorf("%s step: bad reply %q: %v", req.Action, strings.TrimSpace(string(out)), err)}
 			return
@@ -153,7 +157,7 @@ func (c *Client) Do(ctx context.Context, req Request) (Reply, error) {
 			}
 		default:
 		}
-		return Reply{}, fmt.Errorf("%w: no reply to %s step: %v", ErrLost, req.Action, ctx.Err())
+		return protocol.Reply{}, fmt.Errorf("%w: no reply to %s step: %v", ErrLost, req.Action, ctx.Err())
 	}
 }
 

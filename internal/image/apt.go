@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"lab/internal/safefile"
+	"lab/internal/textutil"
 )
 
 // aptState is a private apt configuration and state under the cache: the
@@ -186,7 +187,7 @@ func (a *aptState) run(ctx context.Context, dir string, out io.Writer, name stri
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("%s %s: %w: %s", name, args[0], err, lastLines(tail.String(), 6))
+		return fmt.Errorf("%s %s: %w: %s", name, args[0], err, strings.Join(textutil.LastLines(tail.String(), 6), "; "))
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"lab/internal/logx"
 	"lab/internal/safefile"
 )
 
@@ -163,7 +164,7 @@ func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
 	}
 	opts.CacheDir = cache
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = logx.Or(nil)
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
@@ -358,12 +359,4 @@ func mapValues(m map[string]string) []string {
 		v = append(v, x)
 	}
 	return v
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "; ")
 }

@@ -1,12 +1,12 @@
 package image
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"lab/internal/safefile"
+	"lab/internal/yamlx"
 )
 
 // Lock is an images/<name>.lock file: exactly which packages an image
@@ -60,67 +60,67 @@ func LoadLock(file string) (*Lock, error) {
 
 func parseLock(file string, data []byte) (*Lock, error) {
 	var l Lock
-	d := &specDecoder{file: file}
-	root, err := d.decodeDoc(data, &l, "lock")
+	d := &yamlx.Decoder{File: file}
+	root, err := d.Decode(data, &l, "lock")
 	if err != nil {
 		return nil, err
 	}
-	if len(d.errs) == 0 {
-		top := linesOf(root)
+	if !d.Failed() {
+		top := yamlx.LinesOf(root)
 		if l.Image == "" {
-			d.errorf(top.line("image"), "missing field %q in lock", "image")
+			d.Errorf(top.Line("image"), "missing field %q in lock", "image")
 		} else if !nameRe.MatchString(l.Image) {
-			d.errorf(top.line("image"), "bad image name %q", l.Image)
+			d.Errorf(top.Line("image"), "bad image name %q", l.Image)
 		}
 		if l.Release == "" {
-			d.errorf(top.line("release"), "missing field %q in lock", "release")
+			d.Errorf(top.Line("release"), "missing field %q in lock", "release")
 		} else if !tokenRe.MatchString(l.Release) {
-			d.errorf(top.line("release"), "bad release %q", l.Release)
+			d.Errorf(top.Line("release"), "bad release %q", l.Release)
 		}
-		d.validatePackages(l.Packages, top)
+		validatePackages(d, l.Packages, top)
 	}
-	if err := errors.Join(d.errs...); err != nil {
+	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	l.File = file
 	return &l, nil
 }
 
-func (d *specDecoder) validatePackages(pkgs []Package, top *fieldLines) {
+func validatePackages(d *yamlx.Decoder, pkgs []Package, top *yamlx.Lines) {
 	if len(pkgs) == 0 {
-		d.errorf(top.line("packages"), "missing field %q in lock: list at least one package (lab images update writes them)", "packages")
+		d.Errorf(top.Line("packages"), "missing field %q in lock: list at least one package (lab images update writes them)", "packages")
 		return
 	}
 	seen := map[string]bool{}
 	for i, p := range pkgs {
-		fl := top.item("packages", i)
+		fl := top.Item("packages", i)
 		what := fmt.Sprintf("packages[%d]", i)
 		req := func(key, val string) bool {
 			if val == "" {
-				d.errorf(fl.line(key), "missing field %q in %s", key, what)
+				d.Errorf(fl.Line(key), "missing field %q in %s", key, what)
 				return false
 			}
 			return true
 		}
 		if req("name", p.Name) {
 			if !debNameRe.MatchString(p.Name) {
-				d.errorf(fl.line("name"), "bad package name %q", p.Name)
+				d.Errorf(fl.Line("name"), "bad package name %q", p.Name)
 			} else if seen[p.Name] {
-				d.errorf(fl.line("name"), "package %q listed twice", p.Name)
+				d.Errorf(fl.Line("name"), "package %q listed twice", p.Name)
 			}
 			seen[p.Name] = true
 		}
 		if req("version", p.Version) && !versionRe.MatchString(p.Version) {
-			d.errorf(fl.line("version"), "bad version %q for package %s", p.Version, p.Name)
+			d.Errorf(fl.Line("version"), "bad version %q for package %s", p.Version, p.Name)
 		}
 		if req("sha256", p.SHA256) && !sha256Re.MatchString(p.SHA256) {
-			d.errorf(fl.line("sha256"), "bad sha256 %q for package %s: want 64 lower-case hex digits", p.SHA256, p.Name)
+			d.Errorf(fl.Line("sha256"), "bad sha256 %q for package %s: want 64 lower-case hex digits", p.SHA256, p.Name)
 		}
 		if p.Suite != "" && !tokenRe.MatchString(p.Suite) {
-			d.errorf(fl.line("suite"), "bad suite %q for package %s", p.Suite, p.Name)
+			d.Errorf(fl.Line("suite"), "bad suite %q for package %s", p.Suite, p.Name)
 		}
 		if p.Date != "" && !dateRe.MatchString(p.Date) {
-			d.errorf(fl.line("date"), "bad date %q for package %s: want RFC 3339 UTC such as 2026-12-02T17:40:00Z", p.Date, p.Name)
+			d.Errorf(fl.Line("date"), "bad date %q for package %s: want RFC 3339 UTC such as 2026-12-02T17:40:00Z", p.Date, p.Name)
 		}
 	}
 }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"lab/internal/logx"
 	"lab/internal/safefile"
 
 	"pault.ag/go/debian/dependency"
@@ -269,7 +269,7 @@ func Resolve(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (
 // lists when asked to (or when there are none yet).
 func indexOf(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (suiteIndex, error) {
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = logx.Or(nil)
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard
@@ -310,7 +310,7 @@ func indexOf(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (
 // (updating lists that may predate the lock).
 func Served(ctx context.Context, spec *Spec, opts FetchOptions) (bool, error) {
 	if opts.Log == nil {
-		opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		opts.Log = logx.Or(nil)
 	}
 	if opts.Progress == nil {
 		opts.Progress = io.Discard

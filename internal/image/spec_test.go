@@ -130,7 +130,7 @@ func TestLoadSpecErrors(t *testing.T) {
 		{"bad flavour", replace("compiler: gcc-12\n", "compiler: gcc-12\nflavour: AMD 64\n"),
 			[]string{`:6: bad flavour "AMD 64"`}},
 		{"wrong type list", replace("boot_modules: [virtio_pci, virtio_net]", "boot_modules: virtio_pci"),
-			[]string{`:6: wrong type for "boot_modules": want a list, got a string`}},
+			[]string{`:6: wrong type for "boot_modules": want a list, got the string "virtio_pci"`}},
 		{"wrong type string", replace("compiler: gcc-12", "compiler: {gcc: 12}"),
 			[]string{`:5: wrong type for "compiler": want a string, got a mapping`}},
 		{"wrong type bool", replace("compiler: gcc-12", "compiler: true"),
@@ -267,9 +267,9 @@ func TestLoadSpecBuildRootErrors(t *testing.T) {
 		{"package not a string", replace("- make", "- {make: 1}"),
 			[]string{`:11: wrong type for "packages[1]": want a string, got a mapping`}},
 		{"not a mapping", strings.Replace(goodSpec+"build_root: sid\n", "", "", 1),
-			[]string{`:7: build_root must be a mapping, not a string`}},
+			[]string{`:7: build_root must be a mapping, not the string "sid"`}},
 		{"packages not a list", replace("  packages:\n    - gcc-16\n    - make\n    - libc6-dev\n", "  packages: gcc-16\n"),
-			[]string{`:9: wrong type for "packages": want a list, got a string`}},
+			[]string{`:9: wrong type for "packages": want a list, got the string "gcc-16"`}},
 	}
 	checkSpecErrors(t, tests)
 }

@@ -16,6 +16,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"lab/internal/logx"
+	"lab/internal/protocol"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -30,7 +32,6 @@ import (
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/u-root/uio/llog"
 
-	"lab/internal/agent"
 	"lab/internal/safefile"
 )
 
@@ -67,9 +68,7 @@ type Image struct {
 
 // Build returns the cached initramfs for o, building what is missing.
 func Build(ctx context.Context, o Options) (*Image, error) {
-	if o.Log == nil {
-		o.Log = slog.New(slog.DiscardHandler)
-	}
+	o.Log = logx.Or(o.Log)
 	dir := filepath.Join(o.CacheDir, "initramfs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -124,8 +123,8 @@ func WithKeys(img *Image, path string, hostPEM, authorizedKey []byte) (string, e
 	}
 	buf := bytes.NewBuffer(b)
 	keys := []cpio.Record{
-		cpio.StaticFile(strings.TrimPrefix(agent.HostKeyFile, "/"), string(hostPEM), 0o600),
-		cpio.StaticFile(strings.TrimPrefix(agent.AuthorizedKeyFile, "/"), string(authorizedKey), 0o644),
+		cpio.StaticFile(strings.TrimPrefix(protocol.HostKeyFile, "/"), string(hostPEM), 0o600),
+		cpio.StaticFile(strings.TrimPrefix(protocol.AuthorizedKeyFile, "/"), string(authorizedKey), 0o644),
 	}
 	if err := writeSegment(buf, keys); err != nil {
 		return "", err
@@ -161,7 +160,7 @@ func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
 	if err := add(agentBin, "bin/uinit", 0o755); err != nil {
 		return nil, err
 	}
-	if err := add(holderBin, strings.TrimPrefix(agent.HolderBinary, "/"), 0o755); err != nil {
+	if err := add(holderBin, strings.TrimPrefix(protocol.HolderBinary, "/"), 0o755); err != nil {
 		return nil, err
 	}
 	// u-root's init runs /bin/defaultsh when uinit exits, and panics the
@@ -175,19 +174,19 @@ func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := add(o.Modules[n], strings.TrimPrefix(agent.ModulesDir, "/")+"/"+n+".ko", 0o644); err != nil {
+		if err := add(o.Modules[n], strings.TrimPrefix(protocol.ModulesDir, "/")+"/"+n+".ko", 0o644); err != nil {
 			return nil, err
 		}
 	}
 	var order []string
 	for _, p := range o.BootModules {
 		base := filepath.Base(p)
-		if err := add(p, strings.TrimPrefix(agent.BootModulesDir, "/")+"/"+base, 0o644); err != nil {
+		if err := add(p, strings.TrimPrefix(protocol.BootModulesDir, "/")+"/"+base, 0o644); err != nil {
 			return nil, err
 		}
 		order = append(order, base)
 	}
-	files = append(files, cpio.StaticFile(strings.TrimPrefix(agent.BootModulesOrder, "/"), strings.Join(order, "\n")+"\n", 0o644))
+	files = append(files, cpio.StaticFile(strings.TrimPrefix(protocol.BootModulesOrder, "/"), strings.Join(order, "\n")+"\n", 0o644))
 	return files, nil
 }
 
@@ -312,7 +311,7 @@ func corePath(dir string) string {
 // takes a minute or more).
 func CoreCached(cacheDir string) (string, bool) {
 	p := corePath(filepath.Join(cacheDir, "initramfs"))
-	return p, intact(p, slog.New(slog.DiscardHandler))
+	return p, intact(p, logx.Or(nil))
 }
 
 func urootVersion() string {

@@ -306,7 +306,7 @@ func makeRoot(ctx context.Context, b *BuildRoot, dir, key string, log *slog.Logg
 	out, err := runGroup(ctx, cmd)
 	os.WriteFile(filepath.Join(tmp, "debootstrap.log"), out, 0o644)
 	if err != nil {
-		return fmt.Errorf("debootstrap %s build root: %w\n%s", b.Suite, err, lastLines(out, makeTailLines))
+		return fmt.Errorf("debootstrap %s build root: %w\n%s", b.Suite, err, lastLinesOf(out, makeTailLines))
 	}
 	stamp := fmt.Sprintf("%s\nsuite %s\npackages %s\ncreated %s\nelapsed %s\n", buildRootVersion, b.Suite,
 		strings.Join(b.Packages, ","), time.Now().UTC().Format(time.RFC3339), time.Since(start).Round(time.Second))
@@ -348,7 +348,7 @@ func findDebootstrap(ctx context.Context, log *slog.Logger) (string, error) {
 	cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("debootstrap is missing and apt-get could not install it (apt-get install debootstrap): %w\n%s", err, lastLines(out, 10))
+		return "", fmt.Errorf("debootstrap is missing and apt-get could not install it (apt-get install debootstrap): %w\n%s", err, lastLinesOf(out, 10))
 	}
 	p, err := look()
 	if err != nil {

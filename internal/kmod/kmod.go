@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"lab/internal/logx"
+	"lab/internal/textutil"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -61,7 +63,7 @@ const makeTailLines = 30
 func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 	log := o.Log
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logx.Or(nil)
 	}
 	if o.Src == "" || o.HeadersDir == "" || o.CacheDir == "" {
 		return nil, errors.New("kmod build: Src, HeadersDir and CacheDir must be set")
@@ -172,7 +174,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		log.Info("building kernel modules in the build root", "src", src, "root", root, "cc", o.Compiler)
 		out, err = buildInRoot(ctx, root, o.BuildRoot.Image.HeadersRel(), buildDir, o.Compiler)
 		if err != nil {
-			return nil, fmt.Errorf("build %s against kernel %s in the %s build root %s: %w\n%s", family, o.Release, o.BuildRoot.Suite, root, err, lastLines(out, makeTailLines))
+			return nil, fmt.Errorf("build %s against kernel %s in the %s build root %s: %w\n%s", family, o.Release, o.BuildRoot.Suite, root, err, lastLinesOf(out, makeTailLines))
 		}
 		log.Debug("make output", "output", string(out))
 	} else {
@@ -186,7 +188,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		}
 		out, err = runMake(ctx, headers, buildDir, o.Compiler)
 		if err != nil {
-			return nil, fmt.Errorf("build %s against kernel %s (%s): %w%s\n%s", family, o.Release, headers, err, hint(out), lastLines(out, makeTailLines))
+			return nil, fmt.Errorf("build %s against kernel %s (%s): %w%s\n%s", family, o.Release, headers, err, hint(out), lastLinesOf(out, makeTailLines))
 		}
 		log.Debug("make output", "output", string(out))
 	}
@@ -196,7 +198,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		return nil, err
 	}
 	if len(kos) == 0 {
-		return nil, fmt.Errorf("build %s against kernel %s: make produced no .ko file\n%s", family, o.Release, lastLines(out, makeTailLines))
+		return nil, fmt.Errorf("build %s against kernel %s: make produced no .ko file\n%s", family, o.Release, lastLinesOf(out, makeTailLines))
 	}
 
 	staging, err := os.MkdirTemp(kmodsDir, key+".tmp-")
@@ -542,11 +544,7 @@ func findKOs(dir string) ([]string, error) {
 	return kos, err
 }
 
-// lastLines returns the last n lines of out.
-func lastLines(out []byte, n int) string {
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+// lastLinesOf is the tail of a build's output, for an error message.
+func lastLinesOf(out []byte, n int) string {
+	return strings.Join(textutil.LastLines(string(out), n), "\n")
 }

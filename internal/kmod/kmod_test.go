@@ -13,25 +13,39 @@ import (
 
 // The kernel the real-build tests use: Debian's 6.1.192-2 (bookworm-security).
 const (
-	testRelease  = "6.1.0-56-amd64"
 	testCompiler = "gcc-12"
 )
 
 // testHeaders finds the Debian 6.1 headers: $LAB_TEST_HEADERS, else the tree
 // internal/image unpacks into the lab cache, fetching the image when it is
 // not there yet (tests of other packages may or may not have run first).
+// testRelease is the release of the headers testHeaders found: the one
+// debian-6.1 resolved to today (its lock, or the build it followed).
+var testRelease string
+
 func testHeaders(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds kernel modules against real headers; skipped with -short")
 	}
 	if dir := os.Getenv("LAB_TEST_HEADERS"); dir != "" {
-		if isHeaders(dir) {
-			return dir
+		if !isHeaders(dir) {
+			t.Fatalf("LAB_TEST_HEADERS=%s holds no kernel headers tree (no Makefile)", dir)
 		}
-		t.Fatalf("LAB_TEST_HEADERS=%s holds no kernel headers tree (no Makefile)", dir)
+		b, _ := os.ReadFile(filepath.Join(dir, ".kernelvariables"))
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "override KERNELRELEASE = "); ok {
+				testRelease = v
+			}
+		}
+		if testRelease == "" {
+			t.Fatalf("LAB_TEST_HEADERS=%s: no KERNELRELEASE in its .kernelvariables", dir)
+		}
+		return dir
 	}
-	dir := fetchedImage(t, "debian-6.1").HeadersDir()
+	img := fetchedImage(t, "debian-6.1")
+	testRelease = img.Spec.Release
+	dir := img.HeadersDir()
 	if !isHeaders(dir) {
 		t.Fatalf("the fetched debian-6.1 image has no headers tree at %s", dir)
 	}
@@ -407,10 +421,10 @@ func TestLastLines(t *testing.T) {
 	for i := range 100 {
 		b.WriteString(strings.Repeat("x", i%3) + "\n")
 	}
-	if n := strings.Count(lastLines([]byte(b.String()), 30), "\n"); n != 29 {
+	if n := strings.Count(lastLinesOf([]byte(b.String()), 30), "\n"); n != 29 {
 		t.Errorf("lastLines kept %d newlines, want 29", n)
 	}
-	if got := lastLines([]byte("a\nb\n"), 30); got != "a\nb" {
+	if got := lastLinesOf([]byte("a\nb\n"), 30); got != "a\nb" {
 		t.Errorf("lastLines short = %q", got)
 	}
 }

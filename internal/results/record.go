@@ -5,7 +5,6 @@ package results
 
 import (
 	"lab/internal/evidence"
-	"lab/internal/guest"
 )
 
 // Schema is the version of the result record. Fields may be added; renaming
@@ -57,10 +56,10 @@ type Result struct {
 	// Modules are the layouts of the experiment's modules, taken after each
 	// load and just before each unload (Event says which): what names
 	// addresses in a module, loaded or freed.
-	Modules    []guest.ModuleLayout `json:"modules,omitempty"`
-	TimingsMS  map[string]int64     `json:"timings_ms"`
-	Provenance Provenance           `json:"provenance"`
-	Notes      []string             `json:"notes,omitempty"`
+	Modules    []ModuleLayout   `json:"modules,omitempty"`
+	TimingsMS  map[string]int64 `json:"timings_ms"`
+	Provenance Provenance       `json:"provenance"`
+	Notes      []string         `json:"notes,omitempty"`
 }
 
 // Kernel names the kernel a result was taken on.
@@ -86,7 +85,7 @@ type Step struct {
 	MS     int64 `json:"ms"`
 	// Process is the state of the process doing the step when it did not
 	// answer, or the observed process of an observe step.
-	Process *guest.ProcessState `json:"process,omitempty"`
+	Process *StepProcess `json:"process,omitempty"`
 	// Oopses are indexes into Result.Oopses of reports the kernel printed
 	// while this step ran.
 	Oopses []int `json:"oopses,omitempty"`
@@ -113,6 +112,44 @@ type Process struct {
 	HungTaskReport string   `json:"hung_task_report"`
 	Exited         bool     `json:"exited,omitempty"`
 	ExitStatus     string   `json:"exit_status,omitempty"`
+}
+
+// StepProcess is what /proc said about the process doing a step. It is
+// the result's own type, not the wire's (protocol.ProcessState), so that a
+// change to the protocol cannot change result schema 1 unnoticed; the
+// fields and JSON names are schema 1's.
+type StepProcess struct {
+	PID        int      `json:"pid"`
+	Comm       string   `json:"comm"`
+	State      string   `json:"state"`
+	Wchan      string   `json:"wchan"`
+	Stack      []string `json:"stack"`
+	Exited     bool     `json:"exited,omitempty"`
+	ExitStatus string   `json:"exit_status,omitempty"`
+}
+
+// StateLetter returns the one-letter state ("D", "X", "gone").
+func (p *StepProcess) StateLetter() string {
+	if p == nil || p.State == "" {
+		return ""
+	}
+	if p.State == "gone" {
+		return "gone"
+	}
+	return p.State[:1]
+}
+
+// ModuleLayout is where a module lay in kernel memory, after a load or
+// just before an unload (schema 1's "modules" items; see
+// protocol.ModuleLayout for what each field means).
+type ModuleLayout struct {
+	Name     string            `json:"name"`
+	Event    string            `json:"event"`
+	Base     uint64            `json:"base"`
+	Size     uint64            `json:"size"`
+	Sections map[string]uint64 `json:"sections"`
+	Uptime   float64           `json:"uptime"`
+	GoneAt   float64           `json:"gone_at,omitempty"`
 }
 
 // Provenance pins what produced a result.

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"lab/internal/evidence"
-	"lab/internal/guest"
 )
 
 func sampleMatrix() *Matrix {
@@ -23,7 +22,7 @@ func sampleMatrix() *Matrix {
 		Notes:     []string{"holder-A is still D & never reported"},
 		TimingsMS: map[string]int64{"boot": 6000, "total": 11000}}
 	unsafe510 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-5.10"}, Verdict: Fail, Reason: "step 6: process state: want X, got D (disk sleep)",
-		Steps:     []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true, Process: &guest.ProcessState{State: "D (disk sleep)"}}},
+		Steps:     []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true, Process: &StepProcess{State: "D (disk sleep)"}}},
 		Oopses:    []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x5b/0x1a0"}},
 		Processes: []Process{{Comm: "holder-A", State: "D (disk sleep)"}}}
 	safe61 := &Result{Experiment: "chardev-safe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass,

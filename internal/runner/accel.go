@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"lab/internal/results"
 
 	"lab/internal/accel"
 	"lab/internal/vm"
@@ -42,7 +43,7 @@ func (o Options) chooseAccel(ctx context.Context, kernel string) (accel.Choice, 
 func (s *session) bootChosen(ctx context.Context) error {
 	c, err := s.o.chooseAccel(ctx, s.p.Image.KernelPath())
 	if err != nil {
-		return fail(KindBoot, err)
+		return fail(results.KindBoot, err)
 	}
 	if note := c.Note(); note != "" {
 		s.r.Notes = append(s.r.Notes, note)
@@ -54,9 +55,9 @@ func (s *session) bootChosen(ctx context.Context) error {
 	}
 	var note string
 	switch re.kind {
-	case KindNoKernelOut:
+	case results.KindNoKernelOutput:
 		note = fmt.Sprintf("KVM booted nothing (%v); retried with TCG", err)
-	case KindQEMUExited:
+	case results.KindQEMUExited:
 		note = fmt.Sprintf("QEMU died under KVM before the kernel printed (%v); retried with TCG", err)
 	default:
 		return err

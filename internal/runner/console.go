@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"lab/internal/attribute"
+	"lab/internal/results"
+	"lab/internal/textutil"
 	"os"
 	"strings"
 	"time"
@@ -38,16 +41,16 @@ func (w *consoleWatch) waitFor(ctx context.Context, m *vm.VM, limit time.Duratio
 			if ok {
 				return nil
 			}
-			if strings.Contains(line, "Kernel panic - not syncing") {
-				return fail(KindKernelPanic, fmt.Errorf("the kernel panicked while booting: %s%s", strings.TrimSpace(line), w.tail()))
+			if p := attribute.PanicLine(line); p != "" {
+				return fail(results.KindKernelPanic, fmt.Errorf("the kernel panicked while booting: %s%s", p, w.tail()))
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fail(KindInterrupted, ctx.Err())
+			return fail(results.KindInterrupted, ctx.Err())
 		case <-m.Exited():
 			w.read()
-			return fail(KindQEMUExited, fmt.Errorf("%v%s", m.ExitError(), w.tail()))
+			return fail(results.KindQEMUExited, fmt.Errorf("%v%s", m.ExitError(), w.tail()))
 		case <-deadline.C:
 			return errTimeout
 		case <-tick.C:
@@ -83,11 +86,5 @@ func (w *consoleWatch) tail() string {
 	if w.partial != "" {
 		lines = append(lines, w.partial)
 	}
-	if len(lines) > 15 {
-		lines = lines[len(lines)-15:]
-	}
-	if len(lines) == 0 {
-		return "; the console is empty"
-	}
-	return "; last console lines:\n  " + strings.Join(lines, "\n  ")
+	return consoleTail(textutil.LastLines(strings.Join(lines, "\n"), 15))
 }

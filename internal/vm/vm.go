@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"lab/internal/logx"
 	"log/slog"
 	"net"
 	"os"
@@ -96,9 +97,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
-	}
+	cfg.Log = logx.Or(cfg.Log)
 	if _, err := exec.LookPath(cfg.QEMU); err != nil {
 		return nil, fmt.Errorf("%s not found: install qemu-system-x86 (apt-get install qemu-system-x86)", cfg.QEMU)
 	}

@@ -1,8 +1,6 @@
-// Package agent is the guest side of lab: it runs inside the VM as u-root's
-// uinit, loads the NIC modules, brings up the network and serves experiment
-// steps over SSH. Holders and unloads run in child processes of their own so
-// that a step that never returns leaves the agent free to observe it.
-package agent
+package protocol
+
+import "time"
 
 // Paths inside the initramfs that the host fills in (see internal/initramfs).
 const (
@@ -21,12 +19,10 @@ const (
 	// HolderBinary is the single-threaded C program that holds files open
 	// (holder/holder.c).
 	HolderBinary = "/lab/bin/lab-holder"
-	// ReadyMarker is written to /dev/kmsg once the SSH server listens; the
-	// host watches the console for it before it dials.
-	ReadyMarker = "lab-agent: ready"
-	// UnloadedMarker, followed by the module name, is written to /dev/kmsg
-	// when a delete_module returns success.
-	UnloadedMarker = "lab-agent: unloaded "
 	// Port is the SSH port inside the guest.
 	Port = 22
 )
+
+// DefaultStepTimeout is how long the agent waits for a step's answer when
+// the request names no timeout.
+const DefaultStepTimeout = 10 * time.Second

@@ -1,26 +1,37 @@
-// Package guest is the host side of the lab agent protocol, and holds the
-// protocol types that both the host and the agent (internal/agent) use.
+// Package protocol is the one definition of how the host and the guest
+// agent talk: the typed actions, the request and reply of one step, the
+// console markers the agent writes and the host reads (both written and
+// parsed here), the paths inside the initramfs and the rules for names and
+// paths an experiment may use. The agent (internal/agent), the host client
+// (internal/guest), the experiment loader and the runner all use it, and
+// none of them imports another for these.
+//
+// These are wire types: result.json has its own (internal/results), so a
+// change here cannot silently change result schema 1.
 //
 // The protocol is one SSH "exec" request per step: the command string is a
 // JSON-encoded Request, the agent writes one JSON-encoded Reply to the
 // channel's stdout and exits with status 0. Keeping a step to one channel
 // means a step that never answers costs one channel, never the connection.
-package guest
+package protocol
+
+// Action is what one step asks the agent to do.
+type Action string
 
 // Actions the agent understands.
 const (
-	ActionLoad    = "load"    // finit_module of a lab module
-	ActionUnload  = "unload"  // delete_module(O_NONBLOCK)
-	ActionOpen    = "open"    // start a holder process that opens Path
-	ActionRead    = "read"    // holder reads up to Count bytes from its fd
-	ActionSeek    = "seek"    // holder lseeks its fd to Offset (SEEK_SET)
-	ActionClose   = "close"   // holder closes its fd
-	ActionObserve = "observe" // state of a holder (or PID) from /proc
-	ActionSysctl  = "sysctl"  // write a value under /proc/sys
-	ActionExists  = "exists"  // stat a path
-	ActionAwait   = "await"   // wait for an asynchronous step started earlier
-	ActionPing    = "ping"    // liveness and guest facts
-	ActionSymbols = "symbols" // name kernel addresses from /proc/kallsyms
+	ActionLoad    Action = "load"    // finit_module of a lab module
+	ActionUnload  Action = "unload"  // delete_module(O_NONBLOCK)
+	ActionOpen    Action = "open"    // start a holder process that opens Path
+	ActionRead    Action = "read"    // holder reads up to Count bytes from its fd
+	ActionSeek    Action = "seek"    // holder lseeks its fd to Offset (SEEK_SET)
+	ActionClose   Action = "close"   // holder closes its fd
+	ActionObserve Action = "observe" // state of a holder (or PID) from /proc
+	ActionSysctl  Action = "sysctl"  // write a value under /proc/sys
+	ActionExists  Action = "exists"  // stat a path
+	ActionAwait   Action = "await"   // wait for an asynchronous step started earlier
+	ActionPing    Action = "ping"    // liveness and guest facts
+	ActionSymbols Action = "symbols" // name kernel addresses from /proc/kallsyms
 )
 
 // Request is one step sent to the agent.
@@ -28,7 +39,7 @@ type Request struct {
 	// Step is the experiment step's 1-based index; the agent writes it to
 	// the kernel log so reports can be tied to the step that caused them.
 	Step   int    `json:"step,omitempty"`
-	Action string `json:"action"`
+	Action Action `json:"action"`
 	// Module is a module name for load and unload.
 	Module string `json:"module,omitempty"`
 	// Params are module parameters for load ("delay_ms=3000").

@@ -1,11 +1,10 @@
-package runner
+package attribute
 
 import (
 	"os"
 	"testing"
 
 	"lab/internal/evidence"
-	"lab/internal/guest"
 	"lab/internal/results"
 )
 
@@ -18,7 +17,7 @@ func TestAttribute(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &results.Result{Steps: make([]results.Step, 6), Oopses: evidence.ParseBytes(b)}
-	attribute(string(b), r)
+	Steps(string(b), r)
 	if got := r.Steps[4].Oopses; len(got) != 2 {
 		t.Errorf("step 5 (read after unload) has reports %v; want both oopses", got)
 	}
@@ -41,7 +40,7 @@ func TestAttribute(t *testing.T) {
 `
 	r = &results.Result{Steps: make([]results.Step, 1), Oopses: evidence.ParseBytes([]byte(hung)),
 		Processes: []results.Process{{PID: 97, Comm: "rmmod"}, {PID: 98, Comm: "holder-A"}}}
-	attribute(hung, r)
+	Steps(hung, r)
 	if r.Processes[0].HungTaskReport == "" || r.Processes[1].HungTaskReport != "" {
 		t.Errorf("hung-task reports attached = %q, %q; want rmmod's only", r.Processes[0].HungTaskReport, r.Processes[1].HungTaskReport)
 	}
@@ -52,8 +51,8 @@ func TestFindPanic(t *testing.T) {
 		{"[ 3.1] Kernel panic - not syncing: Fatal exception\n[ 3.2] Kernel Offset: disabled\n", "Kernel panic - not syncing: Fatal exception"},
 		{"[ 3.1] all fine\n", ""},
 	} {
-		if got := findPanic(tc.in); got != tc.want {
-			t.Errorf("findPanic(%q) = %q; want %q", tc.in, got, tc.want)
+		if got := PanicLine(tc.in); got != tc.want {
+			t.Errorf("PanicLine(%q) = %q; want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -69,24 +68,24 @@ func TestMarkUnloads(t *testing.T) {
 		"[    4.100000] user text: lab-agent: unloaded m\r\n" // not the agent's line
 	for _, tc := range []struct {
 		name    string
-		layouts []guest.ModuleLayout
+		layouts []results.ModuleLayout
 		want    []float64
 	}{
-		{"unload fails, then succeeds", []guest.ModuleLayout{
+		{"unload fails, then succeeds", []results.ModuleLayout{
 			{Name: "m", Event: "load"}, {Name: "m", Event: "unload"}, {Name: "m", Event: "unload"},
 		}, []float64{0, 0, 3.101234}},
-		{"unloaded, loaded again, unloaded", []guest.ModuleLayout{
+		{"unloaded, loaded again, unloaded", []results.ModuleLayout{
 			{Name: "m", Event: "load"}, {Name: "m", Event: "unload"}, {Name: "other", Event: "unload"},
 			{Name: "m", Event: "load"}, {Name: "m", Event: "unload"},
 		}, []float64{0, 3.101234, 3.5, 0, 4}},
-		{"a module loaded at boot, unloaded once", []guest.ModuleLayout{
+		{"a module loaded at boot, unloaded once", []results.ModuleLayout{
 			{Name: "other", Event: "unload"},
 		}, []float64{3.5}},
-		{"never unloaded", []guest.ModuleLayout{
+		{"never unloaded", []results.ModuleLayout{
 			{Name: "x", Event: "load"}, {Name: "x", Event: "unload"},
 		}, []float64{0, 0}},
 	} {
-		markUnloads(console, tc.layouts)
+		MarkUnloads(console, tc.layouts)
 		for i, l := range tc.layouts {
 			if l.GoneAt != tc.want[i] {
 				t.Errorf("%s: layout %d (%s %s) gone at %v; want %v", tc.name, i, l.Event, l.Name, l.GoneAt, tc.want[i])

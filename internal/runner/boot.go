@@ -1,0 +1,104 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"lab/internal/guest"
+	"lab/internal/initramfs"
+	"lab/internal/protocol"
+	"lab/internal/results"
+	"lab/internal/vm"
+)
+
+// boot starts QEMU and waits for the agent's ready marker on the console.
+func (s *session) boot(ctx context.Context, acc string) error {
+	if s.machine != nil {
+		s.machine.Stop()
+		s.machine = nil
+	}
+	s.r.Accel = acc
+	s.kernelPrinted = false
+	keys, err := guest.NewKeys()
+	if err != nil {
+		return fail(results.KindBoot, err)
+	}
+	tmp, err := os.MkdirTemp("", "lab-initrd-")
+	if err != nil {
+		return fail(results.KindBoot, err)
+	}
+	defer os.RemoveAll(tmp)
+	initrd := filepath.Join(tmp, "initrd.cpio")
+	if _, err := initramfs.WithKeys(s.p.Initramfs, initrd, keys.HostPEM, keys.AuthorizedKey); err != nil {
+		return fail(results.KindBoot, err)
+	}
+	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
+	s.r.Provenance = s.provenance(cmdline)
+	if lp := s.r.Provenance.Lock; lp != nil && lp.Note != "" && !slices.Contains(s.r.Notes, lp.Note) {
+		s.r.Notes = append(s.r.Notes, lp.Note)
+	}
+	s.t = s.o.timeouts(acc)
+	kernelOut, agentReady := s.t.KernelOutput, s.t.AgentReady
+	start := time.Now()
+	m, err := vm.Start(ctx, vm.Config{
+		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: initrd, Append: cmdline,
+		Accel: acc, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
+		GuestPort: protocol.Port, Log: s.o.Log,
+	})
+	if err != nil {
+		return fail(results.KindQEMUExited, err)
+	}
+	s.machine = m
+	w := &consoleWatch{path: s.consolePath()}
+	if err := w.waitFor(ctx, m, kernelOut, func(line string) (bool, error) {
+		return strings.Contains(line, "Linux version"), nil
+	}); err != nil {
+		if errors.Is(err, errTimeout) {
+			return fail(results.KindNoKernelOutput, fmt.Errorf("%s: the kernel printed nothing within %s (accel %s)%s", s.p.Image.Spec.Name, kernelOut, acc, w.tail()))
+		}
+		return err
+	}
+	s.kernelPrinted = true
+	if err := w.waitFor(ctx, m, agentReady, func(line string) (bool, error) {
+		if protocol.IsReady(line) {
+			return true, nil
+		}
+		if msg, ok := protocol.ParseFatal(line); ok {
+			return false, fail(results.KindAgentFailed, fmt.Errorf("guest agent failed: %s", msg))
+		}
+		return false, nil
+	}); err != nil {
+		if errors.Is(err, errTimeout) {
+			return fail(results.KindGuestHang, fmt.Errorf("the agent was not ready within %s%s", agentReady, w.tail()))
+		}
+		return err
+	}
+	// Dialing retries until its deadline; a QEMU that dies meanwhile ends
+	// it at once, and is what the error names.
+	dctx, cancel := context.WithTimeout(ctx, s.t.Dial)
+	defer cancel()
+	go func() {
+		select {
+		case <-m.Exited():
+			cancel()
+		case <-dctx.Done():
+		}
+	}()
+	c, err := guest.Dial(dctx, fmt.Sprintf("127.0.0.1:%d", m.HostPort), keys)
+	if err != nil {
+		if isClosed(m.Exited()) {
+			return fail(results.KindQEMUExited, fmt.Errorf("while connecting to the agent: %v%s", m.ExitError(), w.tail()))
+		}
+		return fail(results.KindAgentLost, err)
+	}
+	s.client = c
+	s.r.TimingsMS["boot"] = time.Since(start).Milliseconds()
+	fmt.Fprintf(s.progress(), "lab: %s booted on %s in %.1f s\n", s.p.Image.Spec.Name, acc, time.Since(start).Seconds())
+	return nil
+}
