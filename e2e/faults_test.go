@@ -154,6 +154,8 @@ func TestQEMUKilled(t *testing.T) {
 	dialing := wrapper(t, `for a in "$@"; do shift; set -- "$@" "$(printf %s "$a" | sed 's/-:22$/-:2222/')"; done
 console=$(printf '%s\n' "$@" | sed -n 's/^file,id=console,path=//p')
 [ -n "$console" ] || exec qemu-system-x86_64 "$@" # --version
+# Without the rewrite this case is the "later" one: say so, never pass as it.
+printf '%s\n' "$@" | grep -q -- '-:2222$' || { echo "dialing wrapper: no ssh port forward (-:22) to rewrite" >&2; exit 99; }
 qemu-system-x86_64 "$@" & pid=$!
 until grep -q "lab-agent: ready" "$console" 2>/dev/null; do sleep 0.1; done
 sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
