@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// The kernel the real-build tests use: Debian's 6.1.192-2 (bookworm-security).
+// The kernel the real-build tests use: debian-6.1 as its lock (or the build it followed) says.
 const (
 	testCompiler = "gcc-12"
 )
