@@ -3,7 +3,6 @@ package evidence
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -234,10 +233,7 @@ func TestParseFields(t *testing.T) {
 // may have and expects the same records, less what the format cannot
 // carry (timestamps).
 func TestPrefixes(t *testing.T) {
-	base, err := os.ReadFile("testdata/6.1-chardev-unsafe.log")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, _ := readLog(t, "testdata/6.1-chardev-unsafe.log")
 	want := ParseBytes(base)
 	if len(want) != 2 {
 		t.Fatalf("ParseBytes(6.1-chardev-unsafe.log) = %d reports; want 2", len(want))
