@@ -10,7 +10,6 @@ var (
 	reCPU   = regexp.MustCompile(`^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Not tainted|Tainted: )`)
 	reTaint = regexp.MustCompile(`(?:Not tainted|Tainted: ([A-Z ]*?))\s+(\d\S*)`)
 	reTask  = regexp.MustCompile(`^task:(.*?)\s+state:(\S+)\s+stack:\s*\d+\s+pid:\s*(\d+)`)
-	reRegs  = regexp.MustCompile(`\b(R[ABCD]X|R[SD]I|RBP|RSP|R0[89]|R1[0-5]|EFLAGS): ?(?:[0-9a-f]{4}:)?([0-9a-f]+)`)
 	// reFrame matches a frame as printed, "vfs_read+0x7f/0x2e0",
 	// "device_read+0x1d/0x60 [chardev]", or a bare address; and as
 	// syzkaller's and scripts/decode_stacktrace.sh symbolize them,
@@ -237,7 +236,7 @@ func (r *report) body(msg, t string) bool {
 // (KASAN's alloc and free stacks, KMSAN's and KCSAN's access stacks).
 func (r *report) sanitizerFrame(t string) bool {
 	s := stripAddr(t)
-	if !reFrame.MatchString(s) {
+	if !isFrame(s) {
 		return false
 	}
 	*r.stack = append(*r.stack, s)
@@ -266,7 +265,7 @@ func (r *report) traceLine(msg, t string) bool {
 		s = s[2:]
 	}
 	switch {
-	case reFrame.MatchString(s):
+	case isFrame(s):
 		r.frames++
 		if !unreliable && !r.frozen {
 			r.o.CallTrace = append(r.o.CallTrace, s)
@@ -356,13 +355,103 @@ func (r *report) taintFrom(s string) {
 	r.o.KernelRelease = m[2]
 }
 
+// registers takes the general registers of a dump line: "RAX:
+// 0000000000000000 RBX: ...", "RSP: 0018:ffffaf2d40177ed8 EFLAGS:
+// 00000287" (the selector before RSP's value is dropped).
 func (r *report) registers(t string) {
-	for _, m := range reRegs.FindAllStringSubmatch(t, -1) {
+	for i := 0; i < len(t); i++ {
+		if i > 0 && isWordByte(t[i-1]) {
+			continue // a name must start a word: not ORIG_RAX
+		}
+		name, val, n := register(t[i:])
+		if n == 0 {
+			continue
+		}
 		if r.o.Registers == nil {
 			r.o.Registers = make(map[string]string)
 		}
-		r.o.Registers[m[1]] = m[2]
+		r.o.Registers[name] = val
+		i += n - 1
 	}
+}
+
+// registerNames are the registers a dump names; RIP is taken apart.
+var registerNames = []string{"RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "RSP",
+	"R08", "R09", "R10", "R11", "R12", "R13", "R14", "R15", "EFLAGS"}
+
+// register reads "NAME: value" or "NAME:value" at the start of s, with
+// value optionally after a "0018:" selector, and returns the name, the
+// hex value and the length read; n is 0 when s does not start so. A
+// hand-written scan: a regexp over every dump line was a tenth of a
+// parse.
+func register(s string) (name, val string, n int) {
+	for _, nm := range registerNames {
+		if strings.HasPrefix(s, nm) && len(s) > len(nm) && s[len(nm)] == ':' {
+			name = nm
+			break
+		}
+	}
+	if name == "" {
+		return "", "", 0
+	}
+	i := len(name) + 1
+	if i < len(s) && s[i] == ' ' {
+		i++
+	}
+	if j := i + 4; j+1 < len(s) && s[j] == ':' && isHex(s[i:j]) && isHex(s[j+1:j+2]) {
+		i = j + 1 // the selector
+	}
+	j := i
+	for j < len(s) && (isDigit(s[j]) || 'a' <= s[j] && s[j] <= 'f') {
+		j++
+	}
+	if j == i {
+		return "", "", 0
+	}
+	return name, s[i:j], j
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || isDigit(c) || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+// isFrame tells whether s is a frame reFrame matches. Nearly every frame
+// is the plain "f+0x1f/0x90" or "f+0x1f/0x90 [mod]", which a scan tells
+// without the regexp; anything else goes to it.
+func isFrame(s string) bool {
+	i := 0
+	for i < len(s) && (isWordByte(s[i]) || s[i] == '.' || s[i] == '$' || s[i] == '@') {
+		i++
+	}
+	if i > 0 && strings.HasPrefix(s[i:], "+0x") {
+		j := hexRun(s, i+3)
+		if j > i+3 && strings.HasPrefix(s[j:], "/0x") {
+			k := hexRun(s, j+3)
+			if k > j+3 {
+				rest := s[k:]
+				if rest == "" {
+					return true
+				}
+				if len(rest) > 3 && rest[:2] == " [" && rest[len(rest)-1] == ']' &&
+					!strings.ContainsAny(rest[2:len(rest)-1], "]") {
+					return true
+				}
+			}
+		}
+	}
+	// Every other form has "+0x", ends in " [inline]" or is a bare address.
+	if !strings.Contains(s, "+0x") && !strings.HasSuffix(s, " [inline]") && !strings.HasPrefix(s, "0x") {
+		return false
+	}
+	return reFrame.MatchString(s)
+}
+
+// hexRun returns the end of the lowercase hex digits from s[i].
+func hexRun(s string, i int) int {
+	for i < len(s) && (isDigit(s[i]) || 'a' <= s[i] && s[i] <= 'f') {
+		i++
+	}
+	return i
 }
 
 // modules takes "a(OE) b c [last unloaded: chardev_unsafe(OE)]".

@@ -351,7 +351,7 @@ func TestGuilty(t *testing.T) {
 		{"nothing to blame", "0xffffffffc05b3198", nil, ""},
 	}
 	for _, tt := range tests {
-		if got := guilty([]string{tt.rip}, tt.trace); got != tt.want {
+		if got := guilty(skipped, []string{tt.rip}, tt.trace); got != tt.want {
 			t.Errorf("guilty(%q, %q) = %q; want %q", tt.rip, tt.trace, got, tt.want)
 		}
 	}
