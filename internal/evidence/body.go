@@ -10,7 +10,6 @@ var (
 	reCPU   = regexp.MustCompile(`^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Not tainted|Tainted: )`)
 	reTaint = regexp.MustCompile(`(?:Not tainted|Tainted: ([A-Z ]*?))\s+(\d\S*)`)
 	reTask  = regexp.MustCompile(`^task:(.*?)\s+state:(\S+)\s+stack:\s*\d+\s+pid:\s*(\d+)`)
-	reRegs  = regexp.MustCompile(`\b(R[ABCD]X|R[SD]I|RBP|RSP|R0[89]|R1[0-5]|EFLAGS): ?(?:[0-9a-f]{4}:)?([0-9a-f]+)`)
 	// reFrame matches a frame as printed, "vfs_read+0x7f/0x2e0",
 	// "device_read+0x1d/0x60 [chardev]", or a bare address; and as
 	// syzkaller's and scripts/decode_stacktrace.sh symbolize them,
@@ -237,7 +236,7 @@ func (r *report) body(msg, t string) bool {
 // (KASAN's alloc and free stacks, KMSAN's and KCSAN's access stacks).
 func (r *report) sanitizerFrame(t string) bool {
 	s := stripAddr(t)
-	if !reFrame.MatchString(s) {
+	if !isFrame(s) {
 		return false
 	}
 	*r.stack = append(*r.stack, s)
@@ -266,7 +265,7 @@ func (r *report) traceLine(msg, t string) bool {
 		s = s[2:]
 	}
 	switch {
-	case reFrame.MatchString(s):
+	case isFrame(s):
 		r.frames++
 		if !unreliable && !r.frozen {
 			r.o.CallTrace = append(r.o.CallTrace, s)
@@ -356,12 +355,23 @@ func (r *report) taintFrom(s string) {
 	r.o.KernelRelease = m[2]
 }
 
+// registers takes the general registers of a dump line: "RAX:
+// 0000000000000000 RBX: ...", "RSP: 0018:ffffaf2d40177ed8 EFLAGS:
+// 00000287" (the selector before RSP's value is dropped).
 func (r *report) registers(t string) {
-	for _, m := range reRegs.FindAllStringSubmatch(t, -1) {
+	for i := 0; i < len(t); i++ {
+		if i > 0 && isWordByte(t[i-1]) {
+			continue // a name must start a word: not ORIG_RAX
+		}
+		name, val, n := register(t[i:])
+		if n == 0 {
+			continue
+		}
 		if r.o.Registers == nil {
 			r.o.Registers = make(map[string]string)
 		}
-		r.o.Registers[m[1]] = m[2]
+		r.o.Registers[name] = val
+		i += n - 1
 	}
 }
 

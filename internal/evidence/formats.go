@@ -21,7 +21,6 @@ var (
 	// io_schedule) and "can't die for more than" (a task killed with
 	// SIGKILL pending that stays in D).
 	reHungTask = regexp.MustCompile(`^INFO: task (.+):(\d+) (blocked|blocked in I/O wait|can't die) for more than (\d+) seconds\.`)
-	rePanic    = regexp.MustCompile(`^Kernel panic - not syncing`)
 	// reDie matches die()'s line: "Oops: 0000 [#1] SMP", since 6.9 "Oops:
 	// Oops: 0000 [#1]" and "Oops: general protection fault, ...: 0000
 	// [#1]", "invalid opcode: 0000 [#1]". Group 1 names the trap.
@@ -40,8 +39,12 @@ var (
 
 // header returns a new report when t is the first line of one.
 func (s *stream) header(t string) *report {
+	// Every line goes through here; one byte search spares most of them
+	// the substring searches below ('#' is in both "CPU#" and " [#", 'K'
+	// in "LOCKUP").
+	hash := strings.IndexByte(t, '#') >= 0
 	switch {
-	case strings.Contains(t, "BUG: soft lockup - CPU#"):
+	case hash && strings.Contains(t, "BUG: soft lockup - CPU#"):
 		m := reSoftLockup.FindStringSubmatch(t)
 		if m == nil {
 			return nil
@@ -81,9 +84,9 @@ func (s *stream) header(t string) *report {
 		r.o.PID = atoi(m[2])
 		r.o.Seconds = atoi(m[4])
 		return r
-	case rePanic.MatchString(t):
+	case strings.HasPrefix(t, "Kernel panic - not syncing"):
 		return newReport(KindPanic, endPanic, t, "")
-	case strings.Contains(t, "Watchdog detected hard LOCKUP"):
+	case strings.IndexByte(t, 'K') >= 0 && strings.Contains(t, "Watchdog detected hard LOCKUP"):
 		m := reHardLockup.FindStringSubmatch(t)
 		if m == nil {
 			return nil
@@ -91,7 +94,7 @@ func (s *stream) header(t string) *report {
 		r := newReport(KindHardLockup, endStack, t, "hard LOCKUP")
 		r.o.CPU = atoi(m[1])
 		return r
-	case strings.Contains(t, " [#"):
+	case hash && strings.Contains(t, " [#"):
 		m := reDie.FindStringSubmatch(t)
 		if m == nil {
 			return nil

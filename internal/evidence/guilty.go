@@ -72,6 +72,27 @@ var reSkip = func() *regexp.Regexp {
 // skipped tells whether a title looks past the function.
 func skipped(fn string) bool { return reSkip.MatchString(fn) }
 
+// maxSkipCache bounds a parser's memo of skipped: a log names few
+// functions, again and again, but a hostile one must not grow it.
+const maxSkipCache = 1024
+
+// skipCache memoizes skipped for one parser: reSkip is one long
+// alternation that the regexp engine runs state by state, and it was the
+// largest single cost of a parse (every report tries RIP and frames).
+type skipCache map[string]bool
+
+func (c *skipCache) skipped(fn string) bool {
+	if v, ok := (*c)[fn]; ok {
+		return v
+	}
+	if *c == nil || len(*c) >= maxSkipCache {
+		*c = make(skipCache)
+	}
+	v := skipped(fn)
+	(*c)[fn] = v
+	return v
+}
+
 // isHeaderFrame tells whether a symbolized frame is an inline helper from
 // a header ("refcount_dec include/linux/refcount.h:405 [inline]"): like
 // syzkaller's guilty-file rule for .h files, helpers inlined from headers
@@ -82,14 +103,15 @@ func isHeaderFrame(frame string) bool {
 
 // guilty names the function a report blames: the first of the candidates
 // (the function its banner names, RIP, then the frames) that is neither
-// skipped nor a header inline. It returns "" when every candidate is.
-func guilty(cands ...[]string) string {
+// skipped (by skip, skipped or a memo of it) nor a header inline. It
+// returns "" when every candidate is.
+func guilty(skip func(string) bool, cands ...[]string) string {
 	for _, list := range cands {
 		for _, fr := range list {
 			if isHeaderFrame(fr) {
 				continue
 			}
-			if f := funcName(fr); f != "" && !skipped(f) {
+			if f := funcName(fr); f != "" && !skip(f) {
 				return f
 			}
 		}

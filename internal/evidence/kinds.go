@@ -74,7 +74,7 @@ func sanitizerHeader(t string) *report {
 			r.o.Access = m[2][i+1:]
 		}
 	}
-	if reFrame.MatchString(m[3]) {
+	if isFrame(m[3]) {
 		r.culprit = m[3]
 	}
 	if kind == KindKMSAN {
@@ -235,8 +235,9 @@ func (r *report) title() string {
 	return r.base + " in " + f
 }
 
-// blame fills RIPFunction and Guilty.
-func (r *report) blame() {
+// blame fills RIPFunction and Guilty; skip tells the functions a title
+// looks past.
+func (r *report) blame(skip func(string) bool) {
 	r.o.RIPFunction = funcName(r.o.RIP)
 	if r.o.RIPFunction == "" {
 		r.o.RIPFunction = funcName(r.culprit)
@@ -244,7 +245,7 @@ func (r *report) blame() {
 	if r.o.RIPFunction == "" {
 		r.o.RIPFunction = r.culpritName
 	}
-	if r.culpritName != "" && !skipped(r.culpritName) {
+	if r.culpritName != "" && !skip(r.culpritName) {
 		r.o.Guilty = r.culpritName
 		return
 	}
@@ -260,5 +261,5 @@ func (r *report) blame() {
 		rips = append(rips, r.nestedRIP)
 		frames = r.taskFrames
 	}
-	r.o.Guilty = guilty(banner, rips, frames)
+	r.o.Guilty = guilty(skip, banner, rips, frames)
 }

@@ -31,9 +31,10 @@ var reSyslog = regexp.MustCompile(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{
 var reDateStamp = regexp.MustCompile(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]`)
 
 func splitPrefix(s string) kline {
-	s = strings.TrimRight(s, " \t\r\n\x00")
+	s = trimRight(s)
 	var l kline
-	if strings.Contains(s, " kernel: ") {
+	// reSyslog starts with a month or a year: most lines skip the search.
+	if s != "" && ('A' <= s[0] && s[0] <= 'Z' || isDigit(s[0])) && strings.Contains(s, " kernel: ") {
 		if loc := reSyslog.FindStringIndex(s); loc != nil {
 			s = s[loc[1]:]
 			l.marked = true
@@ -121,8 +122,8 @@ func timestamp(s string) (float64, int, bool) {
 		if i == frac || i >= len(s) || s[i] != ']' {
 			return 0, 0, false
 		}
-		v, err := strconv.ParseFloat(s[start:i], 64)
-		if err != nil {
+		v, ok := parseSeconds(s[start:i], frac-start-1)
+		if !ok {
 			return 0, 0, false
 		}
 		t = v
@@ -205,6 +206,43 @@ func kmsgRecord(s string) (string, float64, bool) {
 		return "", 0, false
 	}
 	return s[semi+1:], float64(us) / 1e6, true
+}
+
+// trimRight drops the blanks, line ends and NULs at the end of a line
+// (strings.TrimRight builds its set of bytes anew on every call).
+func trimRight(s string) string {
+	i := len(s)
+	for i > 0 {
+		switch s[i-1] {
+		case ' ', '\t', '\r', '\n', 0:
+			i--
+			continue
+		}
+		break
+	}
+	return s[:i]
+}
+
+// pow10 holds the powers of ten that a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// parseSeconds parses "12.345678", whose integer part has intDigits
+// digits. Up to 15 digits the value is their integer divided by a power
+// of ten, both exact, so the one rounding gives what strconv.ParseFloat
+// gives (its own exact fast path); longer ones go to ParseFloat.
+func parseSeconds(s string, intDigits int) (float64, bool) {
+	if len(s)-1 > 15 {
+		v, err := strconv.ParseFloat(s, 64)
+		return v, err == nil
+	}
+	var m uint64
+	for i := 0; i < len(s); i++ {
+		if i != intDigits {
+			m = m*10 + uint64(s[i]-'0')
+		}
+	}
+	return float64(m) / pow10[len(s)-1-intDigits], true
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }

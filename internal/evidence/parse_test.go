@@ -3,7 +3,6 @@ package evidence
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -234,10 +233,7 @@ func TestParseFields(t *testing.T) {
 // may have and expects the same records, less what the format cannot
 // carry (timestamps).
 func TestPrefixes(t *testing.T) {
-	base, err := os.ReadFile("testdata/6.1-chardev-unsafe.log")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, _ := readLog(t, "testdata/6.1-chardev-unsafe.log")
 	want := ParseBytes(base)
 	if len(want) != 2 {
 		t.Fatalf("ParseBytes(6.1-chardev-unsafe.log) = %d reports; want 2", len(want))
@@ -355,7 +351,7 @@ func TestGuilty(t *testing.T) {
 		{"nothing to blame", "0xffffffffc05b3198", nil, ""},
 	}
 	for _, tt := range tests {
-		if got := guilty([]string{tt.rip}, tt.trace); got != tt.want {
+		if got := guilty(skipped, []string{tt.rip}, tt.trace); got != tt.want {
 			t.Errorf("guilty(%q, %q) = %q; want %q", tt.rip, tt.trace, got, tt.want)
 		}
 	}
