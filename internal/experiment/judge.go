@@ -237,7 +237,9 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 	warnings := 0
 	recursive := false
 	for _, o := range r.Oopses {
-		if o.Kind == evidence.KindWarning {
+		// refcount and ODEBUG complaints are WARNINGs with kinds of
+		// their own: a `warning:` expectation counts them too.
+		if o.IsWarning() {
 			warnings++
 		}
 		if o.IsCrash() {

@@ -81,3 +81,21 @@ func TestJudgeKeepsError(t *testing.T) {
 		t.Errorf("Judge(cut short) = %s %q; want error saying only 2 of 4 steps ran", r.Verdict, r.Error)
 	}
 }
+
+// TestJudgeWarningKinds: refcount and ODEBUG complaints are WARNINGs with
+// kinds of their own; `warning: false` must see them.
+func TestJudgeWarningKinds(t *testing.T) {
+	spec, err := Parse("w.yaml", []byte("name: w\nsummary: s\nsteps:\n  - exists: /dev/null\nexpect: {warning: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{evidence.KindWarning, evidence.KindRefcount, evidence.KindODEBUG} {
+		r := &results.Result{Kernel: results.Kernel{Name: "debian-6.1"},
+			Steps:  []results.Step{{Index: 1, Action: "exists", OK: true}},
+			Oopses: []evidence.Oops{{Kind: kind, Title: "WARNING: refcount bug in lab_exit"}}}
+		Judge(spec, r)
+		if r.Verdict != results.Fail || !strings.Contains(r.Reason, "warning") {
+			t.Errorf("a %s report under warning: false: verdict %s (%s); want fail naming the warning", kind, r.Verdict, r.Reason)
+		}
+	}
+}

@@ -112,8 +112,11 @@ func Observation(r *Result) string {
 			addPart(st.Action + " " + st.Errno)
 		}
 	}
-	if w := firstOfKind(r, evidence.KindWarning); w != nil {
-		addPart(shortTitle(w.Title))
+	for i := range r.Oopses {
+		if r.Oopses[i].IsWarning() {
+			addPart(shortTitle(r.Oopses[i].Title))
+			break
+		}
 	}
 	var hung []string
 	for _, o := range r.Oopses {
@@ -144,14 +147,6 @@ func Observation(r *Result) string {
 	return strings.Join(parts, ", ")
 }
 
-func firstOfKind(r *Result, kind string) *evidence.Oops {
-	for i := range r.Oopses {
-		if r.Oopses[i].Kind == kind {
-			return &r.Oopses[i]
-		}
-	}
-	return nil
-}
 
 // shortTitle drops the words every page-fault title shares.
 func shortTitle(t string) string {
@@ -216,7 +211,7 @@ func signature(r *Result) string {
 	}
 	var sites []string
 	for _, o := range r.Oopses {
-		if o.IsCrash() || o.Kind == evidence.KindWarning {
+		if o.IsCrash() || o.IsWarning() {
 			sites = append(sites, o.Kind+" in "+function(o.RIP))
 		}
 	}
