@@ -99,7 +99,14 @@ func TestLookup(t *testing.T) {
 }
 
 func FuzzSymbolize(f *testing.F) {
-	ko, _ := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
+	ko, err := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
+	if err != nil {
+		f.Fatal(err) // without the module every input fails early: nothing fuzzed
+	}
+	// The seed must get past NewSymbolizer, or the fuzz body never runs.
+	if _, err := NewSymbolizer(strings.NewReader(testSystemMap), []Module{{Name: "m", Sections: map[string]uint64{".rodata": 0xffffffffc04f3190, ".text": 0xffffffffc04f4190}, Object: bytes.NewReader(ko), UnloadedAt: 1}}); err != nil {
+		f.Fatalf("the seed does not symbolize: %v", err)
+	}
 	f.Add([]byte(testSystemMap), uint64(0xffffffffc04f3190), "CR2: ffffffffc04f3190")
 	f.Fuzz(func(t *testing.T, sysmap []byte, base uint64, text string) {
 		s, err := NewSymbolizer(bytes.NewReader(sysmap), []Module{{Name: "m", Sections: map[string]uint64{".rodata": base, ".text": base + 0x1000}, Object: bytes.NewReader(ko), UnloadedAt: 1}})
