@@ -19,20 +19,11 @@ import (
 	"lab/internal/results"
 )
 
-// panicPrefix starts the kernel's panic line.
-const panicPrefix = "Kernel panic - not syncing"
-
 // PanicLine returns the kernel's panic line from console text (one line
-// or a whole log), "" when the kernel did not panic. Boot and the end of
-// the run both use it, so they cannot disagree on what a panic is.
-func PanicLine(console string) string {
-	i := strings.Index(console, panicPrefix)
-	if i < 0 {
-		return ""
-	}
-	line, _, _ := strings.Cut(console[i:], "\n")
-	return strings.TrimSpace(line)
-}
+// or a whole log), "" when the kernel did not panic: evidence's rule, so
+// boot, the end of the run and the parser cannot disagree on what a panic
+// is.
+func PanicLine(console string) string { return evidence.PanicLine(console) }
 
 // Steps links each kernel report to the step that was running when the
 // kernel printed it (the agent writes a marker line before every step), and

@@ -84,7 +84,7 @@ func (s *stream) header(t string) *report {
 		r.o.PID = atoi(m[2])
 		r.o.Seconds = atoi(m[4])
 		return r
-	case strings.HasPrefix(t, "Kernel panic - not syncing"):
+	case strings.HasPrefix(t, PanicPrefix):
 		return newReport(KindPanic, endPanic, t, "")
 	case strings.IndexByte(t, 'K') >= 0 && strings.Contains(t, "Watchdog detected hard LOCKUP"):
 		m := reHardLockup.FindStringSubmatch(t)

@@ -10,6 +10,8 @@
 // ("6,339,5140900,-;text") or syslog headers ("... kernel: ").
 package evidence
 
+import "strings"
+
 // Report kinds, the values of Oops.Kind.
 const (
 	KindPageFault     = "page-fault"     // BUG: unable to handle page fault for address: X
@@ -166,4 +168,19 @@ func (o Oops) IsWarning() bool {
 		return o.OopsNumber == 0
 	}
 	return false
+}
+
+// PanicPrefix starts the kernel's panic line. The parser, the boot and the
+// end of a run all ask "did the kernel panic" through it.
+const PanicPrefix = "Kernel panic - not syncing"
+
+// PanicLine returns the kernel's panic line from console text (one line or
+// a whole log), "" when the kernel did not panic.
+func PanicLine(console string) string {
+	i := strings.Index(console, PanicPrefix)
+	if i < 0 {
+		return ""
+	}
+	line, _, _ := strings.Cut(console[i:], "\n")
+	return strings.TrimSpace(line)
 }

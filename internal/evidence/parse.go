@@ -133,7 +133,7 @@ func (p *parser) line(raw string) {
 // gluePoints are messages that start a report or its trace and that a
 // console may glue to the end of the previous message when two CPUs print
 // at once or a line lost its newline ("...dffffc0000000000Call Trace:").
-var gluePoints = [...]string{"Call Trace:", "BUG: ", "WARNING: ", "Kernel panic - not syncing", cutHere, "general protection fault"}
+var gluePoints = [...]string{"Call Trace:", "BUG: ", "WARNING: ", PanicPrefix, cutHere, "general protection fault"}
 
 // splitGlued splits a line in two where a second timestamped record, or a
 // report message glued to a non-blank character, begins.
