@@ -137,6 +137,8 @@ type runFlags struct {
 	dump                bool
 	locked              bool
 	kmods               []string
+	trees               []string // --kernel-tree
+	kernelSet           bool     // --kernel given: trees join those kernels
 	jobs                int
 	shard               string // matrix only: "I/N"
 }
@@ -148,6 +150,7 @@ func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []st
 	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
 	c.Flags().DurationVar(&f.timeout, "timeout", 120*time.Minute, "give up on the whole command after this long")
 	c.Flags().DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
+	c.Flags().StringArrayVar(&f.trees, "kernel-tree", nil, "a kernel build tree (make bzImage modules done in it) to run on, with its own System.map and compiler; repeatable")
 	c.Flags().StringArrayVar(&f.kmods, "kmods", nil, "your module directory (a Kbuild or obj-m Makefile directory, or a folder of them), built against each kernel beside lab's kmods/; repeatable")
 	c.Flags().BoolVar(&f.locked, "locked", false, "run exactly the locked kernel packages (images/*.lock) or exit 2 before anything boots; without it, lab follows a series whose locked build the mirror dropped")
 	c.Flags().BoolVar(&f.dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
@@ -161,6 +164,7 @@ func (g *globals) runCmd() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.accelSource = accelSource(cmd)
+			f.kernelSet = cmd.Flags().Changed("kernel")
 			return g.run(cmd.Context(), f, args, false)
 		},
 	}
@@ -176,6 +180,7 @@ func (g *globals) matrixCmd() *cobra.Command {
 		Short: "run experiments (default: all) on kernels (default: all) side by side, with reports",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g.accelSource = accelSource(cmd)
+			f.kernelSet = cmd.Flags().Changed("kernel")
 			return g.run(cmd.Context(), f, args, true)
 		},
 	}
@@ -234,9 +239,22 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 			}
 		}
 	}
-	specs, err := g.images(root, f.kernels)
-	if err != nil {
-		return err
+	kernels := f.kernels
+	if len(f.trees) > 0 && !f.kernelSet && !matrix {
+		kernels = []string{} // lab run --kernel-tree: the tree alone
+	}
+	var specs []*image.Spec
+	if kernels == nil || len(kernels) > 0 {
+		if specs, err = g.images(root, kernels); err != nil {
+			return err
+		}
+	}
+	for _, t := range f.trees {
+		s, err := image.LocalSpec(t)
+		if err != nil {
+			return err
+		}
+		specs = append(specs, s)
 	}
 	var plan *results.Plan
 	if f.shard != "" {

@@ -151,6 +151,9 @@ func changed(a, b []Package) []string {
 // serves (the returned image's Spec and Resolution say so). It downloads
 // only what the cache lacks and unpacks only when the packages changed.
 func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
+	if spec.Tree != "" {
+		return localImage(spec)
+	}
 	if opts.CacheDir == "" {
 		d, err := CacheDir()
 		if err != nil {

@@ -75,11 +75,11 @@ func (img *Image) abs(rel string) string {
 // kernel into linux-binary-*, under usr/lib/modules) needs no spec edit.
 // Candidates are tried in order; the first that exists wins.
 func kernelCandidates(r string) []string {
-	return []string{"boot/vmlinuz-" + r, "usr/lib/modules/" + r + "/vmlinuz", "lib/modules/" + r + "/vmlinuz"}
+	return []string{"boot/vmlinuz-" + r, "usr/lib/modules/" + r + "/vmlinuz", "lib/modules/" + r + "/vmlinuz", "arch/x86/boot/bzImage"}
 }
 
 func systemMapCandidates(r string) []string {
-	return []string{"boot/System.map-" + r, "usr/lib/modules/" + r + "/System.map", "lib/modules/" + r + "/System.map"}
+	return []string{"boot/System.map-" + r, "usr/lib/modules/" + r + "/System.map", "lib/modules/" + r + "/System.map", "System.map"}
 }
 
 // modulesCandidates: the 5.10 and 6.1 headers packages ship
@@ -110,7 +110,12 @@ func (img *Image) SystemMapPath() string {
 
 // HeadersRel is the headers tree to pass to make -C, relative to the root
 // (a build root unpacks the packages at /).
-func (img *Image) HeadersRel() string { return "usr/src/linux-headers-" + img.Spec.Release }
+func (img *Image) HeadersRel() string {
+	if img.Spec.Tree != "" {
+		return "." // a build tree is its own headers
+	}
+	return "usr/src/linux-headers-" + img.Spec.Release
+}
 
 // HeadersDir is the absolute path of the headers tree.
 func (img *Image) HeadersDir() string { return img.abs(img.HeadersRel()) }
@@ -118,6 +123,9 @@ func (img *Image) HeadersDir() string { return img.abs(img.HeadersRel()) }
 // ModulesDir is the absolute path of the kernel's modules
 // (lib/modules/RELEASE or usr/lib/modules/RELEASE).
 func (img *Image) ModulesDir() string {
+	if img.Spec.Tree != "" {
+		return img.Root // its .ko files and modules.builtin
+	}
 	return filepath.Dir(img.abs(img.find(modulesCandidates(img.Spec.Release))))
 }
 

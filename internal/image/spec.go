@@ -57,6 +57,10 @@ type Spec struct {
 	// bookworm lacks; gcc-12 builds its modules). Empty means Compiler.
 	// Fetch checks it against the headers.
 	KernelCompiler string `yaml:"kernel_compiler,omitempty"`
+	// Tree, when set, makes the image a local kernel build tree (kind
+	// local): its bzImage, System.map and Module.symvers, its own compiler
+	// for modules; relative to the spec file. No suite, series or lock.
+	Tree string `yaml:"tree,omitempty"`
 	// BootModules are the modules the guest loads before networking; lab
 	// resolves their dependencies.
 	BootModules []string `yaml:"boot_modules,omitempty"`
@@ -214,16 +218,24 @@ func validateSpec(d *yamlx.Decoder, s *Spec, root *yaml.Node, file string) {
 			d.Errorf(top.Line("name"), "name %q does not match the file name %q", s.Name, base+yamlSuffix)
 		}
 	}
-	if req(top, "suite", s.Suite, "spec") && !tokenRe.MatchString(s.Suite) {
+	if s.Tree != "" {
+		// A local build tree: no suite, series or lock; the compiler is
+		// the tree's own (see LocalSpec).
+		for _, k := range []string{"suite", "series", "flavour", "build_root"} {
+			if top.Has(k) {
+				d.Errorf(top.Line(k), "%s makes no sense for a local tree (tree: %s)", k, s.Tree)
+			}
+		}
+	} else if req(top, "suite", s.Suite, "spec") && !tokenRe.MatchString(s.Suite) {
 		d.Errorf(top.Line("suite"), "bad suite %q", s.Suite)
 	}
-	if req(top, "series", s.Series, "spec") && !seriesRe.MatchString(s.Series) {
+	if s.Tree == "" && req(top, "series", s.Series, "spec") && !seriesRe.MatchString(s.Series) {
 		d.Errorf(top.Line("series"), "bad series %q: want an upstream series such as 6.1", s.Series)
 	}
 	if s.Flavour != "" && !flavourRe.MatchString(s.Flavour) {
 		d.Errorf(top.Line("flavour"), "bad flavour %q: want a Debian kernel flavour such as amd64 or cloud-amd64", s.Flavour)
 	}
-	if req(top, "compiler", s.Compiler, "spec") && !tokenRe.MatchString(s.Compiler) {
+	if (s.Tree != "" && s.Compiler != "" || s.Tree == "" && req(top, "compiler", s.Compiler, "spec")) && !tokenRe.MatchString(s.Compiler) {
 		d.Errorf(top.Line("compiler"), "bad compiler %q", s.Compiler)
 	}
 	if s.KernelCompiler != "" && !tokenRe.MatchString(s.KernelCompiler) {

@@ -125,7 +125,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 		built, err := kmod.Build(ctx, kmod.BuildOptions{
 			Src: fam, HeadersDir: img.HeadersDir(), Release: spec.Release,
 			Compiler: compiler, CacheDir: o.CacheDir,
-			KeyExtra: spec.Name + " " + spec.PackageVersion(), Log: o.Log,
+			KeyExtra: img.BuildKey(), Log: o.Log,
 			BuildRoot: buildRoot,
 		})
 		if err != nil {
@@ -269,6 +269,9 @@ func (s *session) provenance(cmdline string) results.Provenance {
 // lockProvenance records the locked and the resolved versions of the
 // image's packages, and whether lab followed the series.
 func lockProvenance(img *image.Image) *results.LockProvenance {
+	if img.Spec.Tree != "" {
+		return nil // a local tree has no lock
+	}
 	res := img.Resolution
 	lp := &results.LockProvenance{
 		LockedRelease: res.LockedRelease, Locked: map[string]string{}, Resolved: map[string]string{},

@@ -306,3 +306,12 @@ func Quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// Has says whether the mapping has key.
+func (f *Lines) Has(key string) bool {
+	if f == nil {
+		return false
+	}
+	_, ok := f.fields[key]
+	return ok
+}
