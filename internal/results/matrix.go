@@ -147,7 +147,6 @@ func Observation(r *Result) string {
 	return strings.Join(parts, ", ")
 }
 
-
 // shortTitle drops the words every page-fault title shares.
 func shortTitle(t string) string {
 	t = strings.TrimPrefix(t, "BUG: ")
