@@ -11,6 +11,8 @@ packages=(
 	libelf-dev bc flex bison dwarves  # kbuild's host tools; pahole for 6.12+
 	dpkg debian-archive-keyring apt   # fetching and unpacking kernel packages
 	debootstrap         # build roots for kernels the host cannot build modules for (7.2)
+	xz-utils            # unpacking linux-source for the kernel-tree test
+	gnupg               # the signed loopback archives of the image tests
 	git ca-certificates
 	chromium            # the HTML report test renders it headless
 )
