@@ -262,3 +262,28 @@ func (s *session) bootOrRestore(ctx context.Context, acc string) error {
 	}
 	return s.boot(ctx, acc)
 }
+
+// SnapshotEntry is one snapshot in the cache, for lab doctor.
+type SnapshotEntry struct {
+	Path   string
+	Size   int64
+	Sealed bool
+}
+
+// Snapshots lists the snapshots under cacheDir and whether each matches
+// its seal (a damaged one is made again by the next run that needs it).
+func Snapshots(cacheDir string) ([]SnapshotEntry, error) {
+	paths, err := filepath.Glob(filepath.Join(SnapshotDir(cacheDir), "*.snap"))
+	if err != nil {
+		return nil, err
+	}
+	var out []SnapshotEntry
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		out = append(out, SnapshotEntry{Path: p, Size: fi.Size(), Sealed: sealedSnapshot(p)})
+	}
+	return out, nil
+}
