@@ -49,8 +49,18 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
+	a := agent.New(log)
+	if !agent.HaveKeys() {
+		// A snapshot boot: the keys come after restore, never from the image.
+		hostPEM, auth, err := agent.AwaitKeys()
+		if err != nil {
+			fail(err)
+		}
+		agent.Ready()
+		fail(a.ServeKeys(l, hostPEM, auth))
+	}
 	agent.Ready()
-	fail(agent.New(log).Serve(l))
+	fail(a.Serve(l))
 }
 
 // fail reports on the console and keeps the process alive: if uinit exited,

@@ -65,7 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd())
+	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -136,6 +136,7 @@ type runFlags struct {
 	timeout, runTimeout time.Duration
 	dump                bool
 	locked              bool
+	snapshot, cold      bool
 	kmods               []string
 	trees               []string // --kernel-tree
 	kernelSet           bool     // --kernel given: trees join those kernels
@@ -154,6 +155,8 @@ func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []st
 	c.Flags().StringArrayVar(&f.kmods, "kmods", nil, "your module directory (a Kbuild or obj-m Makefile directory, or a folder of them), built against each kernel beside lab's kmods/; repeatable")
 	c.Flags().BoolVar(&f.locked, "locked", false, "run exactly the locked kernel packages (images/*.lock) or exit 2 before anything boots; without it, lab follows a series whose locked build the mirror dropped")
 	c.Flags().BoolVar(&f.dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
+	c.Flags().BoolVar(&f.snapshot, "snapshot", false, "boot each kernel once, save it, and restore a copy per experiment (a failed restore boots cold, with a note)")
+	c.Flags().BoolVar(&f.cold, "cold", false, "boot every experiment from scratch, even with --snapshot")
 }
 
 func (g *globals) runCmd() *cobra.Command {
@@ -273,7 +276,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 		SnapshotMirror: g.snapshotMirror, Locked: f.locked, Kmods: f.kmods,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
-		RunTimeout: f.runTimeout, Dump: f.dump,
+		RunTimeout: f.runTimeout, Dump: f.dump, Snapshot: f.snapshot, Cold: f.cold,
 	}
 	start := time.Now()
 	runID := results.NewRunID(start)

@@ -58,6 +58,7 @@ var doctorChecks = []doctorCheck{
 	checkCache,
 	checkBuildRoots,
 	checkUroot,
+	checkSnapshots,
 }
 
 func (g *globals) doctorCmd() *cobra.Command {

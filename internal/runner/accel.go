@@ -48,7 +48,7 @@ func (s *session) bootChosen(ctx context.Context) error {
 	if note := c.Note(); note != "" {
 		s.r.Notes = append(s.r.Notes, note)
 	}
-	err = s.boot(ctx, c.Accel)
+	err = s.bootOrRestore(ctx, c.Accel)
 	var re *runError
 	if err == nil || c.Accel != vm.AccelKVM || !c.Auto || s.kernelPrinted || !errors.As(err, &re) {
 		return err

@@ -79,6 +79,16 @@ func (s *session) boot(ctx context.Context, acc string) error {
 		}
 		return err
 	}
+	if err := s.dial(ctx, m, keys, w); err != nil {
+		return err
+	}
+	s.r.TimingsMS["boot"] = time.Since(start).Milliseconds()
+	fmt.Fprintf(s.progress(), "lab: %s booted on %s in %.1f s\n", s.p.Image.Spec.Name, acc, time.Since(start).Seconds())
+	return nil
+}
+
+// dial connects to the ready agent of m with the run's keys.
+func (s *session) dial(ctx context.Context, m *vm.VM, keys *guest.Keys, w *consoleWatch) error {
 	// Dialing retries until its deadline; a QEMU that dies meanwhile ends
 	// it at once, and is what the error names.
 	dctx, cancel := context.WithTimeout(ctx, s.t.Dial)
@@ -98,7 +108,5 @@ func (s *session) boot(ctx context.Context, acc string) error {
 		return fail(results.KindAgentLost, err)
 	}
 	s.client = c
-	s.r.TimingsMS["boot"] = time.Since(start).Milliseconds()
-	fmt.Fprintf(s.progress(), "lab: %s booted on %s in %.1f s\n", s.p.Image.Spec.Name, acc, time.Since(start).Seconds())
 	return nil
 }

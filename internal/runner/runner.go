@@ -69,6 +69,10 @@ type Options struct {
 	// Dump writes the guest's memory to the result directory when the
 	// guest hangs.
 	Dump bool
+	// Snapshot restores each run from a snapshot of a booted guest
+	// (snapshot.go); Cold forces a cold boot even then.
+	Snapshot bool
+	Cold     bool
 }
 
 type runError struct {

@@ -49,7 +49,10 @@ type Config struct {
 	Stderr string
 	// GuestPort is forwarded from a free port on 127.0.0.1 (0: none).
 	GuestPort int
-	Log       *slog.Logger
+	// KeyChannel and Incoming are for snapshots (snapshot.go).
+	KeyChannel bool
+	Incoming   bool
+	Log        *slog.Logger
 }
 
 // CPUModel is the -cpu for accel. Under KVM "host" is the convention (and
@@ -181,7 +184,7 @@ func (v *VM) Args(qmpSock string) []string {
 			// No option ROM: the guest boots by -kernel, not PXE.
 			"-device", "virtio-net-pci,netdev=net0,romfile=")
 	}
-	return args
+	return append(args, v.snapshotArgs()...)
 }
 
 func freePort() (int, error) {

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"lab/internal/experiment"
+	"lab/internal/results"
+	"lab/internal/runner"
+)
+
+// benchCmd is lab bench: medians of N rounds of the boot-time floor, lab's
+// cold boot, restore to ready and per-cell overhead, as ratios measured in
+// one run (absolute times across runs mean little on a shared host).
+func (g *globals) benchCmd() *cobra.Command {
+	var kernel, expName string
+	var rounds int
+	c := &cobra.Command{
+		Use:   "bench",
+		Short: "time the boot floor, lab's cold boot and a snapshot restore, side by side as ratios",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if rounds < 1 {
+				return fmt.Errorf("bench: -n %d: want at least 1 round", rounds)
+			}
+			root, err := g.repoRoot()
+			if err != nil {
+				return err
+			}
+			cache, err := g.cacheDir()
+			if err != nil {
+				return err
+			}
+			exp, err := experiment.Find(filepath.Join(root, "experiments"), expName)
+			if err != nil {
+				return err
+			}
+			specs, err := g.images(root, []string{kernel})
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			o := runner.Options{
+				RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+				SnapshotMirror: g.snapshotMirror, Accel: g.accel, QEMU: g.qemu, Log: g.logger(),
+				Progress: g.stderr, LabVersion: labVersion(root),
+			}
+			p, err := runner.Prepare(ctx, o, specs[0])
+			if err != nil {
+				return err
+			}
+			resultsDir := g.resultsDir
+			if resultsDir == "" {
+				resultsDir = filepath.Join(root, "results")
+			}
+			runDir, err := results.RunDir(resultsDir, "bench-"+results.NewRunID(time.Now()))
+			if err != nil {
+				return err
+			}
+			rs, acc, err := runner.Bench(ctx, o, p, exp, rounds, runDir)
+			if err != nil {
+				return err
+			}
+			printBench(g, specs[0].Name, acc, exp.Name, rs)
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&kernel, "kernel", "k", DefaultKernel, "kernel image to time")
+	c.Flags().StringVar(&expName, "experiment", "chardev-safe", "experiment each cell runs")
+	c.Flags().IntVarP(&rounds, "rounds", "n", 3, "rounds (medians are printed)")
+	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto, kvm or tcg")
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
+	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	return c
+}
+
+func printBench(g *globals, kernel, acc, exp string, rs []runner.BenchRound) {
+	pick := func(f func(runner.BenchRound) time.Duration) time.Duration {
+		var ds []time.Duration
+		for _, r := range rs {
+			ds = append(ds, f(r))
+		}
+		return runner.Median(ds)
+	}
+	floor := pick(func(r runner.BenchRound) time.Duration { return r.Floor })
+	coldCell := pick(func(r runner.BenchRound) time.Duration { return r.ColdCell })
+	w := g.stdout
+	fmt.Fprintf(w, "lab bench: %s on %s, %s, medians of %d rounds\n", kernel, acc, exp, len(rs))
+	fmt.Fprintf(w, "%-38s %9s %9s %11s\n", "", "median", "× floor", "× cold cell")
+	row := func(name string, d time.Duration) {
+		fmt.Fprintf(w, "%-38s %8.2fs %9.2f %11.2f\n", name, d.Seconds(), ratio(d, floor), ratio(d, coldCell))
+	}
+	row("boot floor (static Go /init)", floor)
+	row("lab cold boot (QEMU → SSH ready)", pick(func(r runner.BenchRound) time.Duration { return r.ColdBoot }))
+	row("restore to ready (QEMU → SSH)", pick(func(r runner.BenchRound) time.Duration { return r.RestoreBoot }))
+	row("cell overhead beyond steps, cold", pick(func(r runner.BenchRound) time.Duration { return r.ColdOverhead }))
+	row("cell overhead beyond steps, restored", pick(func(r runner.BenchRound) time.Duration { return r.RestoreOverhead }))
+	row("whole cell, cold", coldCell)
+	row("whole cell, restored", pick(func(r runner.BenchRound) time.Duration { return r.RestoreCell }))
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a.Seconds() / b.Seconds()
+}

@@ -1,0 +1,59 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// A restored guest gets its run's keys through a host-only channel, never
+// from the snapshot (see docs/design.md, "Snapshots"): the agent of a
+// snapshot boot finds no key files, says so with awaitingKeysMarker and
+// blocks reading KeyChannelDevice, the second serial port, whose host end
+// is a unix socket in the VM's private directory.
+const (
+	// KeyChannelDevice is the guest end of the key channel.
+	KeyChannelDevice = "/dev/ttyS1"
+	// awaitingKeysMarker: the agent booted without keys and listens; the
+	// host saves the snapshot after it.
+	awaitingKeysMarker = "lab-agent: awaiting keys"
+	// SeedBytes is how much fresh entropy the host sends with the keys:
+	// every restored copy starts from the same random state, so the agent
+	// reseeds the kernel's generator before it makes any SSH secret.
+	SeedBytes = 64
+)
+
+// KeyMessage is the one line the host writes on the key channel.
+type KeyMessage struct {
+	HostKeyPEM    string `json:"host_key_pem"`
+	AuthorizedKey string `json:"authorized_key"`
+	Seed          []byte `json:"seed"`
+}
+
+// AwaitingKeysLine is the line the agent writes when it waits for keys.
+func AwaitingKeysLine() string { return awaitingKeysMarker }
+
+// IsAwaitingKeys tells whether a console line is the agent's awaiting-keys line.
+func IsAwaitingKeys(line string) bool { return strings.Contains(line, awaitingKeysMarker) }
+
+// EncodeKeyMessage is m as one newline-terminated line.
+func EncodeKeyMessage(m KeyMessage) []byte {
+	b, _ := json.Marshal(m)
+	return append(b, '\n')
+}
+
+// DecodeKeyMessage parses and checks one key channel line.
+func DecodeKeyMessage(line []byte) (KeyMessage, error) {
+	var m KeyMessage
+	if err := json.Unmarshal(line, &m); err != nil {
+		return m, fmt.Errorf("key channel: %w", err)
+	}
+	if m.HostKeyPEM == "" || m.AuthorizedKey == "" {
+		return m, errors.New("key channel: a key is missing")
+	}
+	if len(m.Seed) < SeedBytes {
+		return m, fmt.Errorf("key channel: seed of %d bytes, want %d", len(m.Seed), SeedBytes)
+	}
+	return m, nil
+}

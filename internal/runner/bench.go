@@ -1,0 +1,132 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"lab/internal/experiment"
+	"lab/internal/initramfs"
+	"lab/internal/logx"
+	"lab/internal/results"
+	"lab/internal/vm"
+)
+
+// BenchRound is one round of lab bench: the same kernel and accelerator,
+// back to back, so that the host's noise hits every measure alike.
+type BenchRound struct {
+	// Floor: QEMU start to the first line of the smallest userspace.
+	Floor time.Duration
+	// ColdBoot and RestoreBoot: QEMU start to the agent's SSH connection.
+	ColdBoot, RestoreBoot time.Duration
+	// ColdCell and RestoreCell: one whole cell, and the part of it that is
+	// not the experiment's own steps (boot, collecting, writing).
+	ColdCell, RestoreCell         time.Duration
+	ColdOverhead, RestoreOverhead time.Duration
+}
+
+// Bench runs n rounds of the floor, a cold cell and a restored cell of exp
+// on the prepared kernel. The snapshot is made before the first round.
+func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n int, runDir string) ([]BenchRound, string, error) {
+	o.Log = logx.Or(o.Log)
+	c, err := o.chooseAccel(ctx, p.Image.KernelPath())
+	if err != nil {
+		return nil, "", err
+	}
+	o.Choice = &c
+	tmp, err := os.MkdirTemp("", "lab-bench-")
+	if err != nil {
+		return nil, "", err
+	}
+	defer os.RemoveAll(tmp)
+	floor := filepath.Join(tmp, "floor.cpio")
+	if err := initramfs.BuildFloor(ctx, o.RepoRoot, floor); err != nil {
+		return nil, "", err
+	}
+	cell := func(snapshot bool, i int) (*results.Result, error) {
+		oo := o
+		oo.Snapshot, oo.Cold = snapshot, !snapshot
+		r := Run(ctx, oo, p, exp, fmt.Sprintf("bench-%d", i), filepath.Join(runDir, fmt.Sprintf("%d-%v", i, snapshot)))
+		if r.Verdict == results.Error {
+			return r, fmt.Errorf("bench cell %s (snapshot %v): %s", exp.Name, snapshot, r.Error)
+		}
+		if snapshot && !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.HasPrefix(n, "restored from snapshot") }) {
+			return r, fmt.Errorf("bench cell %s was not restored: %q", exp.Name, r.Notes)
+		}
+		return r, nil
+	}
+	if _, err := cell(true, 0); err != nil {
+		return nil, c.Accel, err
+	}
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	var rounds []BenchRound
+	for i := 1; i <= n; i++ {
+		var br BenchRound
+		if br.Floor, err = floorBoot(ctx, o, p, c.Accel, floor, tmp); err != nil {
+			return rounds, c.Accel, err
+		}
+		cold, err := cell(false, i)
+		if err != nil {
+			return rounds, c.Accel, err
+		}
+		warm, err := cell(true, i)
+		if err != nil {
+			return rounds, c.Accel, err
+		}
+		br.ColdBoot, br.RestoreBoot = ms(cold.TimingsMS["boot"]), ms(warm.TimingsMS["boot"])
+		br.ColdCell, br.RestoreCell = ms(cold.TimingsMS["total"]), ms(warm.TimingsMS["total"])
+		br.ColdOverhead = ms(cold.TimingsMS["total"] - cold.TimingsMS["steps"])
+		br.RestoreOverhead = ms(warm.TimingsMS["total"] - warm.TimingsMS["steps"])
+		rounds = append(rounds, br)
+	}
+	return rounds, c.Accel, nil
+}
+
+// floorBoot boots the floor initramfs on the same machine as a cell and
+// times QEMU's start to its line on the console.
+func floorBoot(ctx context.Context, o Options, p *Prepared, acc, initrd, dir string) (time.Duration, error) {
+	console := filepath.Join(dir, "floor-console.log")
+	start := time.Now()
+	m, err := vm.Start(ctx, vm.Config{
+		QEMU: o.QEMU, Kernel: p.Image.KernelPath(), Initrd: initrd, Append: "console=ttyS0 panic=-1",
+		Accel: acc, Console: console, Stderr: filepath.Join(dir, "floor-qemu.stderr"), Log: o.Log,
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer m.Stop()
+	limit := o.timeouts(acc).KernelOutput + o.timeouts(acc).AgentReady
+	for time.Since(start) < limit {
+		if b, _ := os.ReadFile(console); strings.Contains(string(b), initramfs.FloorLine) {
+			return time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-m.Exited():
+			if b, _ := os.ReadFile(console); strings.Contains(string(b), initramfs.FloorLine) {
+				return time.Since(start), nil
+			}
+			return 0, fmt.Errorf("floor boot: %w", m.ExitError())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return 0, fmt.Errorf("floor boot: no %q within %s", initramfs.FloorLine, limit)
+}
+
+// Median of ds (the mean of the middle two for an even count).
+func Median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}

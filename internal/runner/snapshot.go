@@ -1,0 +1,289 @@
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"lab/internal/guest"
+	"lab/internal/protocol"
+	"lab/internal/results"
+	"lab/internal/safefile"
+	"lab/internal/vm"
+)
+
+// Snapshots: per kernel, initramfs, QEMU, accelerator, machine and kernel
+// command line, lab boots once to the point where the agent listens and
+// waits for its keys, saves the VM to a file in the cache, and every later
+// run restores a copy of it (see docs/design.md, "Snapshots").
+
+// snapshotVersion changes when what a snapshot holds changes meaning.
+const snapshotVersion = "lab-snapshot-1"
+
+// restoreTimeout bounds loading a snapshot (it took ~2 s under TCG).
+const restoreTimeout = 60 * time.Second
+
+// snapshotSpec is everything a snapshot depends on.
+type snapshotSpec struct {
+	accel   string
+	cmdline string
+	cfg     vm.Config
+}
+
+func (s *session) snapshotSpec(acc, cmdline string) snapshotSpec {
+	return snapshotSpec{accel: acc, cmdline: cmdline, cfg: vm.Config{
+		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: s.p.Initramfs.Path, Append: cmdline,
+		Accel: acc, GuestPort: protocol.Port, KeyChannel: true, Log: s.o.Log,
+	}}
+}
+
+// key names the snapshot: the kernel's and the keyless initramfs's content,
+// QEMU's version and the machine's command line (accelerator, CPU, memory,
+// devices, kernel command line included).
+func (s *session) snapshotKey(sp snapshotSpec) string {
+	h := sha256.New()
+	fmt.Fprintln(h, snapshotVersion)
+	fmt.Fprintln(h, "kernel", fileSHA256(sp.cfg.Kernel))
+	fmt.Fprintln(h, "initramfs", s.p.Initramfs.SHA256)
+	fmt.Fprintln(h, "qemu", vm.Version(sp.cfg.QEMU))
+	fmt.Fprintln(h, "machine", vm.MachineSignature(sp.cfg))
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// SnapshotDir is where snapshots live in the cache.
+func SnapshotDir(cacheDir string) string { return filepath.Join(cacheDir, "snapshots") }
+
+// verified remembers the snapshots this process checked against their
+// seal (path, size and modification time), so that a matrix hashes each
+// file once, not once per cell.
+var verified sync.Map
+
+// sealedSnapshot says whether path is there and matches its seal.
+func sealedSnapshot(path string) bool {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	id := fmt.Sprintf("%s %d %d", path, fi.Size(), fi.ModTime().UnixNano())
+	if _, ok := verified.Load(id); ok {
+		return true
+	}
+	want, err := os.ReadFile(path + ".sha256")
+	if err != nil {
+		return false
+	}
+	got, err := safefile.SHA256(path)
+	if err != nil || got != strings.TrimSpace(string(want)) {
+		return false
+	}
+	verified.Store(id, true)
+	return true
+}
+
+// ensureSnapshot returns the sealed snapshot for sp, making it first when
+// it is missing or damaged. A lock makes concurrent cells wait for one
+// maker; once sealed the file is only ever read.
+func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, error) {
+	dir := SnapshotDir(s.o.CacheDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("snapshot dir: %w", err)
+	}
+	path := filepath.Join(dir, s.snapshotKey(sp)+".snap")
+	if sealedSnapshot(path) {
+		return path, nil
+	}
+	unlock, err := safefile.Lock(ctx, path+".lock", s.o.Log)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if sealedSnapshot(path) {
+		return path, nil
+	}
+	fmt.Fprintf(s.progress(), "lab: %s: making a snapshot of a booted guest (once per kernel, initramfs and QEMU)\n", s.p.Image.Spec.Name)
+	start := time.Now()
+	if err := s.makeSnapshot(ctx, sp, path); err != nil {
+		return "", fmt.Errorf("make snapshot %s: %w", path, err)
+	}
+	s.o.Log.Info("made snapshot", "path", path, "took", time.Since(start).Round(time.Millisecond))
+	return path, nil
+}
+
+// makeSnapshot boots the keyless initramfs until the agent waits for its
+// keys, saves the VM into a temporary file and seals it as path. The
+// hung-task detector is not armed yet (runs arm it after restore), so no
+// time the snapshot spends on disk can look like a hung task.
+func (s *session) makeSnapshot(ctx context.Context, sp snapshotSpec, path string) error {
+	tmp, err := os.MkdirTemp(filepath.Dir(path), "making-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	cfg := sp.cfg
+	cfg.Console, cfg.Stderr = filepath.Join(tmp, "console.log"), filepath.Join(tmp, "qemu.stderr")
+	t := s.o.timeouts(sp.accel)
+	m, err := vm.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Stop()
+	w := &consoleWatch{path: cfg.Console}
+	err = w.waitFor(ctx, m, t.KernelOutput+t.AgentReady, func(line string) (bool, error) {
+		if protocol.IsAwaitingKeys(line) {
+			return true, nil
+		}
+		if msg, ok := protocol.ParseFatal(line); ok {
+			return false, fmt.Errorf("guest agent failed: %s", msg)
+		}
+		if protocol.IsReady(line) {
+			return false, errors.New("the agent found keys in a snapshot boot")
+		}
+		return false, nil
+	})
+	if errors.Is(err, errTimeout) {
+		return fmt.Errorf("the agent did not wait for keys within %s%s", t.KernelOutput+t.AgentReady, w.tail())
+	}
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(tmp, "snap")
+	if err := m.SaveSnapshot(file, 5*time.Minute); err != nil {
+		return err
+	}
+	m.Stop()
+	sum, err := safefile.SHA256(file)
+	if err != nil {
+		return err
+	}
+	// The file first, then its seal: a reader trusts only a file whose
+	// seal matches.
+	os.Remove(path + ".sha256")
+	if err := os.Rename(file, path); err != nil {
+		return err
+	}
+	return safefile.WriteAtomic(path+".sha256", []byte(sum+"\n"))
+}
+
+// restore boots this run from the snapshot: QEMU loads it, the run's fresh
+// keys and a random seed go over the key channel, and the agent, ready,
+// takes the SSH connection as after a cold boot.
+func (s *session) restore(ctx context.Context, acc string) error {
+	if s.machine != nil {
+		s.machine.Stop()
+		s.machine = nil
+	}
+	s.r.Accel = acc
+	s.kernelPrinted = false
+	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
+	sp := s.snapshotSpec(acc, cmdline)
+	path, err := s.ensureSnapshot(ctx, sp)
+	if err != nil {
+		return err
+	}
+	s.r.Provenance = s.provenance(cmdline)
+	s.t = s.o.timeouts(acc)
+	keys, err := guest.NewKeys()
+	if err != nil {
+		return err
+	}
+	seed := make([]byte, protocol.SeedBytes)
+	if _, err := rand.Read(seed); err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg := sp.cfg
+	cfg.Incoming = true
+	cfg.Console, cfg.Stderr = s.consolePath(), filepath.Join(s.dir, "qemu.stderr")
+	m, err := vm.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	s.machine = m
+	if err := m.Restore(path, restoreTimeout); err != nil {
+		return err
+	}
+	restored := time.Since(start)
+	// The restored kernel has printed long ago; a death from now on is the
+	// guest's, not the accelerator's.
+	s.kernelPrinted = true
+	msg := protocol.EncodeKeyMessage(protocol.KeyMessage{HostKeyPEM: string(keys.HostPEM), AuthorizedKey: string(keys.AuthorizedKey), Seed: seed})
+	if err := m.SendKeys(msg, s.t.Dial); err != nil {
+		return err
+	}
+	w := &consoleWatch{path: s.consolePath()}
+	if err := w.waitFor(ctx, m, s.t.Dial, func(line string) (bool, error) {
+		if msg, ok := protocol.ParseFatal(line); ok {
+			return false, fmt.Errorf("guest agent failed: %s", msg)
+		}
+		return protocol.IsReady(line), nil
+	}); err != nil {
+		if errors.Is(err, errTimeout) {
+			return fmt.Errorf("the restored agent was not ready within %s%s", s.t.Dial, w.tail())
+		}
+		return err
+	}
+	if err := s.dial(ctx, m, keys, w); err != nil {
+		return err
+	}
+	s.r.TimingsMS["boot"] = time.Since(start).Milliseconds()
+	s.r.TimingsMS["restore"] = restored.Milliseconds()
+	s.r.Notes = append(s.r.Notes, fmt.Sprintf("restored from snapshot %s", filepath.Base(path)))
+	fmt.Fprintf(s.progress(), "lab: %s restored on %s in %.1f s\n", s.p.Image.Spec.Name, acc, time.Since(start).Seconds())
+	return nil
+}
+
+// bootOrRestore restores from a snapshot when the options ask for it, and
+// boots cold when they do not or the restore fails (with a note saying why).
+func (s *session) bootOrRestore(ctx context.Context, acc string) error {
+	if !s.o.Snapshot || s.o.Cold {
+		return s.boot(ctx, acc)
+	}
+	err := s.restore(ctx, acc)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fail(results.KindInterrupted, ctx.Err())
+	}
+	note := fmt.Sprintf("snapshot restore failed (%v); booted cold", err)
+	s.r.Notes = append(s.r.Notes, note)
+	fmt.Fprintln(s.progress(), "lab:", note)
+	if s.machine != nil {
+		s.machine.Stop()
+		s.machine = nil
+	}
+	return s.boot(ctx, acc)
+}
+
+// SnapshotEntry is one snapshot in the cache, for lab doctor.
+type SnapshotEntry struct {
+	Path   string
+	Size   int64
+	Sealed bool
+}
+
+// Snapshots lists the snapshots under cacheDir and whether each matches
+// its seal (a damaged one is made again by the next run that needs it).
+func Snapshots(cacheDir string) ([]SnapshotEntry, error) {
+	paths, err := filepath.Glob(filepath.Join(SnapshotDir(cacheDir), "*.snap"))
+	if err != nil {
+		return nil, err
+	}
+	var out []SnapshotEntry
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		out = append(out, SnapshotEntry{Path: p, Size: fi.Size(), Sealed: sealedSnapshot(p)})
+	}
+	return out, nil
+}
