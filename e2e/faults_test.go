@@ -322,7 +322,7 @@ func TestFailVerdict(t *testing.T) {
 	for _, want := range []string{
 		"step 3: ok: want true, got false (EAGAIN)",
 		`step 4: data contains: want "Goodbye", got "I already told you 0 times Hello world!\n"`,
-		"run: oops: want an oops, got 0 oops reports",
+		"run: crash: want a crash, got 0 crash reports",
 	} {
 		if !strings.Contains(r.Reason, want) {
 			t.Errorf("reason %q lacks %q", r.Reason, want)

@@ -62,7 +62,10 @@ func DefaultTimeouts(acc string) Timeouts {
 // timeouts are the defaults for acc with the options' overrides.
 func (o Options) timeouts(acc string) Timeouts {
 	t := DefaultTimeouts(acc)
-	if o.KernelOutputTimeout != 0 {
+	// A short KernelOutputTimeout is for telling a silent KVM quickly; a
+	// TCG boot (the retry of that very cell) still gets its full wait, or a
+	// slow host's TCG kernel is taken for another silent one.
+	if o.KernelOutputTimeout != 0 && (acc != vm.AccelTCG || o.KernelOutputTimeout > t.KernelOutput) {
 		t.KernelOutput = o.KernelOutputTimeout
 	}
 	if o.BootTimeout != 0 {
