@@ -69,6 +69,12 @@ type Options struct {
 	// Dump writes the guest's memory to the result directory when the
 	// guest hangs.
 	Dump bool
+	// GDB starts QEMU's gdbstub (loopback only), adds nokaslr and pauses
+	// the VM: before the kernel's first instruction, or before step
+	// GDBStep (1-based) when that is set; the run goes on once the
+	// debugger continues the VM (gdb.go).
+	GDB     bool
+	GDBStep int
 }
 
 type runError struct {
