@@ -27,7 +27,7 @@ func GDBCommand(port int, mods []GDBModule) string {
 		}
 		var names []string
 		for n := range m.Layout.Sections {
-			if n != ".text" {
+			if n != ".text" && !skipGDBSection(n) {
 				names = append(names, n)
 			}
 		}
@@ -39,6 +39,13 @@ func GDBCommand(port int, mods []GDBModule) string {
 		parts = append(parts, "-ex", shellQuote(c))
 	}
 	return strings.Join(parts, " ")
+}
+
+// skipGDBSection leaves out what gdb cannot place or what is gone: the
+// module's kallsyms copies of its symbol tables (not sections gdb loads)
+// and the init sections, freed once the module's init returned.
+func skipGDBSection(name string) bool {
+	return name == ".symtab" || name == ".strtab" || strings.HasPrefix(name, ".init.")
 }
 
 // shellQuote quotes s for a POSIX shell.

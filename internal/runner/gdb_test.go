@@ -11,6 +11,7 @@ import (
 func TestGDBCommand(t *testing.T) {
 	l := results.ModuleLayout{Name: "chardev_safe", Event: "load", Sections: map[string]uint64{
 		".text": 0xffffffffc0200000, ".data": 0xffffffffc0202000, ".bss": 0xffffffffc0202400, ".rodata": 0xffffffffc0201000,
+		".symtab": 0xffffffffc0203000, ".strtab": 0xffffffffc0203800, ".init.text": 0xffffffffc0100000,
 	}}
 	got := GDBCommand(40123, []GDBModule{
 		{Path: "/c/kmods/chardev_safe.ko", Layout: l},
