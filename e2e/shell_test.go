@@ -65,7 +65,11 @@ func TestShell(t *testing.T) {
 	}
 	m := waitAfter(0, regexp.MustCompile(`lab: shell on debian-6\.1 \(([^)]+)\)`), 6*time.Minute)
 	release := m[1]
-	time.Sleep(2 * time.Second) // gosh draws its prompt
+	// gosh's line editor asks the terminal for its colours and cursor
+	// position and reads the answers from its input: anything typed
+	// before it drew its prompt is eaten. Wait for the prompt's help line.
+	waitAfter(0, regexp.MustCompile(`toggle key help`), time.Minute)
+	time.Sleep(time.Second)
 	typeLine := func(s string) int {
 		n := len(out.String())
 		ptm.WriteString(s)
@@ -93,9 +97,9 @@ func TestShell(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatalf("lab shell did not exit after Ctrl-D")
 	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "*", "debian-6.1", "shell", "console.log"))
+	logs, _ := filepath.Glob(filepath.Join(dir, "2*", "debian-6.1", "shell", "console.log"))
 	if len(logs) != 1 {
-		t.Fatalf("console logs %v; want one under %s/<run>/debian-6.1/shell/", logs, dir)
+		t.Fatalf("console logs %v; want one under %s/<run-id>/debian-6.1/shell/", logs, dir)
 	}
 	if b, _ := os.ReadFile(logs[0]); !strings.Contains(string(b), "Linux version") {
 		t.Errorf("console log %s has no kernel output", logs[0])

@@ -37,6 +37,10 @@ type ticket struct {
 func New(log *slog.Logger) *Agent {
 	sig := make(chan os.Signal, 16)
 	signal.Notify(sig, syscall.SIGCHLD)
+	// Caught, not ignored: a signal the agent ignores stays ignored in
+	// every child it starts (lab shell's gosh and the commands typed
+	// there), and Ctrl-C must interrupt them; caught ones reset on exec.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGQUIT)
 	return &Agent{
 		log:      log,
 		children: newReaper(sig),
