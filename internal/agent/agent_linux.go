@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +37,10 @@ type ticket struct {
 func New(log *slog.Logger) *Agent {
 	sig := make(chan os.Signal, 16)
 	signal.Notify(sig, syscall.SIGCHLD)
+	// Caught, not ignored: a signal the agent ignores stays ignored in
+	// every child it starts (lab shell's gosh and the commands typed
+	// there), and Ctrl-C must interrupt them; caught ones reset on exec.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGQUIT)
 	return &Agent{
 		log:      log,
 		children: newReaper(sig),
@@ -100,6 +105,9 @@ func (a *Agent) handle(req protocol.Request) protocol.Reply {
 		if err := protocol.CheckPath(req.Path); err != nil {
 			return failure("%v", err)
 		}
+		if req.Mode != "" && !slices.Contains(protocol.OpenModes, req.Mode) {
+			return failure("open mode %q: want one of %v", req.Mode, protocol.OpenModes)
+		}
 		a.mu.Lock()
 		_, exists := a.holders[req.Holder]
 		a.mu.Unlock()
@@ -114,8 +122,24 @@ func (a *Agent) handle(req protocol.Request) protocol.Reply {
 		a.holders[req.Holder] = w
 		a.mu.Unlock()
 		return a.run(w, req, req.Async, timeout)
-	case protocol.ActionRead, protocol.ActionSeek, protocol.ActionClose:
+	case protocol.ActionRead, protocol.ActionSeek, protocol.ActionClose,
+		protocol.ActionWrite, protocol.ActionIoctl, protocol.ActionMmap:
+		if err := checkHolderData(req); err != nil {
+			return failure("%v", err)
+		}
 		w, err := a.holder(req.Holder)
+		if err != nil {
+			return failure("%v", err)
+		}
+		return a.run(w, req, req.Async, timeout)
+	case protocol.ActionExec:
+		// In a child of its own, like an unload: a command that hangs in
+		// the kernel is observed, not waited for, and the agent's reaper
+		// cannot take its exit status from under os/exec.
+		if err := protocol.CheckCommand(req.Command); err != nil {
+			return failure("%v", err)
+		}
+		w, err := startWorker("exec", req.Command[0])
 		if err != nil {
 			return failure("%v", err)
 		}
@@ -174,6 +198,14 @@ func (a *Agent) handle(req protocol.Request) protocol.Reply {
 		return failure("unknown action %q", req.Action)
 	}
 	return rep
+}
+
+// checkHolderData keeps a holder's command within its one line.
+func checkHolderData(req protocol.Request) error {
+	if len(req.Data) > protocol.MaxLine || len(req.In) > protocol.MaxLine {
+		return fmt.Errorf("%s: at most %d bytes of data", req.Action, protocol.MaxLine)
+	}
+	return nil
 }
 
 // maxSymbolAddresses bounds one symbols request (an oops has a few dozen).

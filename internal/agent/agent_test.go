@@ -15,6 +15,12 @@ func TestCommandLine(t *testing.T) {
 		{protocol.Request{Action: protocol.ActionRead, Count: 10}, "read 10\n"},
 		{protocol.Request{Action: protocol.ActionSeek, Offset: 0}, "seek 0\n"},
 		{protocol.Request{Action: protocol.ActionClose}, "close\n"},
+		{protocol.Request{Action: protocol.ActionOpen, Path: "/dev/x", Mode: "rw"}, "open-rw /dev/x\n"},
+		{protocol.Request{Action: protocol.ActionWrite, Data: "a b\n"}, "write 6120620a\n"},
+		{protocol.Request{Action: protocol.ActionIoctl, Cmd: 0x6301, Arg: 7}, "ioctl 25345 7\n"},
+		{protocol.Request{Action: protocol.ActionIoctl, Cmd: 0x80046302, Buffer: true, Size: 4}, "ioctl-buf 2147771138 4 \n"},
+		{protocol.Request{Action: protocol.ActionMmap, Size: 4096, At: 2}, "mmap 4096 0 2 1 \n"},
+		{protocol.Request{Action: protocol.ActionExec, Command: []string{"ls", "/dev"}}, "[\"ls\",\"/dev\"]\n"},
 	} {
 		if got := commandLine(tc.req); got != tc.want {
 			t.Errorf("commandLine(%+v) = %q; want %q", tc.req, got, tc.want)

@@ -16,10 +16,17 @@ import (
 // so that the blocking call happens in the thread group leader, whose state
 // is what /proc/PID/status shows.
 func RunChild(args []string) bool {
-	if len(args) != 3 || args[1] != "unload" {
+	if len(args) != 3 {
 		return false
 	}
-	unloadMain(args[2])
+	switch args[1] {
+	case "unload":
+		unloadMain(args[2])
+	case "exec":
+		execMain(os.Stdin, os.Stdout)
+	default:
+		return false
+	}
 	return true
 }
 

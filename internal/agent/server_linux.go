@@ -87,11 +87,20 @@ func (a *Agent) serveConn(conn net.Conn, config *ssh.ServerConfig) {
 }
 
 // serveSession answers the exec request of one session: its command is a
-// JSON protocol.Request, the reply a JSON protocol.Reply on stdout.
+// JSON protocol.Request, the reply a JSON protocol.Reply on stdout. A
+// session that asks for a pty and a shell is lab shell's (shell_linux.go).
 func (a *Agent) serveSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
-	defer ch.Close()
+	shell := &shellSession{a: a, ch: ch}
+	defer func() {
+		if shell.ptm == nil {
+			ch.Close()
+		}
+	}()
 	for req := range reqs {
-		if req.Type != "exec" {
+		if shell.request(req) {
+			continue
+		}
+		if req.Type != "exec" || shell.ptm != nil {
 			req.Reply(false, nil)
 			continue
 		}

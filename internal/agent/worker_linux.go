@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,8 +76,11 @@ func startWorker(role, name string) (*worker, error) {
 		return nil, fmt.Errorf("start %s %s: %w", role, name, err)
 	}
 	comm := "rmmod"
-	if role == "holder" {
+	switch role {
+	case "holder":
 		comm = "holder-" + name
+	case "exec":
+		comm = name
 	}
 	if len(comm) > 15 {
 		comm = comm[:15]
@@ -223,7 +227,26 @@ func (r *reaper) state(pid int) *protocol.ProcessState {
 func commandLine(req protocol.Request) string {
 	switch req.Action {
 	case protocol.ActionOpen:
+		if req.Mode == "w" || req.Mode == "rw" {
+			return "open-" + req.Mode + " " + req.Path + "\n"
+		}
 		return "open " + req.Path + "\n"
+	case protocol.ActionWrite:
+		return "write " + hex.EncodeToString([]byte(req.Data)) + "\n"
+	case protocol.ActionIoctl:
+		if req.Buffer {
+			return fmt.Sprintf("ioctl-buf %d %d %s\n", req.Cmd, req.Size, hex.EncodeToString(req.In))
+		}
+		return fmt.Sprintf("ioctl %d %d\n", req.Cmd, req.Arg)
+	case protocol.ActionMmap:
+		n := req.Count
+		if n <= 0 {
+			n = 1
+		}
+		return fmt.Sprintf("mmap %d %d %d %d %s\n", req.Size, req.Offset, req.At, n, hex.EncodeToString([]byte(req.Data)))
+	case protocol.ActionExec:
+		b, _ := json.Marshal(req.Command)
+		return string(b) + "\n"
 	case protocol.ActionRead:
 		n := req.Count
 		if n <= 0 {

@@ -65,7 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd())
+	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd(), g.shellCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -142,6 +142,8 @@ type runFlags struct {
 	kernelSet           bool     // --kernel given: trees join those kernels
 	jobs                int
 	shard               string // matrix only: "I/N"
+	gdb                 bool   // run only: QEMU's gdbstub, paused at start
+	gdbStep             int    // run only: pause before this step instead
 }
 
 func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
@@ -173,6 +175,8 @@ func (g *globals) runCmd() *cobra.Command {
 	}
 	g.addRunFlags(c, f, []string{DefaultKernel}, "kernel images to run on (names in images/)")
 	c.Flags().IntVarP(&f.jobs, "jobs", "j", 1, "VMs to run at once")
+	c.Flags().BoolVar(&f.gdb, "gdb", false, "start QEMU's gdbstub on 127.0.0.1 (and nokaslr), pause the VM before the kernel starts and print the gdb command; the run goes on when gdb continues")
+	c.Flags().IntVar(&f.gdbStep, "gdb-step", 0, "with --gdb (implied): pause before step N instead, with the loaded modules' symbols in the gdb command")
 	return c
 }
 
@@ -259,6 +263,9 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		}
 		specs = append(specs, s)
 	}
+	if err := checkGDB(f, specs, exps); err != nil {
+		return err
+	}
 	var plan *results.Plan
 	if f.shard != "" {
 		specs, exps, plan = splitShard(sh, specs, exps)
@@ -277,6 +284,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		SnapshotMirror: g.snapshotMirror, Locked: f.locked, Kmods: f.kmods,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
 		RunTimeout: f.runTimeout, Dump: f.dump, Snapshot: f.snapshot, Cold: f.cold,
+		GDB: f.gdb, GDBStep: f.gdbStep,
 	}
 	start := time.Now()
 	runID := results.NewRunID(start)
@@ -328,6 +336,25 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		return err
 	}
 	g.exit = worst
+	return nil
+}
+
+// checkGDB allows --gdb for one experiment on one kernel: one debugger,
+// one VM. A person sits in gdb, so the run's own time limit gives way.
+func checkGDB(f *runFlags, specs []*image.Spec, exps []*experiment.Spec) error {
+	if f.gdbStep != 0 {
+		f.gdb = true
+	}
+	if !f.gdb {
+		return nil
+	}
+	if len(specs) != 1 || len(exps) != 1 {
+		return fmt.Errorf("--gdb debugs one experiment on one kernel; got %d experiments on %d kernels", len(exps), len(specs))
+	}
+	if n := len(exps[0].Steps); f.gdbStep < 0 || f.gdbStep > n {
+		return fmt.Errorf("--gdb-step %d: %s has steps 1 to %d", f.gdbStep, exps[0].File, n)
+	}
+	f.runTimeout = max(f.runTimeout, 24*time.Hour)
 	return nil
 }
 

@@ -50,6 +50,15 @@ func (p *parser) stepExpect(n *yaml.Node, what string) *StepExpect {
 				e.Report = &t
 				e.ReportTitle = p.regexp(v, key)
 			}
+		case "exit":
+			i := p.integer(v, key)
+			e.Exit = &i
+		case "stdout_contains":
+			s := p.str(v, key)
+			e.StdoutContains = &s
+		case "return":
+			i := p.integer(v, key)
+			e.Return = &i
 		case "min_ms":
 			i := p.integer(v, key)
 			e.MinMS = &i

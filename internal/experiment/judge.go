@@ -46,6 +46,15 @@ func (e StepExpect) For(kernel string) StepExpect {
 	if o.MinMS != nil {
 		m.MinMS = o.MinMS
 	}
+	if o.Exit != nil {
+		m.Exit = o.Exit
+	}
+	if o.StdoutContains != nil {
+		m.StdoutContains = o.StdoutContains
+	}
+	if o.Return != nil {
+		m.Return = o.Return
+	}
 	if o.MaxMS != nil {
 		m.MaxMS = o.MaxMS
 	}
@@ -189,6 +198,23 @@ func checkStep(n int, e StepExpect, st *results.Step, r *results.Result) []resul
 			found = found || strings.Contains(f, *e.Stack)
 		}
 		add("kernel stack", fmt.Sprintf("a frame %q", *e.Stack), orNone(strings.Join(frames, " < ")), found)
+	}
+	if e.Exit != nil {
+		got := "none"
+		if st.Exit != nil {
+			got = fmt.Sprint(*st.Exit)
+		}
+		add("exit status", fmt.Sprint(*e.Exit), got, st.Exit != nil && int64(*st.Exit) == *e.Exit)
+	}
+	if e.StdoutContains != nil {
+		add("stdout contains", fmt.Sprintf("%q", *e.StdoutContains), fmt.Sprintf("%q", st.Data), st.Action == "exec" && strings.Contains(st.Data, *e.StdoutContains))
+	}
+	if e.Return != nil {
+		got := "none"
+		if st.Return != nil {
+			got = fmt.Sprint(*st.Return)
+		}
+		add("return value", fmt.Sprint(*e.Return), got, st.Return != nil && *st.Return == *e.Return)
 	}
 	if e.Exists != nil {
 		got := st.Exists != nil && *st.Exists

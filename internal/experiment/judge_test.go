@@ -99,3 +99,50 @@ func TestJudgeWarningKinds(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeDriverSteps: exec's exit status and stdout, and an ioctl's
+// return value, are judged from what the steps recorded.
+func TestJudgeDriverSteps(t *testing.T) {
+	spec, err := Parse("d.yaml", []byte(`name: d
+summary: s
+modules: [m]
+steps:
+  - open: {holder: A, path: /dev/m, mode: rw}
+  - ioctl: {holder: A, cmd: 0x6301}
+    expect: {return: 1}
+  - exec: lsmod
+    expect: {exit: 0, stdout_contains: "m "}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i64 := func(v int64) *int64 { return &v }
+	in := func(v int) *int { return &v }
+	for _, tc := range []struct {
+		name   string
+		ret    *int64
+		exit   *int
+		stdout string
+		reason string
+	}{
+		{"all hold", i64(1), in(0), "m 16384 0\n", ""},
+		{"ioctl returned 2", i64(2), in(0), "m 16384 0\n", "step 2: return value: want 1, got 2"},
+		{"ioctl failed", nil, in(0), "m 16384 0\n", "step 2: return value: want 1, got none"},
+		{"exit 1", i64(1), in(1), "m 16384 0\n", "step 3: exit status: want 0, got 1"},
+		{"stdout", i64(1), in(0), "x 1 0\n", `step 3: stdout contains: want "m ", got "x 1 0\n"`},
+	} {
+		r := &results.Result{Kernel: results.Kernel{Name: "k"}, Steps: []results.Step{
+			{Index: 1, Action: "open", OK: true},
+			{Index: 2, Action: "ioctl", OK: tc.ret != nil, Return: tc.ret},
+			{Index: 3, Action: "exec", OK: *tc.exit == 0, Exit: tc.exit, Data: tc.stdout},
+		}}
+		Judge(spec, r)
+		want := results.Pass
+		if tc.reason != "" {
+			want = results.Fail
+		}
+		if r.Verdict != want || !strings.Contains(r.Reason, tc.reason) {
+			t.Errorf("%s: verdict %s (%s); want %s (%s)", tc.name, r.Verdict, r.Reason, want, tc.reason)
+		}
+	}
+}

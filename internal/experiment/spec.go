@@ -47,6 +47,20 @@ type Step struct {
 	Count  int
 	Offset int64
 	Value  string
+	// Mode is open's mode: "" or "r", "w", "rw".
+	Mode string
+	// Data is what write writes, or what mmap stores (its write: field).
+	Data string
+	// Cmd, Arg, Buffer, In and Size are an ioctl's (see protocol.Request);
+	// Size is also how much mmap maps, At where it touches.
+	Cmd    uint64
+	Arg    uint64
+	Buffer bool
+	In     []byte
+	Size   int
+	At     int64
+	// Command is exec's command line.
+	Command []string
 	// ID names an async step so that await can refer to it.
 	ID      string
 	Async   bool
@@ -79,6 +93,11 @@ type StepExpect struct {
 	ReportTitle *regexp.Regexp
 	MinMS       *int64
 	MaxMS       *int64
+	// Exit is an exec's exit status, StdoutContains a string its stdout
+	// holds; Return is an ioctl's return value or a write's byte count.
+	Exit           *int64
+	StdoutContains *string
+	Return         *int64
 	// Kernels override fields for named kernel images.
 	Kernels map[string]*StepExpect
 	Line    int
@@ -119,6 +138,10 @@ var actions = map[protocol.Action]string{
 	protocol.ActionRead:    "holder",
 	protocol.ActionSeek:    "holder",
 	protocol.ActionClose:   "holder",
+	protocol.ActionWrite:   "holder",
+	protocol.ActionIoctl:   "holder",
+	protocol.ActionMmap:    "holder",
+	protocol.ActionExec:    "command",
 	protocol.ActionObserve: "holder",
 	protocol.ActionAwait:   "id",
 	protocol.ActionSysctl:  "key",
@@ -351,74 +374,10 @@ func (p *parser) step(n *yaml.Node) Step {
 	if st.Async && st.ID == "" {
 		p.fail(n, "an async step needs an id for await to name")
 	}
-	if st.Async && st.Action != "" && st.Action != "read" && st.Action != "unload" && st.Action != "seek" && st.Action != "close" {
-		p.fail(n, "%s cannot be async (read, seek, close and unload can)", st.Action)
+	if st.Async && st.Action != "" && !asyncActions[st.Action] {
+		p.fail(n, "%s cannot be async (read, seek, close, write, ioctl, mmap, exec and unload can)", st.Action)
 	}
 	return st
-}
-
-// stepArgs takes the action's value: a scalar main argument, or a mapping
-// with the main argument under its own name and further fields.
-func (p *parser) stepArgs(st *Step, action, arg string, v *yaml.Node) {
-	before := p.d.Count()
-	if v.Kind == yaml.ScalarNode {
-		p.setArg(st, action, arg, v)
-	} else {
-		p.argFields(st, action, arg, v)
-	}
-	if p.d.Count() > before {
-		return // a missing field would only repeat what was said
-	}
-	if st.Target == "" {
-		p.fail(v, "%s: missing field %q", action, arg)
-	}
-	if action == "open" && st.Path == "" {
-		p.fail(v, "open: missing field \"path\"")
-	}
-	if action == "sysctl" && st.Value == "" {
-		p.fail(v, "sysctl: missing field \"value\"")
-	}
-}
-
-func (p *parser) argFields(st *Step, action, arg string, v *yaml.Node) {
-	p.fields(v, action, func(key string, k, fv *yaml.Node) bool {
-		switch {
-		case key == arg:
-			p.setArg(st, action, arg, fv)
-		case key == "path" && action == "open":
-			st.Path = p.str(fv, "path")
-			p.checkPath(fv, st.Path)
-		case key == "params" && action == "load":
-			st.Params = p.str(fv, "params")
-		case key == "count" && action == "read":
-			st.Count = int(p.integer(fv, "count"))
-		case key == "offset" && action == "seek":
-			st.Offset = p.integer(fv, "offset")
-		case key == "value" && action == "sysctl":
-			st.Value = p.str(fv, "value")
-		default:
-			return false
-		}
-		return true
-	})
-}
-
-func (p *parser) setArg(st *Step, action, arg string, v *yaml.Node) {
-	switch arg {
-	case "duration":
-		st.Sleep = p.duration(v, action)
-		st.Target = v.Value
-	case "path":
-		st.Target = p.str(v, action)
-		p.checkPath(v, st.Target)
-	case "key":
-		st.Target = p.str(v, action)
-		if _, err := protocol.SysctlPath(st.Target); st.Target != "" && err != nil {
-			p.fail(v, "%v", err)
-		}
-	default:
-		st.Target = p.name(v, action+" "+arg)
-	}
 }
 
 // checkPath applies the protocol's path rule, which the agent enforces too.

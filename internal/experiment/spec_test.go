@@ -3,6 +3,7 @@ package experiment
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -236,6 +237,58 @@ func TestExperimentsMatchSchema(t *testing.T) {
 	} {
 		if err := schematest.ValidateYAML(schematest.Experiment, []byte(bad)); err == nil {
 			t.Errorf("schema accepts %q", bad)
+		}
+	}
+}
+
+// TestDriverSteps loads write, ioctl, mmap and exec steps with their
+// expectations, and refuses bad ones with file:line.
+func TestDriverSteps(t *testing.T) {
+	s, err := Load("../../e2e/testdata/chardev-rw.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile("../../e2e/testdata/chardev-rw.yaml")
+	if err := schematest.ValidateYAML(schematest.Experiment, b); err != nil {
+		t.Errorf("chardev-rw.yaml does not match the schema: %v", err)
+	}
+	st := s.Steps
+	if st[1].Mode != "rw" || st[2].Data != "Goodbye, world!\n" || st[2].Expect.Return == nil || *st[2].Expect.Return != 16 {
+		t.Errorf("open/write = %+v / %+v", st[1], st[2])
+	}
+	if st[5].Cmd != 0x6301 || st[5].Buffer || st[6].Cmd != 0x80046302 || !st[6].Buffer || st[6].Size != 4 {
+		t.Errorf("ioctls = %+v / %+v", st[5], st[6])
+	}
+	if st[8].Size != 4096 || st[8].Count != 13 || st[9].Data != "PAGE" || st[9].At != 8 || st[9].Size != 4096 {
+		t.Errorf("mmaps = %+v / %+v", st[8], st[9])
+	}
+	if !slices.Equal(st[12].Command, []string{"lsmod"}) || !slices.Equal(st[14].Command, []string{"cat", "/nonexistent"}) ||
+		st[12].Expect.Exit == nil || *st[12].Expect.Exit != 0 || *st[12].Expect.StdoutContains != "chardev_safe" {
+		t.Errorf("exec = %+v / %+v", st[12], st[14])
+	}
+	head := "name: x\nsummary: s\nmodules: [m]\nsteps:\n  - open: {holder: A, path: /dev/m}\n"
+	for step, want := range map[string]string{
+		"  - ioctl: {holder: A, arg: 1}\n":                  "x.yaml:6: ioctl: missing field \"cmd\"",
+		"  - ioctl: {holder: A, cmd: 1, arg: 2, size: 4}\n": "x.yaml:6: ioctl: give arg (an integer argument) or in/size (a buffer), not both",
+		"  - ioctl: {holder: A, cmd: 1, in: zz}\n":          "x.yaml:6: ioctl: in \"zz\" must be hex bytes",
+		"  - ioctl: {holder: A, cmd: -1}\n":                 "x.yaml:6: cmd must be a non-negative integer",
+		"  - mmap: {holder: A, at: 4095, count: 2}\n":       "x.yaml:6: mmap: at 4095 with 2 bytes to read and 0 to write does not fit in the 4096 bytes mapped",
+		"  - write: {holder: B, data: x}\n":                 "x.yaml:6: write: \"B\" is not a holder opened by an earlier step",
+		"  - exec: /bin/sh -c reboot\n":                     "x.yaml:6: exec command \"/bin/sh\": give one of u-root's commands by name",
+		"  - exec: []\n":                                    "x.yaml:6: exec needs a command",
+		"  - open: {holder: C, path: /dev/m, mode: x}\n":    "x.yaml:6: open: mode \"x\": want r, w or rw",
+		"  - exec: ls\n    async: true\n    id: e\n  - await: e\n    expect: {exit: 0, stdout_contains: m}\n": "",
+		"  - sysctl: {key: a, value: b}\n    async: true\n    id: e\n":                                        "x.yaml:6: sysctl cannot be async",
+	} {
+		_, err := Parse("x.yaml", []byte(head+step))
+		if want == "" {
+			if err != nil {
+				t.Errorf("Parse(%q) = %v; want ok", step, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v; want %q", step, err, want)
 		}
 	}
 }

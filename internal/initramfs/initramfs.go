@@ -39,7 +39,7 @@ import (
 // person needs to look around a broken kernel by hand.
 var Commands = []string{
 	"cat", "dmesg", "echo", "gosh", "grep", "init", "insmod", "ip", "kill",
-	"ls", "lsmod", "mknod", "mount", "ps", "rmmod", "sleep",
+	"ls", "lsmod", "mknod", "mount", "ps", "rmmod", "sleep", "stty", "uname",
 }
 
 const urootModule = "github.com/u-root/u-root"

@@ -42,3 +42,34 @@ func SysctlPath(key string) (string, error) {
 	}
 	return p, nil
 }
+
+// ExecDir is where u-root's commands lie in the guest; exec runs only
+// these, by name: an experiment drives the kernel through the guest's own
+// tools, and names no file outside the initramfs.
+const ExecDir = "/bbin"
+
+// CheckCommand tells whether argv may be run by an exec step: a u-root
+// command given by name, and a bounded command line.
+func CheckCommand(argv []string) error {
+	if len(argv) == 0 {
+		return fmt.Errorf("exec needs a command")
+	}
+	if !ValidName(argv[0]) {
+		return fmt.Errorf("exec command %q: give one of u-root's commands by name (letters, digits, _ and -)", argv[0])
+	}
+	n := 0
+	for _, a := range argv {
+		n += len(a) + 1
+	}
+	if n > MaxLine {
+		return fmt.Errorf("exec command line is %d bytes; at most %d", n, MaxLine)
+	}
+	return nil
+}
+
+// MaxLine bounds what one step may carry to a holder or a command: the
+// holder reads one line of at most 4096 bytes, and hex doubles the data.
+const MaxLine = 1024
+
+// OpenModes are the modes open takes.
+var OpenModes = []string{"r", "w", "rw"}

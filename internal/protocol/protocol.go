@@ -26,6 +26,10 @@ const (
 	ActionRead    Action = "read"    // holder reads up to Count bytes from its fd
 	ActionSeek    Action = "seek"    // holder lseeks its fd to Offset (SEEK_SET)
 	ActionClose   Action = "close"   // holder closes its fd
+	ActionWrite   Action = "write"   // holder writes Data to its fd
+	ActionIoctl   Action = "ioctl"   // holder calls ioctl(fd, Cmd, Arg or a buffer)
+	ActionMmap    Action = "mmap"    // holder maps its file and touches a byte range
+	ActionExec    Action = "exec"    // run one of u-root's commands, capture stdout and exit
 	ActionObserve Action = "observe" // state of a holder (or PID) from /proc
 	ActionSysctl  Action = "sysctl"  // write a value under /proc/sys
 	ActionExists  Action = "exists"  // stat a path
@@ -50,8 +54,29 @@ type Request struct {
 	Path string `json:"path,omitempty"`
 	// Count is how many bytes read asks for (default 4096).
 	Count int `json:"count,omitempty"`
-	// Offset is the target of seek.
+	// Offset is the target of seek, or the file offset mmap maps from.
 	Offset int64 `json:"offset,omitempty"`
+	// Mode is how open opens Path: "r" (the default), "w" or "rw".
+	Mode string `json:"mode,omitempty"`
+	// Data is what write writes, or what mmap stores at At before it
+	// reads back (raw bytes).
+	Data string `json:"data,omitempty"`
+	// Cmd is the ioctl request number. With Buffer false the ioctl gets
+	// Arg as its integer argument; with Buffer true it gets a pointer to
+	// Size bytes that start as In (the rest zero), and the reply carries
+	// the buffer afterwards, hex-encoded, in Data.
+	Cmd    uint64 `json:"cmd,omitempty"`
+	Arg    uint64 `json:"arg,omitempty"`
+	Buffer bool   `json:"buffer,omitempty"`
+	In     []byte `json:"in,omitempty"`
+	// Size is the ioctl buffer's size, or how many bytes mmap maps.
+	Size int `json:"size,omitempty"`
+	// At is where in the mapping mmap touches; Count (default 1) how many
+	// bytes it reads back from there.
+	At int64 `json:"at,omitempty"`
+	// Command is exec's command line: Command[0] is one of u-root's
+	// commands in the guest (ExecDir), the rest its arguments.
+	Command []string `json:"command,omitempty"`
 	// Key and Value are the sysctl to write ("kernel/hung_task_timeout_secs").
 	Key   string `json:"key,omitempty"`
 	Value string `json:"value,omitempty"`
@@ -75,10 +100,14 @@ type Reply struct {
 	Errno string `json:"errno,omitempty"`
 	// Error says in words what failed; set whenever OK is false.
 	Error string `json:"error,omitempty"`
-	// Data is what a read returned.
+	// Data is what a read or mmap returned, an exec's stdout, or an ioctl
+	// buffer after the call (hex).
 	Data string `json:"data,omitempty"`
-	// Bytes is the byte count of a read or the offset of a seek.
+	// Bytes is the byte count of a read or write, the offset of a seek or
+	// an ioctl's return value.
 	Bytes int64 `json:"bytes,omitempty"`
+	// Exit is an exec's exit status (-1: killed by a signal).
+	Exit *int `json:"exit,omitempty"`
 	// NoAnswer is set when the process doing the step did not answer
 	// within the timeout or died without answering.
 	NoAnswer bool `json:"no_answer,omitempty"`

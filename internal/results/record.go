@@ -82,7 +82,11 @@ type Step struct {
 	NoAnswer bool   `json:"no_answer,omitempty"`
 	// Exists answers an exists step.
 	Exists *bool `json:"exists,omitempty"`
-	MS     int64 `json:"ms"`
+	// Return is an ioctl's return value or a write's byte count; Exit an
+	// exec's exit status (its stdout is Data).
+	Return *int64 `json:"return,omitempty"`
+	Exit   *int   `json:"exit,omitempty"`
+	MS     int64  `json:"ms"`
 	// Process is the state of the process doing the step when it did not
 	// answer, or the observed process of an observe step.
 	Process *StepProcess `json:"process,omitempty"`

@@ -38,7 +38,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 	if _, err := initramfs.WithKeys(s.p.Initramfs, initrd, keys.HostPEM, keys.AuthorizedKey); err != nil {
 		return fail(results.KindBoot, err)
 	}
-	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
+	cmdline := s.gdbCmdline(strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline))
 	s.r.Provenance = s.provenance(cmdline)
 	if lp := s.r.Provenance.Lock; lp != nil && lp.Note != "" && !slices.Contains(s.r.Notes, lp.Note) {
 		s.r.Notes = append(s.r.Notes, lp.Note)
@@ -50,11 +50,15 @@ func (s *session) boot(ctx context.Context, acc string) error {
 		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: initrd, Append: cmdline,
 		Accel: acc, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
 		GuestPort: protocol.Port, Log: s.o.Log,
+		GDB: s.o.GDB, Paused: s.o.GDB && s.o.GDBStep == 0,
 	})
 	if err != nil {
 		return fail(results.KindQEMUExited, err)
 	}
 	s.machine = m
+	if err := s.gdbAtStart(ctx); err != nil {
+		return fail(results.KindInterrupted, err)
+	}
 	w := &consoleWatch{path: s.consolePath()}
 	if err := w.waitFor(ctx, m, kernelOut, func(line string) (bool, error) {
 		return strings.Contains(line, "Linux version"), nil

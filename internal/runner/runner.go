@@ -73,6 +73,12 @@ type Options struct {
 	// (snapshot.go); Cold forces a cold boot even then.
 	Snapshot bool
 	Cold     bool
+	// GDB starts QEMU's gdbstub (loopback only), adds nokaslr and pauses
+	// the VM: before the kernel's first instruction, or before step
+	// GDBStep (1-based) when that is set; the run goes on once the
+	// debugger continues the VM (gdb.go).
+	GDB     bool
+	GDBStep int
 }
 
 type runError struct {

@@ -39,6 +39,9 @@ func (s *session) steps(ctx context.Context) error {
 	tickets := s.tickets
 	for i, st := range s.exp.Steps {
 		rs := results.Step{Index: i + 1, Line: st.Line, Action: string(st.Action), Target: st.Target}
+		if err := s.gdbBeforeStep(ctx, i+1); err != nil {
+			return err
+		}
 		if st.Action == experiment.ActionSleep {
 			t0 := time.Now()
 			select {
@@ -91,6 +94,13 @@ func (s *session) steps(ctx context.Context) error {
 			e := rep.Exists
 			rs.Exists = &e
 		}
+		if (st.Action == "ioctl" || st.Action == "write") && rep.OK {
+			b := rep.Bytes
+			rs.Return = &b
+		}
+		if st.Action == "exec" {
+			rs.Exit = rep.Exit
+		}
 		if st.Action == "open" {
 			// The holder process exists whether its open worked or not.
 			s.holders = append(s.holders, st.Target)
@@ -106,8 +116,12 @@ func request(n int, st experiment.Step) protocol.Request {
 	switch st.Action {
 	case "load", "unload":
 		req.Module, req.Params = st.Target, st.Params
-	case "open", "read", "seek", "close", "observe":
+	case "open", "read", "seek", "close", "observe", "write", "ioctl", "mmap":
 		req.Holder, req.Path, req.Count, req.Offset = st.Target, st.Path, st.Count, st.Offset
+		req.Mode, req.Data, req.Size, req.At = st.Mode, st.Data, st.Size, st.At
+		req.Cmd, req.Arg, req.Buffer, req.In = st.Cmd, st.Arg, st.Buffer, st.In
+	case "exec":
+		req.Command = st.Command
 	case "sysctl":
 		req.Key, req.Value = st.Target, st.Value
 	case "exists":

@@ -52,7 +52,11 @@ type Config struct {
 	// KeyChannel and Incoming are for snapshots (snapshot.go).
 	KeyChannel bool
 	Incoming   bool
-	Log        *slog.Logger
+	// GDB starts QEMU's gdbstub on a free port of 127.0.0.1 (VM.GDBPort);
+	// Paused starts the VM stopped (-S) until a debugger or QMP resumes it.
+	GDB    bool
+	Paused bool
+	Log    *slog.Logger
 }
 
 // CPUModel is the -cpu for accel. Under KVM "host" is the convention (and
@@ -73,6 +77,8 @@ type VM struct {
 	mon     *qmp.SocketMonitor
 	// HostPort is the 127.0.0.1 port forwarded to the guest's GuestPort.
 	HostPort int
+	// GDBPort is where the gdbstub listens on 127.0.0.1 (Config.GDB).
+	GDBPort int
 
 	exited  chan struct{}
 	waitErr error
@@ -117,7 +123,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 			return v, nil
 		}
 		// A free port can be taken between our probe and QEMU's bind.
-		if attempt < 3 && strings.Contains(err.Error(), "host forwarding") {
+		if attempt < 3 && (strings.Contains(err.Error(), "host forwarding") || strings.Contains(err.Error(), "-gdb")) {
 			continue
 		}
 		os.RemoveAll(sockDir)
@@ -132,6 +138,13 @@ func (v *VM) start(ctx context.Context) error {
 			return err
 		}
 		v.HostPort = p
+	}
+	if v.cfg.GDB {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		v.GDBPort = p
 	}
 	sock := filepath.Join(v.sockDir, "qmp.sock")
 	os.Remove(sock)
@@ -184,7 +197,41 @@ func (v *VM) Args(qmpSock string) []string {
 			// No option ROM: the guest boots by -kernel, not PXE.
 			"-device", "virtio-net-pci,netdev=net0,romfile=")
 	}
+	if c.GDB {
+		// Loopback only: the gdbstub reads and writes all guest memory.
+		args = append(args, "-gdb", fmt.Sprintf("tcp:127.0.0.1:%d", v.GDBPort))
+	}
+	if c.Paused {
+		args = append(args, "-S")
+	}
 	return append(args, v.snapshotArgs()...)
+}
+
+// Pause stops the guest's CPUs (QMP stop), as a debugger's break does.
+func (v *VM) Pause() error {
+	_, err := v.QMP("stop", nil, 3*time.Second)
+	return err
+}
+
+// WaitRunning returns once the guest runs (a debugger continued it), or
+// when ctx ends or QEMU exits.
+func (v *VM) WaitRunning(ctx context.Context) error {
+	for {
+		st, err := v.Status()
+		if err != nil {
+			return err
+		}
+		if st == "running" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-v.exited:
+			return v.ExitError()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func freePort() (int, error) {

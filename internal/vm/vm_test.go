@@ -33,3 +33,16 @@ func TestCPUModel(t *testing.T) {
 		}
 	}
 }
+
+// TestArgsGDB: the gdbstub listens on loopback only, and -S only when asked.
+func TestArgsGDB(t *testing.T) {
+	v := &VM{cfg: Config{Kernel: "/k", Initrd: "/i", Accel: AccelTCG, Console: "/c.log", GDB: true, Paused: true}, GDBPort: 41234}
+	args := strings.Join(v.Args("/s"), " ")
+	if !strings.Contains(args, "-gdb tcp:127.0.0.1:41234") || !strings.HasSuffix(args, " -S") {
+		t.Errorf("Args() = %s; want -gdb tcp:127.0.0.1:41234 and -S", args)
+	}
+	v.cfg.Paused = false
+	if args := strings.Join(v.Args("/s"), " "); strings.Contains(args, "-S") {
+		t.Errorf("Args() unpaused = %s; want no -S", args)
+	}
+}

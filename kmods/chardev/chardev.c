@@ -42,6 +42,12 @@
  * in file->private_data, so opens do not exclude each other (the seed's
  * Device_Open/-EBUSY check is gone) and lseek to 0 lets it be read again.
  * A class + device_create() make devtmpfs show /dev/<module name>.
+ *
+ * For lab's write, ioctl and mmap steps (none of the rmmod experiments use
+ * them): a write replaces this open's message (read it back after seeking to
+ * 0); ioctl CHARDEV_IOC_OPENS returns the open count, CHARDEV_IOC_GET_OPENS
+ * stores it as an int at its argument; mmap maps one page, shared by all
+ * opens, that starts as "chardev page\n".
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -49,6 +55,8 @@
 #include <linux/device.h>
 #include <linux/err.h>
 #include <linux/fs.h>
+#include <linux/ioctl.h>
+#include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -69,6 +77,10 @@
 static int major;
 static struct class *cls;
 static atomic_t opens = ATOMIC_INIT(0);
+static unsigned long page;
+
+#define CHARDEV_IOC_OPENS _IO('c', 1)
+#define CHARDEV_IOC_GET_OPENS _IOR('c', 2, int)
 
 static int device_open(struct inode *inode, struct file *file)
 {
@@ -114,7 +126,35 @@ static ssize_t device_read(struct file *file, char __user *buf, size_t len,
 static ssize_t device_write(struct file *file, const char __user *buf,
 			    size_t len, loff_t *ppos)
 {
-	return -EINVAL;
+	char *msg;
+
+	if (len > 256)
+		return -EINVAL;
+	msg = memdup_user_nul(buf, len);
+	if (IS_ERR(msg))
+		return PTR_ERR(msg);
+	kfree(file->private_data);
+	file->private_data = msg;
+	return len;
+}
+
+static long device_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case CHARDEV_IOC_OPENS:
+		return atomic_read(&opens);
+	case CHARDEV_IOC_GET_OPENS:
+		return put_user(atomic_read(&opens), (int __user *)arg);
+	}
+	return -ENOTTY;
+}
+
+static int device_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	if (vma->vm_pgoff != 0 || vma->vm_end - vma->vm_start > PAGE_SIZE)
+		return -EINVAL;
+	return remap_pfn_range(vma, vma->vm_start, page_to_pfn(virt_to_page((void *)page)),
+			       vma->vm_end - vma->vm_start, vma->vm_page_prot);
 }
 
 /*
@@ -130,6 +170,8 @@ static const struct file_operations fops = {
 	.release = device_release,
 	.read = device_read,
 	.write = device_write,
+	.unlocked_ioctl = device_ioctl,
+	.mmap = device_mmap,
 	.llseek = default_llseek,
 };
 
@@ -138,9 +180,16 @@ static int __init chardev_init(void)
 	struct device *dev;
 	int err;
 
+	page = get_zeroed_page(GFP_KERNEL);
+	if (!page)
+		return -ENOMEM;
+	strscpy((char *)page, "chardev page\n", PAGE_SIZE);
+
 	major = register_chrdev(0, KBUILD_MODNAME, &fops);
-	if (major < 0)
+	if (major < 0) {
+		free_page(page);
 		return major;
+	}
 
 	/* class_create() lost its owner argument in 6.4. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
@@ -167,6 +216,7 @@ out_class:
 	class_destroy(cls);
 out_chrdev:
 	unregister_chrdev(major, KBUILD_MODNAME);
+	free_page(page);
 	return err;
 }
 
@@ -180,6 +230,7 @@ static void __exit chardev_exit(void)
 	device_destroy(cls, MKDEV(major, 0));
 	class_destroy(cls);
 	unregister_chrdev(major, KBUILD_MODNAME);
+	free_page(page);
 	pr_info("unregistered major number %d\n", major);
 }
 

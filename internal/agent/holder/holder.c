@@ -1,7 +1,8 @@
 /*
- * lab-holder: holds one file open for lab's agent and runs open, read, seek
- * and close on it, one command a line on stdin, one JSON reply a line on
- * stdout.
+ * lab-holder: holds one file open for lab's agent and runs open, read, seek,
+ * close, write, ioctl and mmap on it, one command a line on stdin, one JSON
+ * reply a line on stdout. Bytes travel as hex on the command line, so data
+ * may hold spaces, newlines and zeros.
  *
  * It is C, not Go, because it must be single-threaded, like the programs of
  * the experiments it stands for (the seed used a Python shell). When a read
@@ -21,11 +22,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 static char buf[65536];
+static char hex[2 * sizeof(buf) + 1];
+/* The latest mapping stays until the next mmap: a driver's page may outlive
+ * the close or the module, and that is what an experiment wants to see. */
+static char *map;
+static size_t map_len;
+
+/* unhex decodes s into out (at most max bytes); -1 on bad hex. */
+static long unhex(const char *s, char *out, long max)
+{
+	long n = 0;
+
+	for (; s[0] && s[1]; s += 2) {
+		unsigned int b;
+
+		if (n >= max || sscanf(s, "%2x", &b) != 1)
+			return -1;
+		out[n++] = (char)b;
+	}
+	return s[0] ? -1 : n;
+}
+
+static const char *tohex(const char *data, long n)
+{
+	for (long i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", (unsigned char)data[i]);
+	hex[2 * n] = 0;
+	return hex;
+}
 
 static long long now_ms(void)
 {
@@ -55,7 +86,7 @@ static void reply(int ok, int err, const char *data, long n, long long bytes, lo
 		}
 		putchar('"');
 	}
-	printf(",\"bytes\":%lld,\"ms\":%lld}\n", bytes, ms);
+	printf(",\"bytes\":%lld,\"ms\":%lld}\n", ok ? bytes : 0, ms);
 	fflush(stdout);
 }
 
@@ -74,14 +105,82 @@ int main(int argc, char **argv)
 		line[strcspn(line, "\n")] = 0;
 		if (arg)
 			*arg++ = 0;
-		if (!strcmp(line, "open") && arg) {
+		if ((!strcmp(line, "open") || !strcmp(line, "open-w") || !strcmp(line, "open-rw")) && arg) {
+			int mode = !strcmp(line, "open") ? O_RDONLY : !strcmp(line, "open-w") ? O_WRONLY : O_RDWR;
+
 			if (fd >= 0) {
 				reply(0, EBUSY, NULL, 0, 0, 0);
 				continue;
 			}
 			/* O_CLOEXEC: no other process may inherit this file. */
-			fd = open(arg, O_RDONLY | O_CLOEXEC);
+			fd = open(arg, mode | O_CLOEXEC);
 			reply(fd >= 0, errno, NULL, 0, 0, now_ms() - start);
+		} else if (!strcmp(line, "write") && arg) {
+			long n = unhex(arg, buf, sizeof(buf));
+			ssize_t put;
+
+			if (n < 0) {
+				reply(0, EINVAL, NULL, 0, 0, 0);
+				continue;
+			}
+			put = write(fd, buf, n);
+			reply(put >= 0, errno, NULL, 0, put, now_ms() - start);
+		} else if (!strcmp(line, "ioctl") && arg) {
+			unsigned long cmd = 0, iarg = 0;
+			long rc;
+
+			sscanf(arg, "%lu %lu", &cmd, &iarg);
+			rc = ioctl(fd, cmd, iarg);
+			reply(rc >= 0, errno, NULL, 0, rc, now_ms() - start);
+		} else if (!strcmp(line, "ioctl-buf") && arg) {
+			/* ioctl-buf CMD SIZE [HEX]: a zeroed buffer of SIZE bytes
+			 * starting as HEX; the reply carries it afterwards, as hex. */
+			unsigned long cmd = 0;
+			long size = 0, rc;
+			char in[4096] = "";
+
+			sscanf(arg, "%lu %ld %4095s", &cmd, &size, in);
+			if (size <= 0 || size > (long)sizeof(buf)) {
+				reply(0, EINVAL, NULL, 0, 0, 0);
+				continue;
+			}
+			memset(buf, 0, size);
+			if (unhex(in, buf, size) < 0) {
+				reply(0, EINVAL, NULL, 0, 0, 0);
+				continue;
+			}
+			rc = ioctl(fd, cmd, buf);
+			if (rc < 0)
+				reply(0, errno, NULL, 0, 0, now_ms() - start);
+			else
+				reply(1, 0, tohex(buf, size), 2 * size, rc, now_ms() - start);
+		} else if (!strcmp(line, "mmap") && arg) {
+			/* mmap LEN OFFSET AT COUNT [HEX]: map LEN bytes of the file
+			 * from OFFSET (shared; writable when HEX is given), store HEX
+			 * at AT, then read COUNT bytes from AT. */
+			long len = 0, at = 0, count = 0, n = 0;
+			long long off = 0;
+			char in[4096] = "", data[2048];
+			char *p;
+
+			sscanf(arg, "%ld %lld %ld %ld %4095s", &len, &off, &at, &count, in);
+			if (len <= 0 || at < 0 || count < 0 || at + count > len || (n = unhex(in, data, sizeof(data))) < 0 || at + n > len || count > (long)sizeof(buf)) {
+				reply(0, EINVAL, NULL, 0, 0, 0);
+				continue;
+			}
+			p = mmap(NULL, len, PROT_READ | (n ? PROT_WRITE : 0), MAP_SHARED, fd, off);
+			if (p == MAP_FAILED) {
+				reply(0, errno, NULL, 0, 0, now_ms() - start);
+				continue;
+			}
+			if (map)
+				munmap(map, map_len);
+			map = p;
+			map_len = len;
+			/* These touches are the point: a fault here is the driver's. */
+			memcpy(p + at, data, n);
+			memcpy(buf, p + at, count);
+			reply(1, 0, buf, count, len, now_ms() - start);
 		} else if (!strcmp(line, "read") && arg) {
 			long n = atol(arg);
 			ssize_t got;
