@@ -186,7 +186,8 @@ sleep 2; kill -9 $pid; wait $pid; kill -9 $$`)
 					}
 				}
 			}()
-			args := []string{"run", exp}
+			// Cold: the kill lands in a boot, not in the making of a snapshot.
+			args := []string{"run", "--cold", exp}
 			if tc.qemu != "" {
 				args = append(args, "--qemu", tc.qemu)
 			}
@@ -268,7 +269,7 @@ func TestInterrupt(t *testing.T) {
 		t.Fatalf("build lab: %v\n%s", err, out)
 	}
 	resultsDir := t.TempDir()
-	cmd := exec.Command(bin, "--root", "..", "run", "--results", resultsDir, "chardev-unsafe")
+	cmd := exec.Command(bin, "--root", "..", "run", "--cold", "--results", resultsDir, "chardev-unsafe")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -157,8 +157,9 @@ func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []st
 	c.Flags().StringArrayVar(&f.kmods, "kmods", nil, "your module directory (a Kbuild or obj-m Makefile directory, or a folder of them), built against each kernel beside lab's kmods/; repeatable")
 	c.Flags().BoolVar(&f.locked, "locked", false, "run exactly the locked kernel packages (images/*.lock) or exit 2 before anything boots; without it, lab follows a series whose locked build the mirror dropped")
 	c.Flags().BoolVar(&f.dump, "dump", false, "when a guest hangs, write its memory to memory.dump beside the console log")
-	c.Flags().BoolVar(&f.snapshot, "snapshot", false, "boot each kernel once, save it, and restore a copy per experiment (a failed restore boots cold, with a note)")
-	c.Flags().BoolVar(&f.cold, "cold", false, "boot every experiment from scratch, even with --snapshot")
+	c.Flags().BoolVar(&f.snapshot, "snapshot", true, "boot each kernel once, save it, and restore a copy per experiment (the default; a failed restore boots cold, with a note)")
+	c.Flags().MarkHidden("snapshot")
+	c.Flags().BoolVar(&f.cold, "cold", false, "boot every experiment from scratch instead of restoring a saved boot")
 }
 
 func (g *globals) runCmd() *cobra.Command {

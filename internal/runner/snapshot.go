@@ -243,7 +243,8 @@ func (s *session) restore(ctx context.Context, acc string) error {
 // bootOrRestore restores from a snapshot when the options ask for it, and
 // boots cold when they do not or the restore fails (with a note saying why).
 func (s *session) bootOrRestore(ctx context.Context, acc string) error {
-	if !s.o.Snapshot || s.o.Cold {
+	// A debugger wants the boot from its first instruction (and nokaslr).
+	if !s.o.Snapshot || s.o.Cold || s.o.GDB {
 		return s.boot(ctx, acc)
 	}
 	err := s.restore(ctx, acc)
