@@ -220,7 +220,7 @@ func between(s, from, to string) string {
 }
 
 // split separates WARNING reports from the others.
-func split(oopses []evidence.Oops) (warnings, faults []evidence.Oops) {
+func split(oopses []evidence.Report) (warnings, faults []evidence.Report) {
 	for _, o := range oopses {
 		if o.Kind == evidence.KindWarning {
 			warnings = append(warnings, o)
@@ -233,7 +233,7 @@ func split(oopses []evidence.Oops) (warnings, faults []evidence.Oops) {
 
 // checkFault checks a page fault: in function (a pattern), by comm, after
 // module was unloaded, recursive or not.
-func checkFault(t *testing.T, o evidence.Oops, function, comm, module string, recursive bool) {
+func checkFault(t *testing.T, o evidence.Report, function, comm, module string, recursive bool) {
 	t.Helper()
 	if !strings.Contains(o.Title, "page fault") || !regexp.MustCompile(`^(`+function+`)\+`).MatchString(o.RIP) {
 		t.Errorf("oops %q at %q; want a page fault in %s", o.Title, o.RIP, function)

@@ -43,7 +43,7 @@ func (g *globals) evidenceCmd() *cobra.Command {
 				defer closeAll()
 				sym = s
 			}
-			return evidence.Stream(in, func(o evidence.Oops) {
+			return evidence.Stream(in, func(o evidence.Report) {
 				if sym != nil {
 					sym.Annotate(&o)
 				}

@@ -68,9 +68,9 @@ const (
 // bodies print lock chains, object and page descriptions, shadow memory.
 const maxLenient = 400
 
-// report is an Oops being read, with the state that reading it needs.
+// report is a Report being read, with the state that reading it needs.
 type report struct {
-	o           Oops
+	o           Report
 	end         endKind
 	phase       phase
 	base        string // title before " in <function>"
@@ -95,8 +95,8 @@ type report struct {
 	pending     []string  // unrecognised lines, kept only if a recognised one follows
 }
 
-func newReport(kind string, end endKind, msg, base string) *report {
-	return &report{o: Oops{Kind: kind, Message: msg, CPU: -1}, end: end, base: base}
+func newReport(kind Kind, end endKind, msg, base string) *report {
+	return &report{o: Report{Kind: kind, Message: msg, CPU: -1}, end: end, base: base}
 }
 
 // isSeparator tells a sanitizer's "=====...=====" line.

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var kinds = map[string]bool{
+var kinds = map[Kind]bool{
 	KindPageFault: true, KindNullDeref: true, KindPagingRequest: true, KindGPF: true, KindBug: true,
 	KindWarning: true, KindHungTask: true, KindSoftLockup: true, KindHardLockup: true, KindPanic: true,
 	KindOops: true, KindKASAN: true, KindKMSAN: true, KindKFENCE: true, KindKCSAN: true, KindUBSAN: true,

@@ -95,7 +95,7 @@ func TestPanicJoinsHeldKASAN(t *testing.T) {
 `
 	got := ParseBytes([]byte(log))
 	if len(got) != 1 {
-		var k []string
+		var k []Kind
 		for _, o := range got {
 			k = append(k, o.Kind)
 		}

@@ -35,10 +35,10 @@ func goldenPath(log string) string {
 	return strings.TrimSuffix(log, ".log") + ".golden.json"
 }
 
-func marshal(t testing.TB, v []Oops) []byte {
+func marshal(t testing.TB, v []Report) []byte {
 	t.Helper()
 	if v == nil {
-		v = []Oops{}
+		v = []Report{}
 	}
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

@@ -53,7 +53,7 @@ func sanitizerHeader(t string) *report {
 	if m == nil {
 		return nil
 	}
-	kind := map[string]string{"KASAN": KindKASAN, "KMSAN": KindKMSAN, "KFENCE": KindKFENCE, "KCSAN": KindKCSAN}[m[1]]
+	kind := map[string]Kind{"KASAN": KindKASAN, "KMSAN": KindKMSAN, "KFENCE": KindKFENCE, "KCSAN": KindKCSAN}[m[1]]
 	r := newReport(kind, endSeparator, t, m[1]+": "+m[2])
 	r.lenient = true
 	if kind == KindKCSAN {

@@ -46,7 +46,7 @@ type stream struct {
 }
 
 type parser struct {
-	emit    func(Oops)
+	emit    func(Report)
 	main    stream
 	callers map[string]*stream // by caller id, when lines carry one
 	n       int                // line number of the line being fed
@@ -66,7 +66,7 @@ type parser struct {
 // account to join it), so memory stays flat whatever the log's size.
 // With interleaved CONFIG_PRINTK_CALLER streams, reports come in the order
 // they end. It returns a read error.
-func Stream(r io.Reader, emit func(Oops)) error {
+func Stream(r io.Reader, emit func(Report)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	sc.Split(scanLines)
@@ -85,15 +85,15 @@ func Stream(r io.Reader, emit func(Oops)) error {
 
 // Parse reads a console log and returns every report in it, in the order
 // they start. It returns what it parsed so far together with a read error.
-func Parse(r io.Reader) ([]Oops, error) {
-	var out []Oops
-	err := Stream(r, func(o Oops) { out = append(out, o) })
+func Parse(r io.Reader) ([]Report, error) {
+	var out []Report
+	err := Stream(r, func(o Report) { out = append(out, o) })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out, err
 }
 
 // ParseBytes is Parse for a log in memory.
-func ParseBytes(b []byte) []Oops {
+func ParseBytes(b []byte) []Report {
 	out, _ := Parse(bytes.NewReader(b)) // a bytes.Reader does not fail, and scanLines never overflows
 	return out
 }

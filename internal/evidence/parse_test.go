@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// brief is the part of an Oops that the table tests look at.
+// brief is the part of a Report that the table tests look at.
 type brief struct {
-	Kind           string
+	Kind           Kind
 	Title          string
 	Line           int
 	Complete       bool
@@ -22,7 +22,7 @@ type brief struct {
 	CPU            int
 }
 
-func briefs(oo []Oops) []brief {
+func briefs(oo []Report) []brief {
 	var out []brief
 	for _, o := range oo {
 		out = append(out, brief{o.Kind, o.Title, o.Line, o.Complete, o.RecursiveFault, o.RIP, o.Comm, o.PID, o.CPU})
@@ -196,7 +196,7 @@ func TestParseFields(t *testing.T) {
 		t.Fatalf("ParseBytes(pf61) = %d reports; want 1", len(got))
 	}
 	o := got[0]
-	want := Oops{
+	want := Report{
 		Kind:            KindPageFault,
 		Title:           "BUG: unable to handle page fault in vfs_read",
 		Message:         "BUG: unable to handle page fault for address: ffffffffc0483190",

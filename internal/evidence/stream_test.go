@@ -48,7 +48,7 @@ func streamPeak(t testing.TB, one []byte, size int) (peak uint64, reports int, m
 	runtime.GC()
 	var ms runtime.MemStats
 	start := time.Now()
-	err := Stream(&repeatReader{one: one, n: size}, func(o Oops) {
+	err := Stream(&repeatReader{one: one, n: size}, func(o Report) {
 		reports++
 		if reports%8 == 0 {
 			runtime.ReadMemStats(&ms)

@@ -228,7 +228,7 @@ type rawAddress struct {
 // rawAddresses are the addresses of o that the kernel printed raw: CR2 and
 // the faulting address, RIP, every register holding a kernel address, and
 // call-trace frames without a symbol.
-func (o *Oops) rawAddresses() []rawAddress {
+func (o *Report) rawAddresses() []rawAddress {
 	var out []rawAddress
 	seen := map[string]bool{}
 	add := func(what, text string) {
@@ -267,7 +267,7 @@ func (o *Oops) rawAddresses() []rawAddress {
 
 // Unresolved lists, once each and sorted, the raw kernel addresses of the
 // reports that s cannot name: what to ask a live kernel's kallsyms about.
-func (s *Symbolizer) Unresolved(oopses []Oops) []uint64 {
+func (s *Symbolizer) Unresolved(oopses []Report) []uint64 {
 	set := map[uint64]bool{}
 	for i := range oopses {
 		for _, r := range oopses[i].rawAddresses() {
@@ -315,7 +315,7 @@ func (s *Symbolizer) AddSymbols(syms []KernelSymbol) {
 // raw (see rawAddresses). An address inside an unloaded module is flagged;
 // with its unload time known it says how long before the report the module
 // went.
-func (s *Symbolizer) Annotate(o *Oops) {
+func (s *Symbolizer) Annotate(o *Report) {
 	o.Resolved = nil
 	for _, raw := range o.rawAddresses() {
 		sym, mod, ok := s.Lookup(raw.addr)

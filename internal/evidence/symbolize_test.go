@@ -18,7 +18,7 @@ type layout struct {
 	Uptime   float64           `json:"uptime"`
 }
 
-func chardevUnsafe(t *testing.T) (*Symbolizer, []Oops) {
+func chardevUnsafe(t *testing.T) (*Symbolizer, []Report) {
 	t.Helper()
 	ko, err := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
 	if err != nil {
@@ -117,7 +117,7 @@ func FuzzSymbolize(f *testing.F) {
 		for _, o := range ParseBytes([]byte(text)) {
 			s.Annotate(&o)
 		}
-		o := Oops{CR2: text, RIP: text, Registers: map[string]string{"RAX": text}, CallTrace: []string{text}}
+		o := Report{CR2: text, RIP: text, Registers: map[string]string{"RAX": text}, CallTrace: []string{text}}
 		s.Annotate(&o)
 	})
 }

@@ -128,7 +128,7 @@ func TestWant(t *testing.T) {
 			}
 			for i, w := range ws {
 				o := got[i]
-				if o.Kind != w.kind || o.Guilty != w.guilty || o.RIP != w.rip || o.Title != w.title {
+				if string(o.Kind) != w.kind || o.Guilty != w.guilty || o.RIP != w.rip || o.Title != w.title {
 					t.Errorf("ParseBytes(%s)[%d] = kind %q guilty %q rip %q title %q; want kind %q guilty %q rip %q title %q",
 						log, i, o.Kind, o.Guilty, o.RIP, o.Title, w.kind, w.guilty, w.rip, w.title)
 				}

@@ -317,13 +317,13 @@ func checkRun(e RunExpect, r *results.Result) []results.Check {
 }
 
 // firstCrash is the first oops proper of the run (zero when none).
-func firstCrash(r *results.Result) evidence.Oops {
+func firstCrash(r *results.Result) evidence.Report {
 	for _, o := range r.Oopses {
 		if o.IsCrash() {
 			return o
 		}
 	}
-	return evidence.Oops{}
+	return evidence.Report{}
 }
 
 func errSuffix(st *results.Step) string {

@@ -25,7 +25,7 @@ steps:
 expect: {oops: true, rip: vfs_read, recursive_fault: true}
 `
 
-func observed(kernel, state string, oopses []evidence.Oops) *results.Result {
+func observed(kernel, state string, oopses []evidence.Report) *results.Result {
 	return &results.Result{
 		Kernel: results.Kernel{Name: kernel},
 		Steps: []results.Step{
@@ -43,10 +43,10 @@ func TestJudge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fault := []evidence.Oops{{Kind: "page-fault", Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310", RecursiveFault: true}}
+	fault := []evidence.Report{{Kind: "page-fault", Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310", RecursiveFault: true}}
 	for _, tc := range []struct {
 		name, kernel, state string
-		oopses              []evidence.Oops
+		oopses              []evidence.Report
 		verdict             string
 		reason              string
 	}{
@@ -54,7 +54,7 @@ func TestJudge(t *testing.T) {
 		{"5.10 D", "debian-5.10", "D (disk sleep)", fault, results.Pass, ""},
 		{"5.10 X is a finding", "debian-5.10", "X (dead)", fault, results.Fail, "step 4: process state: want D, got X (dead)"},
 		{"no oops", "debian-6.1", "X (dead)", nil, results.Fail, "run: crash: want a crash, got 0 crash reports"},
-		{"other rip", "debian-6.1", "X (dead)", []evidence.Oops{{Kind: "page-fault", Title: "BUG: unable to handle page fault in filp_close", RIP: "filp_close+0x1d/0x70", RecursiveFault: true}}, results.Fail, `run: first crash RIP: want "vfs_read", got filp_close+0x1d/0x70`},
+		{"other rip", "debian-6.1", "X (dead)", []evidence.Report{{Kind: "page-fault", Title: "BUG: unable to handle page fault in filp_close", RIP: "filp_close+0x1d/0x70", RecursiveFault: true}}, results.Fail, `run: first crash RIP: want "vfs_read", got filp_close+0x1d/0x70`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := observed(tc.kernel, tc.state, tc.oopses)
@@ -89,10 +89,10 @@ func TestJudgeWarningKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{evidence.KindWarning, evidence.KindRefcount, evidence.KindODEBUG} {
+	for _, kind := range []evidence.Kind{evidence.KindWarning, evidence.KindRefcount, evidence.KindODEBUG} {
 		r := &results.Result{Kernel: results.Kernel{Name: "debian-6.1"},
 			Steps:  []results.Step{{Index: 1, Action: "exists", OK: true}},
-			Oopses: []evidence.Oops{{Kind: kind, Title: "WARNING: refcount bug in lab_exit"}}}
+			Oopses: []evidence.Report{{Kind: kind, Title: "WARNING: refcount bug in lab_exit"}}}
 		Judge(spec, r)
 		if r.Verdict != results.Fail || !strings.Contains(r.Reason, "warning") {
 			t.Errorf("a %s report under warning: false: verdict %s (%s); want fail naming the warning", kind, r.Verdict, r.Reason)

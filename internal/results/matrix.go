@@ -211,7 +211,7 @@ func signature(r *Result) string {
 	var sites []string
 	for _, o := range r.Oopses {
 		if o.IsCrash() || o.IsWarning() {
-			sites = append(sites, o.Kind+" in "+function(o.RIP))
+			sites = append(sites, string(o.Kind)+" in "+function(o.RIP))
 		}
 	}
 	if len(sites) > 0 {

@@ -48,11 +48,11 @@ type Result struct {
 	Error     string `json:"error,omitempty"`
 	ErrorKind string `json:"error_kind,omitempty"`
 	// Panic is the kernel's panic line when the guest panicked.
-	Panic     string          `json:"panic,omitempty"`
-	Steps     []Step          `json:"steps"`
-	Checks    []Check         `json:"checks"`
-	Oopses    []evidence.Oops `json:"oopses"`
-	Processes []Process       `json:"processes"`
+	Panic     string            `json:"panic,omitempty"`
+	Steps     []Step            `json:"steps"`
+	Checks    []Check           `json:"checks"`
+	Oopses    []evidence.Report `json:"oopses"`
+	Processes []Process         `json:"processes"`
 	// Modules are the layouts of the experiment's modules, taken after each
 	// load and just before each unload (Event says which): what names
 	// addresses in a module, loaded or freed.

@@ -15,7 +15,7 @@ import (
 func sampleMatrix() *Matrix {
 	unsafe61 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass,
 		Steps: []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true}},
-		Oopses: []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310",
+		Oopses: []evidence.Report{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x8a/0x310",
 			Text:     []string{"BUG: unable to handle page fault for address: ffffffffc0483190", "<script>alert(1)</script>"},
 			Resolved: []evidence.Resolved{{What: "CR2", Address: "ffffffffc0483190", Symbol: "fops+0x10", Module: "chardev_unsafe", Unloaded: true, UnloadedBefore: 0.05}}}},
 		Processes: []Process{{Comm: "holder-A", State: "X (dead)"}},
@@ -23,7 +23,7 @@ func sampleMatrix() *Matrix {
 		TimingsMS: map[string]int64{"boot": 6000, "total": 11000}}
 	unsafe510 := &Result{Experiment: "chardev-unsafe", Kernel: Kernel{Name: "debian-5.10"}, Verdict: Fail, Reason: "step 6: process state: want X, got D (disk sleep)",
 		Steps:     []Step{{Index: 4, Action: "unload", OK: true}, {Index: 5, Action: "read", NoAnswer: true, Process: &StepProcess{State: "D (disk sleep)"}}},
-		Oopses:    []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x5b/0x1a0"}},
+		Oopses:    []evidence.Report{{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault in vfs_read", RIP: "vfs_read+0x5b/0x1a0"}},
 		Processes: []Process{{Comm: "holder-A", State: "D (disk sleep)"}}}
 	safe61 := &Result{Experiment: "chardev-safe", Kernel: Kernel{Name: "debian-6.1"}, Verdict: Pass,
 		Steps: []Step{{Index: 4, Action: "unload", OK: false, Errno: "EAGAIN"}}}

@@ -28,7 +28,7 @@ func TestResultsMatchSchema(t *testing.T) {
 		Steps: []Step{{Index: 1, Line: 5, Action: "read", Target: "A", Errno: "EIO", Error: "x", Data: "d", NoAnswer: true, Exists: &yes, MS: 3,
 			Process: &StepProcess{PID: 9, Comm: "A", State: "D (disk sleep)", Wchan: "w", Stack: []string{"f"}, Exited: true, ExitStatus: "0"}, Oopses: []int{0}}},
 		Checks:    []Check{{Step: 1, Line: 6, What: "ok", Want: "true", Got: "false"}},
-		Oopses:    []evidence.Oops{{Kind: evidence.KindPageFault, Title: "BUG: x", Line: 3}},
+		Oopses:    []evidence.Report{{Kind: evidence.KindPageFault, Title: "BUG: x", Line: 3}},
 		Processes: []Process{{Holder: "A", PID: 9, Comm: "A", State: "X", Stack: []string{}, HungTaskReport: ""}},
 		Modules:   []ModuleLayout{{Name: "m", Event: "unload", Base: 1, Size: 2, Sections: map[string]uint64{".text": 1}, Uptime: 1.5, GoneAt: 2.5}},
 		TimingsMS: map[string]int64{"total": 1},

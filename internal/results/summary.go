@@ -54,7 +54,7 @@ func PrintSummary(w io.Writer, r *Result, path string) {
 }
 
 // OopsLine is one line describing a kernel report.
-func OopsLine(o evidence.Oops) string {
+func OopsLine(o evidence.Report) string {
 	var b strings.Builder
 	b.WriteString(o.Title)
 	var where []string

@@ -102,7 +102,7 @@ func unprepared(spec *image.Spec, e *experiment.Spec, runID, runDir string, err 
 		RunID: runID, Experiment: e.Name, Summary: e.Summary,
 		Kernel:  results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
 		Verdict: results.Error, ErrorKind: results.KindBuild, Error: err.Error(),
-		Steps: []results.Step{}, Checks: []results.Check{}, Oopses: []evidence.Oops{},
+		Steps: []results.Step{}, Checks: []results.Check{}, Oopses: []evidence.Report{},
 		Processes: []results.Process{}, TimingsMS: map[string]int64{},
 	}
 	var re *runError

@@ -171,7 +171,7 @@ func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runI
 		Summary:    exp.Summary,
 		Kernel:     results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
 		Steps:      []results.Step{},
-		Oopses:     []evidence.Oops{},
+		Oopses:     []evidence.Report{},
 		Processes:  []results.Process{},
 		TimingsMS:  map[string]int64{},
 	}

@@ -40,7 +40,7 @@ func Shell(ctx context.Context, o Options, p *Prepared, modules []string, runID,
 		RunID: runID, Experiment: exp.Name, Summary: exp.Summary,
 		Kernel:    results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
 		Steps:     []results.Step{},
-		Oopses:    []evidence.Oops{},
+		Oopses:    []evidence.Report{},
 		Processes: []results.Process{},
 		TimingsMS: map[string]int64{},
 	}

@@ -173,7 +173,7 @@ func (s *session) collect(askGuest bool) {
 	console := readFile(s.consolePath())
 	s.r.Oopses = evidence.ParseBytes([]byte(console))
 	if s.r.Oopses == nil {
-		s.r.Oopses = []evidence.Oops{}
+		s.r.Oopses = []evidence.Report{}
 	}
 	attribute.Steps(console, s.r)
 	attribute.MarkUnloads(console, s.r.Modules)

@@ -12,44 +12,50 @@ package evidence
 
 import "strings"
 
-// Report kinds, the values of Oops.Kind.
+// Kind says what a Report is: a crash (oops, BUG, GPF …), a WARNING, a
+// hung task, a sanitizer report …; KindOops is one kind among them (a die()
+// line with nothing before it), not the type of every report.
+type Kind string
+
+// Report kinds, the values of Report.Kind.
 const (
-	KindPageFault     = "page-fault"     // BUG: unable to handle page fault for address: X
-	KindNullDeref     = "null-deref"     // BUG: kernel NULL pointer dereference, address: X (and the pre-4.17 wording)
-	KindPagingRequest = "paging-request" // BUG: unable to handle kernel paging request at X (pre-4.17)
-	KindGPF           = "gpf"            // general protection fault ...: 0000 [#1]
-	KindBug           = "bug"            // kernel BUG at file:line!, a bare "invalid opcode" die, and other "BUG: ..." reports
-	KindWarning       = "warning"        // WARNING: ... from __warn (WARN_ON, WARN)
-	KindHungTask      = "hung-task"      // INFO: task X:PID blocked for more than N seconds.
-	KindSoftLockup    = "soft-lockup"    // watchdog: BUG: soft lockup - CPU#0 stuck for 22s!
-	KindHardLockup    = "hard-lockup"    // Watchdog detected hard LOCKUP on cpu 1
-	KindPanic         = "panic"          // Kernel panic - not syncing: ...
-	KindOops          = "oops"           // a die() line with no BUG: line before it ("Oops: 0002 [#1]", "int3: 0000 [#1]")
+	KindPageFault     Kind = "page-fault"     // BUG: unable to handle page fault for address: X
+	KindNullDeref     Kind = "null-deref"     // BUG: kernel NULL pointer dereference, address: X (and the pre-4.17 wording)
+	KindPagingRequest Kind = "paging-request" // BUG: unable to handle kernel paging request at X (pre-4.17)
+	KindGPF           Kind = "gpf"            // general protection fault ...: 0000 [#1]
+	KindBug           Kind = "bug"            // kernel BUG at file:line!, a bare "invalid opcode" die, and other "BUG: ..." reports
+	KindWarning       Kind = "warning"        // WARNING: ... from __warn (WARN_ON, WARN)
+	KindHungTask      Kind = "hung-task"      // INFO: task X:PID blocked for more than N seconds.
+	KindSoftLockup    Kind = "soft-lockup"    // watchdog: BUG: soft lockup - CPU#0 stuck for 22s!
+	KindHardLockup    Kind = "hard-lockup"    // Watchdog detected hard LOCKUP on cpu 1
+	KindPanic         Kind = "panic"          // Kernel panic - not syncing: ...
+	KindOops          Kind = "oops"           // a die() line with no BUG: line before it ("Oops: 0002 [#1]", "int3: 0000 [#1]")
 
 	// Debugging and sanitizer reports: the kernel goes on after them
 	// (unless panic_on_warn), but each names a bug.
-	KindKASAN          = "kasan"              // BUG: KASAN: slab-use-after-free in f+0x1/0x2
-	KindKMSAN          = "kmsan"              // BUG: KMSAN: uninit-value in f+0x1/0x2
-	KindKFENCE         = "kfence"             // BUG: KFENCE: use-after-free read in f+0x1/0x2
-	KindKCSAN          = "kcsan"              // BUG: KCSAN: data-race in f / g
-	KindUBSAN          = "ubsan"              // UBSAN: array-index-out-of-bounds in file.c:12:3
-	KindLockdep        = "lockdep"            // WARNING: possible circular locking dependency detected, suspicious RCU usage, ...
-	KindRCUStall       = "rcu-stall"          // rcu: INFO: rcu_preempt self-detected stall on CPU
-	KindMemoryLeak     = "memory-leak"        // kmemleak: unreferenced object 0x... (size 64):
-	KindAtomicSleep    = "sleep-in-atomic"    // BUG: sleeping function called from invalid context at file.c:12
-	KindAtomicSchedule = "schedule-in-atomic" // BUG: scheduling while atomic: comm/pid/0x00000002
-	KindBadPage        = "bad-page"           // BUG: Bad page state in process comm  pfn:...
-	KindListCorruption = "list-corruption"    // list_del corruption. ... then a WARNING or kernel BUG in lib/list_debug.c
-	KindRefcount       = "refcount"           // refcount_t: underflow; use-after-free. then a WARNING in refcount_warn_saturate
-	KindODEBUG         = "odebug"             // ODEBUG: free active (active state 0) object: ... then a WARNING
-	KindSpinlock       = "spinlock"           // BUG: spinlock bad magic on CPU#0, comm/pid (and recursion, lockup suspected, ...)
+	KindKASAN          Kind = "kasan"              // BUG: KASAN: slab-use-after-free in f+0x1/0x2
+	KindKMSAN          Kind = "kmsan"              // BUG: KMSAN: uninit-value in f+0x1/0x2
+	KindKFENCE         Kind = "kfence"             // BUG: KFENCE: use-after-free read in f+0x1/0x2
+	KindKCSAN          Kind = "kcsan"              // BUG: KCSAN: data-race in f / g
+	KindUBSAN          Kind = "ubsan"              // UBSAN: array-index-out-of-bounds in file.c:12:3
+	KindLockdep        Kind = "lockdep"            // WARNING: possible circular locking dependency detected, suspicious RCU usage, ...
+	KindRCUStall       Kind = "rcu-stall"          // rcu: INFO: rcu_preempt self-detected stall on CPU
+	KindMemoryLeak     Kind = "memory-leak"        // kmemleak: unreferenced object 0x... (size 64):
+	KindAtomicSleep    Kind = "sleep-in-atomic"    // BUG: sleeping function called from invalid context at file.c:12
+	KindAtomicSchedule Kind = "schedule-in-atomic" // BUG: scheduling while atomic: comm/pid/0x00000002
+	KindBadPage        Kind = "bad-page"           // BUG: Bad page state in process comm  pfn:...
+	KindListCorruption Kind = "list-corruption"    // list_del corruption. ... then a WARNING or kernel BUG in lib/list_debug.c
+	KindRefcount       Kind = "refcount"           // refcount_t: underflow; use-after-free. then a WARNING in refcount_warn_saturate
+	KindODEBUG         Kind = "odebug"             // ODEBUG: free active (active state 0) object: ... then a WARNING
+	KindSpinlock       Kind = "spinlock"           // BUG: spinlock bad magic on CPU#0, comm/pid (and recursion, lockup suspected, ...)
 )
 
-// Oops is one report the kernel printed: an oops, a BUG, a WARNING, a hung
-// task, a lockup or a panic. Fields the report does not carry are left
-// empty; CPU is -1 when the report names no CPU (hung-task reports).
-type Oops struct {
-	Kind string `json:"kind"`
+// Report is one report the kernel printed: an oops, a BUG, a WARNING, a
+// hung task, a lockup, a sanitizer finding or a panic, told apart by Kind.
+// Fields the report does not carry are left empty; CPU is -1 when the
+// report names no CPU (hung-task reports).
+type Report struct {
+	Kind Kind `json:"kind"`
 	// Title names the report the way a bug tracker would, with the guilty
 	// function: "BUG: unable to handle page fault in vfs_read",
 	// "WARNING in remove_proc_entry", "INFO: task rmmod blocked in
@@ -148,7 +154,7 @@ type Oops struct {
 // IsCrash says whether the report is an oops proper: the kernel died in a
 // task (a fault, a BUG). Warnings, hung-task and lockup reports and the
 // panic line are reports of other kinds.
-func (o Oops) IsCrash() bool {
+func (o Report) IsCrash() bool {
 	switch o.Kind {
 	case KindPageFault, KindNullDeref, KindPagingRequest, KindGPF, KindBug, KindOops:
 		return true
@@ -160,7 +166,7 @@ func (o Oops) IsCrash() bool {
 
 // IsWarning says whether the report came from __warn(): a WARNING, or a
 // refcount, ODEBUG or list corruption check that WARNs.
-func (o Oops) IsWarning() bool {
+func (o Report) IsWarning() bool {
 	switch o.Kind {
 	case KindWarning, KindRefcount, KindODEBUG:
 		return true
