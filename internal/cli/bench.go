@@ -29,11 +29,7 @@ func (g *globals) benchCmd() *cobra.Command {
 			if rounds < 1 {
 				return fmt.Errorf("bench: -n %d: want at least 1 round", rounds)
 			}
-			root, err := g.repoRoot()
-			if err != nil {
-				return err
-			}
-			cache, err := g.cacheDir()
+			root, cache, err := g.rootAndCache()
 			if err != nil {
 				return err
 			}

@@ -215,11 +215,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 			return fmt.Errorf("--%w", err)
 		}
 	}
-	root, err := g.repoRoot()
-	if err != nil {
-		return err
-	}
-	cache, err := g.cacheDir()
+	root, cache, err := g.rootAndCache()
 	if err != nil {
 		return err
 	}

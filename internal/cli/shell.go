@@ -50,11 +50,7 @@ func (g *globals) shell(parent context.Context, f *runFlags, kernel string, load
 	if err := g.checkAccel(); err != nil {
 		return err
 	}
-	root, err := g.repoRoot()
-	if err != nil {
-		return err
-	}
-	cache, err := g.cacheDir()
+	root, cache, err := g.rootAndCache()
 	if err != nil {
 		return err
 	}
