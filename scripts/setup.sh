@@ -13,6 +13,7 @@ packages=(
 	debootstrap         # build roots for kernels the host cannot build modules for (7.2)
 	xz-utils            # unpacking linux-source for the kernel-tree test
 	gnupg               # the signed loopback archives of the image tests
+	gdb                 # the --gdb test attaches a scripted gdb
 	git ca-certificates
 	chromium            # the HTML report test renders it headless
 )
