@@ -35,19 +35,26 @@ type ticket struct {
 
 // New returns an agent that reaps its children in the background.
 func New(log *slog.Logger) *Agent {
-	sig := make(chan os.Signal, 16)
-	signal.Notify(sig, syscall.SIGCHLD)
 	// Caught, not ignored: a signal the agent ignores stays ignored in
 	// every child it starts (lab shell's gosh and the commands typed
 	// there), and Ctrl-C must interrupt them; caught ones reset on exec.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGQUIT)
 	return &Agent{
 		log:      log,
-		children: newReaper(sig),
+		children: processReaper(),
 		holders:  map[string]*worker{},
 		tickets:  map[string]*ticket{},
 	}
 }
+
+// processReaper is the process's one reaper: it waits for any child, so
+// two reapers in one process (two Agents in a test binary) would steal each
+// other's exit statuses.
+var processReaper = sync.OnceValue(func() *reaper {
+	sig := make(chan os.Signal, 16)
+	signal.Notify(sig, syscall.SIGCHLD)
+	return newReaper(sig)
+})
 
 // Handle runs one step and returns its reply; it never blocks longer than the
 // step's timeout plus the time to describe a stuck process.

@@ -29,7 +29,14 @@ func Boot() error {
 	if err := loadBootModules(); err != nil {
 		return err
 	}
-	return configureNetwork(10 * time.Second)
+	// Each boot phase leaves a line, so the kernel's timestamps on the
+	// console say where a cold boot spends its time.
+	kmsg("lab-agent: boot modules loaded")
+	if err := configureNetwork(10 * time.Second); err != nil {
+		return err
+	}
+	kmsg("lab-agent: network up")
+	return nil
 }
 
 func loadBootModules() error {

@@ -4,8 +4,9 @@
 //
 //  1. u-root's core commands and its init, built once per u-root version
 //     and command list (building them takes minutes, so it is cached);
-//  2. lab's part: the agent as /bin/uinit, the experiment's modules and the
-//     kernel's NIC modules, cached by content hash;
+//  2. lab's part: the agent as /bin/uinit, the experiment's modules (without
+//     their debug sections) and the kernel's NIC modules, cached by content
+//     hash;
 //  3. the run's SSH keys, made fresh for every run.
 package initramfs
 
@@ -16,8 +17,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"lab/internal/logx"
-	"lab/internal/protocol"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -26,6 +25,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"lab/internal/logx"
+	"lab/internal/protocol"
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
@@ -85,7 +87,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	files, err := labFiles(agentBin, holderBin, o)
+	files, err := labFiles(ctx, agentBin, holderBin, o, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func writeSegment(w io.Writer, files []cpio.Record) error {
 	return cpio.WriteTrailer(rw)
 }
 
-func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
+func labFiles(ctx context.Context, agentBin, holderBin string, o Options, dir string) ([]cpio.Record, error) {
 	var files []cpio.Record
 	add := func(src, dst string, perm uint64) error {
 		b, err := os.ReadFile(src)
@@ -174,7 +176,11 @@ func labFiles(agentBin, holderBin string, o Options) ([]cpio.Record, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := add(o.Modules[n], strings.TrimPrefix(protocol.ModulesDir, "/")+"/"+n+".ko", 0o644); err != nil {
+		ko, err := stripDebug(ctx, o.Modules[n], dir)
+		if err != nil {
+			return nil, err
+		}
+		if err := add(ko, strings.TrimPrefix(protocol.ModulesDir, "/")+"/"+n+".ko", 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -357,4 +363,28 @@ func intact(path string, log *slog.Logger) bool {
 	os.Remove(path)
 	os.Remove(path + ".sha256")
 	return false
+}
+
+// stripDebug returns a copy of the module ko without its debug sections,
+// cached by ko's content. The guest never reads them (the kernel loads
+// only allocated sections; lab symbolizes on the host, from ko itself),
+// and they were most of the initramfs's modules: ~400 KiB a module,
+// ~20 KiB stripped, every byte copied into and unpacked by each boot.
+func stripDebug(ctx context.Context, ko, dir string) (string, error) {
+	b, err := os.ReadFile(ko)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	out := filepath.Join(dir, "ko-"+hex.EncodeToString(sum[:])[:16]+".ko")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
+	defer os.Remove(tmp)
+	cmd := exec.CommandContext(ctx, "objcopy", "--strip-debug", ko, tmp)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("strip %s (needs binutils' objcopy): %v\n%s", ko, err, msg)
+	}
+	return out, os.Rename(tmp, out)
 }

@@ -2,7 +2,11 @@ package initramfs
 
 import (
 	"bytes"
+	"context"
+	"debug/elf"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -61,4 +65,54 @@ func TestDamagedCacheEntry(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("truncated entry still there: %v", err)
 	}
+}
+
+// TestLabFilesStripped: the experiment modules go in without their debug
+// sections but with their code (the host keeps the full .ko to name
+// addresses).
+func TestLabFilesStripped(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "m.c")
+	os.WriteFile(src, []byte("int lab_fn(int x) { return x + 1; }\n"), 0o644)
+	ko := filepath.Join(dir, "m.ko")
+	if out, err := exec.Command("gcc", "-g", "-c", "-o", ko, src).CombinedOutput(); err != nil {
+		t.Skipf("no gcc to make a module stand-in: %v\n%s", err, out)
+	}
+	if !hasSection(t, ko, ".debug_info") {
+		t.Fatalf("the stand-in module has no .debug_info to strip")
+	}
+	agentBin := filepath.Join(dir, "agent")
+	os.WriteFile(agentBin, []byte("AGENT"), 0o755)
+	files, err := labFiles(context.Background(), agentBin, agentBin, Options{Modules: map[string]string{"m": ko}}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m *cpio.Record
+	for i := range files {
+		if files[i].Name == "lab/modules/m.ko" {
+			m = &files[i]
+		}
+	}
+	if m == nil {
+		t.Fatalf("no lab/modules/m.ko in %v", files)
+	}
+	packed := filepath.Join(dir, "packed.ko")
+	b, _ := io.ReadAll(io.NewSectionReader(m.ReaderAt, 0, int64(m.FileSize)))
+	os.WriteFile(packed, b, 0o644)
+	if hasSection(t, packed, ".debug_info") || !hasSection(t, packed, ".text") {
+		t.Errorf("packed module: want .text and no .debug_info")
+	}
+	if !hasSection(t, ko, ".debug_info") {
+		t.Errorf("the host's .ko lost its debug sections")
+	}
+}
+
+func hasSection(t *testing.T, path, name string) bool {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return f.Section(name) != nil
 }
