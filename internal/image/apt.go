@@ -181,6 +181,9 @@ func (a *aptState) run(ctx context.Context, dir string, out io.Writer, name stri
 	var tail bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, append(a.options(), args...)...)
 	cmd.Dir = dir
+	if out == nil {
+		out = io.Discard
+	}
 	cmd.Stdout = io.MultiWriter(out, &tail)
 	cmd.Stderr = io.MultiWriter(out, &tail)
 	if err := cmd.Run(); err != nil {

@@ -214,3 +214,22 @@ func TestSuiteGoneFromMirror(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadPackage: a package by name from a suite, verified, into the
+// deb cache, with no Progress writer given (a nil one once crashed apt's
+// output copy).
+func TestDownloadPackage(t *testing.T) {
+	d := newDrift(t)
+	opts := d.opts
+	opts.Progress = nil
+	path, err := DownloadPackage(context.Background(), "testing", "linux-kbuild-6.1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(path) != "linux-kbuild-6.1_6.1.1-1_amd64.deb" {
+		t.Errorf("DownloadPackage = %s", path)
+	}
+	if _, err := DownloadPackage(context.Background(), "testing", "linux-source-9.9", opts); err == nil || !strings.Contains(err.Error(), "testing does not serve linux-source-9.9") {
+		t.Errorf("a package the suite lacks: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -140,6 +141,9 @@ func DownloadPackage(ctx context.Context, suite, name string, opts FetchOptions)
 		opts.CacheDir = d
 	}
 	opts.Log = logx.Or(opts.Log)
+	if opts.Progress == nil {
+		opts.Progress = io.Discard
+	}
 	ix, err := indexOf(ctx, spec, opts, false)
 	if err != nil {
 		return "", err
