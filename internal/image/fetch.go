@@ -143,6 +143,32 @@ func changed(a, b []Package) []string {
 	return out
 }
 
+// withDefaults fills in what the caller left empty: the cache (absolute),
+// a discarding logger and progress writer, the snapshot archive from the
+// environment. Every entry point of the package starts with it.
+func (o FetchOptions) withDefaults() (FetchOptions, error) {
+	if o.CacheDir == "" {
+		d, err := CacheDir()
+		if err != nil {
+			return o, err
+		}
+		o.CacheDir = d
+	}
+	abs, err := filepath.Abs(o.CacheDir)
+	if err != nil {
+		return o, err
+	}
+	o.CacheDir = abs
+	o.Log = logx.Or(o.Log)
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.SnapshotMirror == "" {
+		o.SnapshotMirror = os.Getenv(EnvSnapshotMirror)
+	}
+	return o, nil
+}
+
 // Fetch makes sure the image's packages are downloaded, verified and
 // unpacked into the cache, and returns the image. Its packages come, in
 // this order, from: the cache (by sha256); the mirror at the locked
@@ -154,27 +180,11 @@ func Fetch(ctx context.Context, spec *Spec, opts FetchOptions) (*Image, error) {
 	if spec.Tree != "" {
 		return localImage(spec)
 	}
-	if opts.CacheDir == "" {
-		d, err := CacheDir()
-		if err != nil {
-			return nil, err
-		}
-		opts.CacheDir = d
-	}
-	cache, err := filepath.Abs(opts.CacheDir)
+	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	opts.CacheDir = cache
-	if opts.Log == nil {
-		opts.Log = logx.Or(nil)
-	}
-	if opts.Progress == nil {
-		opts.Progress = io.Discard
-	}
-	if opts.SnapshotMirror == "" {
-		opts.SnapshotMirror = os.Getenv(EnvSnapshotMirror)
-	}
+	cache := opts.CacheDir
 	log := opts.Log.With("image", spec.Name)
 	res := Resolution{LockedRelease: spec.Release, Locked: spec.Packages}
 	if spec.Locked() {

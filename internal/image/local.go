@@ -5,13 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
-	"lab/internal/logx"
 	"lab/internal/safefile"
 )
 
@@ -133,16 +131,9 @@ func (img *Image) BuildKey() string {
 // cache, verified against the archive's index, and returns its path.
 func DownloadPackage(ctx context.Context, suite, name string, opts FetchOptions) (string, error) {
 	spec := &Spec{Name: "package-" + name, Suite: suite}
-	if opts.CacheDir == "" {
-		d, err := CacheDir()
-		if err != nil {
-			return "", err
-		}
-		opts.CacheDir = d
-	}
-	opts.Log = logx.Or(opts.Log)
-	if opts.Progress == nil {
-		opts.Progress = io.Discard
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return "", err
 	}
 	ix, err := indexOf(ctx, spec, opts, false)
 	if err != nil {

@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"lab/internal/logx"
 	"lab/internal/safefile"
 
 	"pault.ag/go/debian/dependency"
@@ -268,18 +266,9 @@ func Resolve(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (
 // indexOf reads the kernel packages spec's suite serves, updating the
 // lists when asked to (or when there are none yet).
 func indexOf(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (suiteIndex, error) {
-	if opts.Log == nil {
-		opts.Log = logx.Or(nil)
-	}
-	if opts.Progress == nil {
-		opts.Progress = io.Discard
-	}
-	if opts.CacheDir == "" {
-		d, err := CacheDir()
-		if err != nil {
-			return nil, err
-		}
-		opts.CacheDir = d
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Log.With("image", spec.Name)
 	a, err := newAptState(spec, []Package{{Suite: spec.Suite}}, opts)
@@ -309,11 +298,9 @@ func indexOf(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (
 // Served says whether the mirror serves every locked package of spec now
 // (updating lists that may predate the lock).
 func Served(ctx context.Context, spec *Spec, opts FetchOptions) (bool, error) {
-	if opts.Log == nil {
-		opts.Log = logx.Or(nil)
-	}
-	if opts.Progress == nil {
-		opts.Progress = io.Discard
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return false, err
 	}
 	a, err := newAptState(spec, spec.Packages, opts)
 	if err != nil {

@@ -11,17 +11,12 @@ import (
 	"strings"
 )
 
-// Declared maps every module name that a Kbuild file under kmodsDir builds
-// (its obj-m lines) to the family directory, so that an experiment naming a
+// DeclaredIn maps every module name that a family in dirs builds (its
+// obj-m lines) to the family's directory, so that an experiment naming a
 // module nobody builds is rejected before anything is built or booted.
-func Declared(kmodsDir string) (map[string]string, error) {
-	return DeclaredIn([]string{kmodsDir})
-}
-
-// DeclaredIn is Declared over several module directories (lab's kmods/
-// and a user's --kmods): each is one family (it holds a Kbuild or a
-// Makefile with obj-m) or a folder of families. A module two families
-// build is an error naming both.
+// dirs are lab's kmods/ and a user's --kmods: each is one family (it holds
+// a Kbuild or a Makefile with obj-m) or a folder of families. A module two
+// families build is an error naming both.
 func DeclaredIn(dirs []string) (map[string]string, error) {
 	fams, err := FamilyDirs(dirs)
 	if err != nil {

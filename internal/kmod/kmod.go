@@ -15,8 +15,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"lab/internal/logx"
-	"lab/internal/textutil"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -26,6 +24,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"lab/internal/logx"
+	"lab/internal/textutil"
 
 	"github.com/ulikunitz/xz"
 
@@ -236,26 +237,6 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 	}
 	log.Info("built kernel modules", "modules", len(mods), "dir", outDir, "elapsed", time.Since(start).Round(time.Millisecond))
 	return mods, nil
-}
-
-// Families returns the names of the subdirectories of kmodsDir that hold a
-// Kbuild file (the module families), sorted.
-func Families(kmodsDir string) ([]string, error) {
-	entries, err := os.ReadDir(kmodsDir)
-	if err != nil {
-		return nil, err
-	}
-	var fams []string
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		st, err := os.Stat(filepath.Join(kmodsDir, e.Name(), "Kbuild"))
-		if err == nil && st.Mode().IsRegular() {
-			fams = append(fams, e.Name())
-		}
-	}
-	return fams, nil
 }
 
 // ModInfo reads the .modinfo section of a kernel module, a plain .ko file

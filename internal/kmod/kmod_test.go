@@ -305,33 +305,57 @@ func TestCacheKey(t *testing.T) {
 	}
 }
 
-func TestFamilies(t *testing.T) {
+// TestFamilyDirs: a folder of families (lab's kmods/) gives its
+// subdirectories whose Kbuild or Makefile names obj-m, sorted; a directory
+// that is a family itself (a user's --kmods DIR) is taken whole.
+func TestFamilyDirs(t *testing.T) {
 	dir := t.TempDir()
-	write(t, filepath.Join(dir, "b", "Kbuild"), "")
-	write(t, filepath.Join(dir, "a", "Kbuild"), "")
+	write(t, filepath.Join(dir, "b", "Kbuild"), "obj-m += b.o\n")
+	write(t, filepath.Join(dir, "a", "Kbuild"), "obj-m := a1.o a2.o\n")
+	write(t, filepath.Join(dir, "mk", "Makefile"), "obj-m := mk.o\nall:\n\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n")
 	write(t, filepath.Join(dir, "nokbuild", "x.c"), "")
-	write(t, filepath.Join(dir, "Kbuild"), "")
+	write(t, filepath.Join(dir, "empty", "Kbuild"), "# nothing built\n")
 	if err := os.MkdirAll(filepath.Join(dir, "dirkbuild", "Kbuild"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	got, err := Families(dir)
+	got, err := FamilyDirs([]string{dir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"a", "b"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("Families = %v, want %v", got, want)
+	want := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "mk")}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("FamilyDirs = %v, want %v", got, want)
 	}
-	if _, err := Families(filepath.Join(dir, "missing")); err == nil {
+	if got, err := FamilyDirs([]string{filepath.Join(dir, "mk")}); err != nil || !reflect.DeepEqual(got, want[2:]) {
+		t.Errorf("FamilyDirs(a family) = %v, %v; want it alone", got, err)
+	}
+	if _, err := FamilyDirs([]string{filepath.Join(dir, "missing")}); err == nil {
 		t.Error("missing dir: no error")
 	}
+	if _, err := FamilyDirs([]string{filepath.Join(dir, "nokbuild")}); err == nil || !strings.Contains(err.Error(), "no Kbuild (or Makefile with obj-m)") {
+		t.Errorf("a dir without families: %v", err)
+	}
+	decl, err := DeclaredIn([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, fam := range map[string]string{"a1": "a", "a2": "a", "b": "b", "mk": "mk"} {
+		if decl[name] != filepath.Join(dir, fam) {
+			t.Errorf("DeclaredIn[%s] = %q; want family %s", name, decl[name], fam)
+		}
+	}
+	write(t, filepath.Join(dir, "twice", "Kbuild"), "obj-m := b.o\n")
+	if _, err := DeclaredIn([]string{dir}); err == nil || !strings.Contains(err.Error(), "module b is built by two families") {
+		t.Errorf("a module two families build: %v", err)
+	}
 
-	got, err = Families(repoKmods(t))
+	got, err = FamilyDirs([]string{repoKmods(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	found := false
 	for _, f := range got {
-		found = found || f == "chardev"
+		found = found || filepath.Base(f) == "chardev"
 	}
 	if !found {
 		t.Errorf("kmods/ families %v lack chardev", got)
