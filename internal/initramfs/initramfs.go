@@ -111,7 +111,7 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err := writeSegment(&buf, files); err != nil {
 		return nil, err
 	}
-	if err := writeSealed(out, buf.Bytes()); err != nil {
+	if err := safefile.WriteSealed(out, buf.Bytes()); err != nil {
 		return nil, err
 	}
 	return &Image{Path: out, SHA256: key}, nil
@@ -246,7 +246,7 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeSealed(out, b); err != nil {
+	if err := safefile.WriteSealed(out, b); err != nil {
 		return "", err
 	}
 	o.Log.Info("built u-root core", "path", out, "took", time.Since(start).Round(time.Second))
@@ -331,37 +331,22 @@ func urootVersion() string {
 	return "unknown"
 }
 
-// writeSealed writes a cache entry and, beside it, the sha256 of its
-// content, so that a later reader can tell a truncated or damaged entry
-// from a good one.
-func writeSealed(path string, data []byte) error {
-	sum := sha256.Sum256(data)
-	if err := safefile.WriteAtomic(path, data); err != nil {
-		return err
-	}
-	return safefile.WriteAtomic(path+".sha256", []byte(hex.EncodeToString(sum[:])+"\n"))
-}
-
 // intact says whether a sealed cache entry exists and still has the content
 // it was written with. A damaged entry is removed, to be built again.
 func intact(path string, log *slog.Logger) bool {
-	want, err := os.ReadFile(path + ".sha256")
-	if err != nil {
-		return false
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	sum := sha256.Sum256(b)
-	if hex.EncodeToString(sum[:]) == strings.TrimSpace(string(want)) {
+	if safefile.Sealed(path) {
 		return true
+	}
+	_, errSeal := os.Stat(safefile.SealOf(path))
+	_, errFile := os.Stat(path)
+	if errSeal != nil || errFile != nil {
+		return false // not made yet
 	}
 	if log != nil {
 		log.Warn("cache entry is damaged; building it again", "path", path)
 	}
 	os.Remove(path)
-	os.Remove(path + ".sha256")
+	os.Remove(safefile.SealOf(path))
 	return false
 }
 

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"lab/internal/safefile"
+
 	"github.com/u-root/u-root/pkg/cpio"
 )
 
@@ -52,7 +54,7 @@ func TestWithKeys(t *testing.T) {
 // its hash and dropped, so it gets built again.
 func TestDamagedCacheEntry(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lab-x.cpio")
-	if err := writeSealed(path, bytes.Repeat([]byte("cpio"), 1000)); err != nil {
+	if err := safefile.WriteSealed(path, bytes.Repeat([]byte("cpio"), 1000)); err != nil {
 		t.Fatal(err)
 	}
 	if !intact(path, nil) {

@@ -76,12 +76,7 @@ func sealedSnapshot(path string) bool {
 	if _, ok := verified.Load(id); ok {
 		return true
 	}
-	want, err := os.ReadFile(path + ".sha256")
-	if err != nil {
-		return false
-	}
-	got, err := safefile.SHA256(path)
-	if err != nil || got != strings.TrimSpace(string(want)) {
+	if !safefile.Sealed(path) {
 		return false
 	}
 	verified.Store(id, true)
@@ -159,17 +154,13 @@ func (s *session) makeSnapshot(ctx context.Context, sp snapshotSpec, path string
 		return err
 	}
 	m.Stop()
-	sum, err := safefile.SHA256(file)
-	if err != nil {
-		return err
-	}
 	// The file first, then its seal: a reader trusts only a file whose
 	// seal matches.
-	os.Remove(path + ".sha256")
+	os.Remove(safefile.SealOf(path))
 	if err := os.Rename(file, path); err != nil {
 		return err
 	}
-	return safefile.WriteAtomic(path+".sha256", []byte(sum+"\n"))
+	return safefile.Seal(path)
 }
 
 // restore boots this run from the snapshot: QEMU loads it, the run's fresh

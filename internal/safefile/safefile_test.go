@@ -59,3 +59,25 @@ func TestSHA256(t *testing.T) {
 		t.Error("SHA256 of a missing file: no error")
 	}
 }
+
+func TestSealed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "entry")
+	if Sealed(path) {
+		t.Fatal("Sealed(missing) = true")
+	}
+	if err := WriteSealed(path, []byte("content")); err != nil {
+		t.Fatal(err)
+	}
+	if !Sealed(path) {
+		t.Fatal("Sealed after WriteSealed = false")
+	}
+	if err := os.WriteFile(path, []byte("conten"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if Sealed(path) {
+		t.Error("Sealed(truncated) = true")
+	}
+	if err := Seal(path); err != nil || !Sealed(path) {
+		t.Errorf("Seal then Sealed: %v", err)
+	}
+}
