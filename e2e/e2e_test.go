@@ -6,6 +6,7 @@ package e2e
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,6 +27,17 @@ func runLab(t *testing.T, args ...string) (code int, out string, resultsDir stri
 	code = cli.Main(full, &stdout, &stderr)
 	t.Logf("lab %s: exit %d\n%s\n%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
 	return code, stdout.String(), resultsDir
+}
+
+// labBinary builds lab for a test that runs it as a separate process (to
+// signal it, or to give it a terminal).
+func labBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "lab")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/lab").CombinedOutput(); err != nil {
+		t.Fatalf("build lab: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func readResult(t *testing.T, dir, kernel, exp string) *results.Result {

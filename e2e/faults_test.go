@@ -264,10 +264,7 @@ exec qemu-system-x86_64 "$@"`)
 // QEMU must be gone, the console log kept, and the result marked.
 func TestInterrupt(t *testing.T) {
 	needVM(t)
-	bin := filepath.Join(t.TempDir(), "lab")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/lab").CombinedOutput(); err != nil {
-		t.Fatalf("build lab: %v\n%s", err, out)
-	}
+	bin := labBinary(t)
 	resultsDir := t.TempDir()
 	cmd := exec.Command(bin, "--root", "..", "run", "--cold", "--results", resultsDir, "chardev-unsafe")
 	stderr, _ := cmd.StderrPipe()

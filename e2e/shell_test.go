@@ -18,10 +18,7 @@ import (
 // is gone and its console log kept.
 func TestShell(t *testing.T) {
 	needVM(t)
-	bin := filepath.Join(t.TempDir(), "lab")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/lab").CombinedOutput(); err != nil {
-		t.Fatalf("build lab: %v\n%s", err, out)
-	}
+	bin := labBinary(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin, "--root", "..", "--results", dir, "shell", "--kernel", "debian-6.1", "--load", "chardev_safe")
 	cmd.Env = append(os.Environ(), "TERM=xterm")

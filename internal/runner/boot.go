@@ -17,14 +17,21 @@ import (
 	"lab/internal/vm"
 )
 
-// boot starts QEMU and waits for the agent's ready marker on the console.
-func (s *session) boot(ctx context.Context, acc string) error {
+// newAttempt stops the VM of an earlier attempt (a KVM boot retried on
+// TCG, a restore that fell back to a cold boot) and starts the record of
+// this one on accelerator acc.
+func (s *session) newAttempt(acc string) {
 	if s.machine != nil {
 		s.machine.Stop()
 		s.machine = nil
 	}
 	s.r.Accel = acc
 	s.kernelPrinted = false
+}
+
+// boot starts QEMU and waits for the agent's ready marker on the console.
+func (s *session) boot(ctx context.Context, acc string) error {
+	s.newAttempt(acc)
 	keys, err := guest.NewKeys()
 	if err != nil {
 		return fail(results.KindBoot, err)

@@ -167,12 +167,7 @@ func (s *session) makeSnapshot(ctx context.Context, sp snapshotSpec, path string
 // keys and a random seed go over the key channel, and the agent, ready,
 // takes the SSH connection as after a cold boot.
 func (s *session) restore(ctx context.Context, acc string) error {
-	if s.machine != nil {
-		s.machine.Stop()
-		s.machine = nil
-	}
-	s.r.Accel = acc
-	s.kernelPrinted = false
+	s.newAttempt(acc)
 	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
 	sp := s.snapshotSpec(acc, cmdline)
 	path, err := s.ensureSnapshot(ctx, sp)
@@ -248,11 +243,7 @@ func (s *session) bootOrRestore(ctx context.Context, acc string) error {
 	note := fmt.Sprintf("snapshot restore failed (%v); booted cold", err)
 	s.r.Notes = append(s.r.Notes, note)
 	fmt.Fprintln(s.progress(), "lab:", note)
-	if s.machine != nil {
-		s.machine.Stop()
-		s.machine = nil
-	}
-	return s.boot(ctx, acc)
+	return s.boot(ctx, acc) // stops the failed restore's VM first
 }
 
 // SnapshotEntry is one snapshot in the cache, for lab doctor.
