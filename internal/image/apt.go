@@ -70,8 +70,6 @@ type aptSource struct {
 // from its mirror.
 func newAptState(spec *Spec, pkgs []Package, opts FetchOptions) (*aptState, error) {
 	explicit := explicitMirrors(opts)
-	var host []AptSource
-	hostRead := false
 	seen := map[string]bool{}
 	var srcs []aptSource
 	for _, p := range pkgs {
@@ -80,23 +78,11 @@ func newAptState(spec *Spec, pkgs []Package, opts FetchOptions) (*aptState, erro
 			continue
 		}
 		seen[s] = true
-		ex := explicit[IsSecuritySuite(s)]
-		if ex == "" && !hostRead {
-			list, parts := opts.SourcesList, opts.SourcesParts
-			if list == "" && parts == "" {
-				list, parts = HostSourcesList, HostSourcesParts
-			}
-			var err error
-			if host, err = ReadAptSources(list, parts); err != nil {
-				return nil, fmt.Errorf("image %s: reading the host's apt sources: %w", spec.Name, err)
-			}
-			hostRead = true
-		}
-		uri, err := ResolveMirror(s, ex, host)
+		uri, err := SuiteMirror(s, opts)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", spec.Name, err)
 		}
-		srcs = append(srcs, aptSource{suite: s, uri: uri, snapshot: ex != ""})
+		srcs = append(srcs, aptSource{suite: s, uri: uri, snapshot: explicit[IsSecuritySuite(s)] != ""})
 	}
 	return newAptStateFor(opts, srcs)
 }
