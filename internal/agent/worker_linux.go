@@ -30,6 +30,8 @@ type worker struct {
 	// replies carries each answer line; it is closed when the worker's
 	// stdout reaches EOF (the worker exited or its files were closed).
 	replies chan protocol.Reply
+	// oneShot workers (an unload, an exec) answer once and exit.
+	oneShot bool
 
 	mu sync.Mutex
 	// pending is the step the worker has not answered yet, if any.
@@ -85,7 +87,7 @@ func startWorker(role, name string) (*worker, error) {
 	if len(comm) > 15 {
 		comm = comm[:15]
 	}
-	w := &worker{name: name, comm: comm, pid: pid, in: inW, replies: make(chan protocol.Reply, 4)}
+	w := &worker{name: name, comm: comm, pid: pid, in: inW, replies: make(chan protocol.Reply, 4), oneShot: role != "holder"}
 	go func() {
 		defer close(w.replies)
 		defer outR.Close()
@@ -100,6 +102,18 @@ func startWorker(role, name string) (*worker, error) {
 		}
 	}()
 	return w, nil
+}
+
+// closed is closed once the worker's output has reached EOF (it exited);
+// for a one-shot worker whose one answer was taken.
+func (w *worker) closed() <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		for range w.replies {
+		}
+		close(c)
+	}()
+	return c
 }
 
 // errBusy says the worker still owes the answer to an earlier step.
@@ -124,6 +138,15 @@ func (w *worker) send(req protocol.Request) (*pendingStep, error) {
 		r, ok := <-w.replies
 		if !ok {
 			r = protocol.Reply{NoAnswer: true, Error: fmt.Sprintf("%s exited without answering", w.name)}
+		} else if w.oneShot {
+			// A one-shot child exits right after its answer: the step is
+			// done when its process is (its output closes), so that an
+			// observation just after never finds it half-exited. Bounded:
+			// a child stuck on its way out is then observed as it is.
+			select {
+			case <-w.closed():
+			case <-time.After(time.Second):
+			}
 		}
 		w.mu.Lock()
 		w.pending = nil

@@ -146,28 +146,14 @@ func (s *session) collect(askGuest bool) {
 			}
 			targets = append(targets, target{fmt.Sprintf("%s (%s %s)", st.ID, st.Action, st.Target), "", s.tickets[st.ID]})
 		}
-		observe := func(t target) *protocol.ProcessState {
-			ctx, cancel := context.WithTimeout(context.Background(), s.t.Guest)
-			defer cancel()
-			rep, err := s.client.Do(ctx, protocol.Request{Action: protocol.ActionObserve, Holder: t.holder, Ticket: t.ticket})
-			if err != nil {
-				return nil
-			}
-			return rep.Process
-		}
 		for _, t := range targets {
-			ps := observe(t)
-			// An unload helper seen running (R) has returned from
-			// delete_module and is exiting: look again for a moment, so
-			// that a run does not record "running" or "gone" by a race.
-			// One stuck in the kernel is D and is recorded at once.
-			for i := 0; t.ticket != "" && ps != nil && ps.StateLetter() == "R" && i < 10; i++ {
-				time.Sleep(100 * time.Millisecond)
-				ps = observe(t)
-			}
-			if ps == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.t.Guest)
+			rep, err := s.client.Do(ctx, protocol.Request{Action: protocol.ActionObserve, Holder: t.holder, Ticket: t.ticket})
+			cancel()
+			if err != nil || rep.Process == nil {
 				continue
 			}
+			ps := rep.Process
 			s.r.Processes = append(s.r.Processes, results.Process{
 				Holder: t.label, PID: ps.PID, Comm: ps.Comm, State: ps.State, Wchan: ps.Wchan,
 				Stack: ps.Stack, Exited: ps.Exited, ExitStatus: ps.ExitStatus,
