@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/accel"
-	"lab/internal/cli"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // msrWrapper plays the host where QEMU 7.2 dies at once under -accel kvm

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestDriverSteps runs write, ioctl, mmap and exec against the real

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/cli"
-	"lab/internal/results"
-	"lab/internal/schematest"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/schematest"
 )
 
 // runLab runs the lab CLI in-process against this checkout, with results in

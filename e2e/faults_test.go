@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/accel"
-	"lab/internal/cli"
-	"lab/internal/experiment"
-	"lab/internal/image"
-	"lab/internal/results"
-	"lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/runner"
 )
 
 // Each test here breaks something for real (a guest that stops, an agent

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/cli"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // lineWriter collects what lab prints and lets a test wait for a line.

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/cli"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestMatrix compares two kernels end to end: the chardev experiments on

@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/cli"
-	"lab/internal/evidence"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestProc runs the five procfs experiments on Debian 6.1 (one boot each,

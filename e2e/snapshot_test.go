@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // verdictSignature is what must not change between a restored and a cold

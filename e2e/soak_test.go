@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/cli"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 var soak = flag.Int("soak", 0, "run chardev-unsafe this many times in a row (TestSoak)")

@@ -13,10 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/image"
-	"lab/internal/results"
-	"lab/internal/safefile"
-	"lab/internal/textutil"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // TestKernelTree runs chardev-unsafe on a kernel built from source: Debian's

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestUserModule runs README's "your own module" example as a user would:

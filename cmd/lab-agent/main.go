@@ -17,7 +17,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"log/slog"
 	"net"
 	"os"
@@ -25,7 +25,7 @@ import (
 	"runtime"
 	"time"
 
-	"lab/internal/agent"
+	"github.com/kernel-lab/lab/internal/agent"
 )
 
 // Keep main on the thread group leader: the unload child blocks in

@@ -15,7 +15,7 @@ package main
 import (
 	"os"
 
-	"lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/cli"
 )
 
 func main() {

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // Wanted accelerators; Auto picks KVM when the probe says it works.

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // Key is what a probe's answer holds for.

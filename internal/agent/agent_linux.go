@@ -3,7 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"log/slog"
 	"os"
 	"os/signal"

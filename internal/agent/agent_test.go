@@ -1,7 +1,7 @@
 package agent
 
 import (
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"testing"
 )
 

@@ -3,7 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"net"
 	"os"
 	"path/filepath"

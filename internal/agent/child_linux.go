@@ -3,7 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"errors"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"time"
 

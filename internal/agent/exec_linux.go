@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // maxStdout bounds what an exec step keeps of its command's output: a step's

@@ -2,8 +2,8 @@ package agent
 
 import (
 	"bytes"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"io"
-	"lab/internal/protocol"
 	"strconv"
 	"strings"
 )

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"unsafe"
 

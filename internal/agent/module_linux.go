@@ -2,7 +2,7 @@ package agent
 
 import (
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"path/filepath"
 	"strconv"

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"net"
 	"os"
 

@@ -3,13 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"log/slog"
 	"net"
 	"testing"
 	"time"
 
-	"lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/guest"
 )
 
 // TestSSHKeys runs the agent's SSH server on loopback: the run's key gets

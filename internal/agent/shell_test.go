@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/guest"
 )
 
 // TestShellSession runs lab shell's session against the agent's SSH server

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // holderSession builds the real holder (holder/holder.c) and feeds it the

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"sync"
 	"syscall"

@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 
-	"lab/internal/evidence"
-	"lab/internal/protocol"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // PanicLine returns the kernel's panic line from console text (one line

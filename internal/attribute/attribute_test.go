@@ -4,8 +4,8 @@ import (
 	"os"
 	"testing"
 
-	"lab/internal/evidence"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestAttribute ties the reports of a real console log to the step whose

@@ -4,15 +4,14 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"lab/internal/experiment"
-	"lab/internal/results"
-	"lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/runner"
 )
 
 // benchCmd is lab bench: medians of N rounds of the boot-time floor, lab's
@@ -29,33 +28,30 @@ func (g *globals) benchCmd() *cobra.Command {
 			if rounds < 1 {
 				return fmt.Errorf("bench: -n %d: want at least 1 round", rounds)
 			}
-			root, cache, err := g.rootAndCache()
+			tree, cache, err := g.treeAndCache(cmd.Context())
 			if err != nil {
 				return err
 			}
-			exp, err := experiment.Find(filepath.Join(root, "experiments"), expName)
+			exp, err := experiment.Find(g.experimentDirs(tree), expName)
 			if err != nil {
 				return err
 			}
-			specs, err := g.images(root, []string{kernel})
+			specs, err := g.images(tree, []string{kernel})
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			o := runner.Options{
-				RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+				RepoRoot: tree.Module, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 				SnapshotMirror: g.snapshotMirror, Accel: g.accel, QEMU: g.qemu, Log: g.logger(),
-				Progress: g.stderr, LabVersion: labVersion(root),
+				Progress: g.stderr, LabVersion: tree.Version,
 			}
 			p, err := runner.Prepare(ctx, o, specs[0])
 			if err != nil {
 				return err
 			}
-			resultsDir := g.resultsDir
-			if resultsDir == "" {
-				resultsDir = filepath.Join(root, "results")
-			}
+			resultsDir := g.resultsFor(tree)
 			runDir, err := results.RunDir(resultsDir, "bench-"+results.NewRunID(time.Now()))
 			if err != nil {
 				return err

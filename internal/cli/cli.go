@@ -9,23 +9,24 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"lab/internal/accel"
-	"lab/internal/experiment"
-	"lab/internal/image"
-	"lab/internal/kmod"
-	"lab/internal/results"
-	"lab/internal/runner"
-	"lab/internal/shard"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/kmod"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/shard"
+	"github.com/kernel-lab/lab/internal/source"
 )
 
 // Exit codes.
@@ -39,14 +40,16 @@ const (
 const DefaultKernel = "debian-6.1"
 
 type globals struct {
-	root, cache, resultsDir string
-	mirror, securityMirror  string
-	snapshotMirror          string
-	accel, qemu             string
-	accelSource             string // "--accel" or "$LAB_ACCEL", for messages
-	verbose                 bool
-	stdout, stderr          io.Writer
-	exit                    int
+	root, project, cache   string
+	resultsDir             string
+	experiments            []string
+	mirror, securityMirror string
+	snapshotMirror         string
+	accel, qemu            string
+	accelSource            string // "--accel" or "$LAB_ACCEL", for messages
+	verbose                bool
+	stdout, stderr         io.Writer
+	exit                   int
 }
 
 // Main runs lab with args and returns the exit status.
@@ -59,7 +62,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		SilenceErrors: true,
 	}
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.root, "root", "", "lab source tree holding experiments/, images/ and kmods/ (default: found from the working directory)")
+	pf.StringVar(&g.root, "root", "", "lab's checkout (default: the one the working directory is in, else the source of the installed version in the Go module cache)")
+	pf.StringVar(&g.project, "project", "", "your directory: its experiments/, images/ and kmods/ are read before lab's own, results/ and added images go there (default: the checkout, else the working directory)")
+	pf.StringArrayVar(&g.experiments, "experiments", nil, "a directory of experiment YAML files, read before the project's and lab's own; repeatable")
 	pf.StringVar(&g.cache, "cache", "", "cache directory (default $XDG_CACHE_HOME/lab or ~/.cache/lab)")
 	pf.StringVar(&g.mirror, "mirror", "", "Debian archive URI (default: $"+image.EnvMirror+", else the host's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
@@ -84,27 +89,29 @@ func (g *globals) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
 }
 
-// repoRoot finds lab's source tree: --root, else the nearest parent of the
-// working directory with an experiments/ folder and lab's go.mod.
-func (g *globals) repoRoot() (string, error) {
-	if g.root != "" {
-		return filepath.Abs(g.root)
-	}
-	dir, err := os.Getwd()
+// tree finds lab's source and the user's project (package source): the
+// checkout from --root or the working directory, else the module cache copy
+// of the version this binary was installed from.
+func (g *globals) tree(ctx context.Context) (source.Tree, error) {
+	t, err := source.Find(ctx, source.Options{Root: g.root, Project: g.project})
 	if err != nil {
-		return "", err
+		return source.Tree{}, err
 	}
-	for {
-		mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && strings.HasPrefix(string(mod), "module lab\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside lab's source tree: run lab from its checkout or pass --root")
-		}
-		dir = parent
+	g.logger().Debug("lab source", "module", t.Module, "project", t.Project, "version", t.Version, "installed", t.Installed)
+	return t, nil
+}
+
+// experimentDirs are --experiments, then the tree's layered folders.
+func (g *globals) experimentDirs(t source.Tree) []string {
+	return append(slices.Clone(g.experiments), t.ExperimentDirs()...)
+}
+
+// resultsFor is --results, else the project's results/.
+func (g *globals) resultsFor(t source.Tree) string {
+	if g.resultsDir != "" {
+		return g.resultsDir
 	}
+	return t.ResultsDir()
 }
 
 func (g *globals) cacheDir() (string, error) {
@@ -215,24 +222,25 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 			return fmt.Errorf("--%w", err)
 		}
 	}
-	root, cache, err := g.rootAndCache()
+	tree, cache, err := g.treeAndCache(parent)
 	if err != nil {
 		return err
 	}
+	f.kmods = append(tree.ProjectKmods(), f.kmods...)
 	var exps []*experiment.Spec
 	if len(names) == 0 {
-		if exps, err = experiment.LoadDir(filepath.Join(root, "experiments")); err != nil {
+		if exps, err = experiment.LoadDir(g.experimentDirs(tree)...); err != nil {
 			return err
 		}
 	}
 	for _, n := range names {
-		e, err := experiment.Find(filepath.Join(root, "experiments"), n)
+		e, err := experiment.Find(g.experimentDirs(tree), n)
 		if err != nil {
 			return err
 		}
 		exps = append(exps, e)
 	}
-	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(root, "kmods")}, f.kmods...))
+	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(tree.Module, "kmods")}, f.kmods...))
 	if err != nil {
 		return err
 	}
@@ -249,7 +257,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	}
 	var specs []*image.Spec
 	if kernels == nil || len(kernels) > 0 {
-		if specs, err = g.images(root, kernels); err != nil {
+		if specs, err = g.images(tree, kernels); err != nil {
 			return err
 		}
 	}
@@ -268,18 +276,15 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		specs, exps, plan = splitShard(sh, specs, exps)
 		fmt.Fprintf(g.stderr, "lab: shard %s: %d of %d cells\n", sh, len(specs)*len(exps), len(plan.Kernels)*len(plan.Experiments))
 	}
-	resultsDir := g.resultsDir
-	if resultsDir == "" {
-		resultsDir = filepath.Join(root, "results")
-	}
+	resultsDir := g.resultsFor(tree)
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	o := runner.Options{
-		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+		RepoRoot: tree.Module, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 		SnapshotMirror: g.snapshotMirror, Locked: f.locked, Kmods: f.kmods,
-		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
+		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: tree.Version,
 		RunTimeout: f.runTimeout, Dump: f.dump, Snapshot: f.snapshot, Cold: f.cold,
 		GDB: f.gdb, GDBStep: f.gdbStep,
 	}
@@ -355,22 +360,28 @@ func checkGDB(f *runFlags, specs []*image.Spec, exps []*experiment.Spec) error {
 	return nil
 }
 
-// images loads the named kernel images, or all of them.
-func (g *globals) images(root string, names []string) ([]*image.Spec, error) {
-	dir := filepath.Join(root, "images")
+// images loads the named kernel images, or all of them, from the tree's
+// layered images/ folders.
+func (g *globals) images(t source.Tree, names []string) ([]*image.Spec, error) {
+	dirs := t.ImageDirs()
 	if len(names) == 0 {
-		return image.LoadDir(dir)
+		return image.LoadDir(dirs...)
 	}
 	var specs []*image.Spec
+next:
 	for _, k := range names {
-		s, err := image.LoadSpec(filepath.Join(dir, k+".yaml"))
-		if err != nil {
+		for _, dir := range dirs {
+			s, err := image.LoadSpec(filepath.Join(dir, k+".yaml"))
 			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("no kernel image %q in %s", k, dir)
+				continue
 			}
-			return nil, err
+			if err != nil {
+				return nil, err
+			}
+			specs = append(specs, s)
+			continue next
 		}
-		specs = append(specs, s)
+		return nil, fmt.Errorf("no kernel image %q in %s", k, strings.Join(dirs, ", "))
 	}
 	return specs, nil
 }
@@ -385,25 +396,17 @@ func exitCode(verdict string) int {
 	return ExitError
 }
 
-func labVersion(root string) string {
-	out, err := exec.Command("git", "-C", root, "describe", "--always", "--dirty").Output()
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(out))
-}
-
 func (g *globals) listCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
 		Short: "list the experiments with their summaries and modules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, err := g.repoRoot()
+			tree, err := g.tree(cmd.Context())
 			if err != nil {
 				return err
 			}
-			specs, err := experiment.LoadDir(filepath.Join(root, "experiments"))
+			specs, err := experiment.LoadDir(g.experimentDirs(tree)...)
 			if err != nil {
 				return err
 			}

@@ -5,19 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"lab/internal/vm"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/source"
+	"github.com/kernel-lab/lab/internal/vm"
+
 	"github.com/spf13/cobra"
 
-	"lab/internal/accel"
-	"lab/internal/image"
-	"lab/internal/initramfs"
-	"lab/internal/kmod"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/initramfs"
+	"github.com/kernel-lab/lab/internal/kmod"
 )
 
 // Check statuses: fail makes lab doctor exit 2; warn is worth knowing
@@ -69,9 +71,10 @@ func (g *globals) doctorCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e := &doctorEnv{qemu: g.qemu, want: g.accel, wantFrom: accelSource(cmd), reprobe: reprobe, offline: offline}
-			e.root, e.rootErr = g.repoRoot()
+			var tree source.Tree
+			tree, e.rootErr = g.tree(cmd.Context())
 			if e.rootErr == nil {
-				e.specs, e.rootErr = image.LoadDir(filepath.Join(e.root, "images"))
+				e.specs, e.rootErr = g.images(tree, nil)
 			}
 			cache, err := g.cacheDir()
 			if err != nil {

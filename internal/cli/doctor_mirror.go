@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"lab/internal/image"
+	"github.com/kernel-lab/lab/internal/image"
 )
 
 // checkMirrors says which archive lab reads each image's suite from and

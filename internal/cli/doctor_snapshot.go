@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/runner"
 )
 
 // checkSnapshots says which booted-guest snapshots the cache holds (lab run

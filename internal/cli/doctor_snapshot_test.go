@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/runner"
 )
 
 // TestCheckSnapshots: an empty cache says none yet; a snapshot whose seal

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/accel"
 )
 
 // TestBadAccel: a bad accelerator, from the flag or from $LAB_ACCEL, is

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"lab/internal/evidence"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 func (g *globals) evidenceCmd() *cobra.Command {

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"lab/internal/image"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/source"
 )
 
 func (g *globals) fetchOptions(cache string) image.FetchOptions {
@@ -27,11 +30,11 @@ func (g *globals) imagesCmd() *cobra.Command {
 		Short: "list the kernel images: locked build, what the mirror serves now, cached or not, stale or not",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, cache, err := g.rootAndCache()
+			tree, cache, err := g.treeAndCache(cmd.Context())
 			if err != nil {
 				return err
 			}
-			specs, err := image.LoadDir(filepath.Join(root, "images"))
+			specs, err := g.images(tree, nil)
 			if err != nil {
 				return err
 			}
@@ -47,7 +50,11 @@ func (g *globals) imagesCmd() *cobra.Command {
 // lab already fetched, updating those older than the lock.
 func (g *globals) listImages(ctx context.Context, specs []*image.Spec, cache string, offline bool) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IMAGE\tSUITE\tLOCKED\tMIRROR NOW\tCACHE\tSTATE")
+	snaps, err := runner.Snapshots(cache)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(tw, "IMAGE\tSUITE\tLOCKED\tMIRROR NOW\tCACHE\tSNAPSHOT\tSTATE")
 	for _, s := range specs {
 		locked := s.PackageVersion()
 		if !s.Locked() {
@@ -61,9 +68,48 @@ func (g *globals) listImages(ctx context.Context, specs []*image.Spec, cache str
 		if !offline {
 			now, state = g.mirrorState(ctx, s, cache)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Suite, locked, now, cached, state)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, s.Suite, locked, now, cached, snapshotState(snaps, s), state)
 	}
 	return tw.Flush()
+}
+
+// snapshotState sums up the snapshots of s's locked release: "none", or
+// per accelerator how many (one per initramfs: --kmods builds its own),
+// with "damaged" for those that no longer match their seal (the next run
+// that needs one makes it again).
+func snapshotState(snaps []runner.SnapshotEntry, s *image.Spec) string {
+	count := map[string]int{}
+	var accels []string
+	damaged := 0
+	for _, e := range snaps {
+		if e.Image != s.Name || e.Release != s.Release {
+			continue
+		}
+		if !e.Sealed {
+			damaged++
+			continue
+		}
+		if count[e.Accel] == 0 {
+			accels = append(accels, e.Accel)
+		}
+		count[e.Accel]++
+	}
+	sort.Strings(accels)
+	var parts []string
+	for _, a := range accels {
+		p := a
+		if count[a] > 1 {
+			p += fmt.Sprintf("×%d", count[a])
+		}
+		parts = append(parts, p)
+	}
+	if damaged > 0 {
+		parts = append(parts, fmt.Sprintf("%d damaged", damaged))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // mirrorState says what the mirror serves for s now and how the lock
@@ -121,11 +167,11 @@ func (g *globals) imagesUpdateCmd() *cobra.Command {
 		Use:   "update [NAME...]",
 		Short: "resolve each image's series on the mirror now and rewrite its lock (images/NAME.lock) for review",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, cache, err := g.rootAndCache()
+			tree, cache, err := g.treeAndCache(cmd.Context())
 			if err != nil {
 				return err
 			}
-			specs, err := g.images(root, args)
+			specs, err := g.images(tree, args)
 			if err != nil {
 				return err
 			}
@@ -157,7 +203,7 @@ func (g *globals) imagesUpdateCmd() *cobra.Command {
 				if s.Locked() {
 					from = s.PackageVersion() + " (" + s.Release + ")"
 				}
-				fmt.Fprintf(g.stdout, "%s: %s -> %s (%s); wrote %s\n", s.Name, from, l.KernelPackage().Version, l.Release, relPath(root, s.LockFile))
+				fmt.Fprintf(g.stdout, "%s: %s -> %s (%s); wrote %s\n", s.Name, from, l.KernelPackage().Version, l.Release, relPath(tree.Project, s.LockFile))
 			}
 			return errors.Join(errs...)
 		},
@@ -178,12 +224,12 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 		Short: "add any Debian kernel the mirror serves as an image: writes images/NAME.yaml and its lock",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			root, cache, err := g.rootAndCache()
+			tree, cache, err := g.treeAndCache(cmd.Context())
 			if err != nil {
 				return err
 			}
 			o.Name = args[0]
-			s, err := image.Add(cmd.Context(), filepath.Join(root, "images"), o, g.fetchOptions(cache))
+			s, err := image.Add(cmd.Context(), tree.AddedImagesDir(), o, g.fetchOptions(cache))
 			if err != nil {
 				return err
 			}
@@ -193,7 +239,7 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 			}
 			fmt.Fprintf(g.stdout, "%s: %s %s (%s) from %s; modules build %s; wrote %s and %s\n",
 				s.Name, s.Packages[0].Name, s.PackageVersion(), s.Release, s.Suite, how,
-				relPath(root, s.File), relPath(root, s.LockFile))
+				relPath(tree.Project, s.File), relPath(tree.Project, s.LockFile))
 			fmt.Fprintf(g.stdout, "try: lab run --kernel %s chardev-unsafe\n", s.Name)
 			return nil
 		},
@@ -208,11 +254,11 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 	return c
 }
 
-// rootAndCache are lab's source tree and cache, for commands that need both.
-func (g *globals) rootAndCache() (root, cache string, err error) {
-	if root, err = g.repoRoot(); err != nil {
-		return "", "", err
+// treeAndCache are lab's source tree and cache, for commands that need both.
+func (g *globals) treeAndCache(ctx context.Context) (tree source.Tree, cache string, err error) {
+	if tree, err = g.tree(ctx); err != nil {
+		return source.Tree{}, "", err
 	}
 	cache, err = g.cacheDir()
-	return root, cache, err
+	return tree, cache, err
 }

@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/image"
-	"lab/internal/image/archivetest"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/image/archivetest"
+	"github.com/kernel-lab/lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/source"
 )
 
 // testRepo is a lab tree with one image, t-6.1, whose series a loopback
@@ -28,7 +30,7 @@ func testRepo(t *testing.T) (root string, ar *archivetest.Archive) {
 			t.Fatal(err)
 		}
 	}
-	os.WriteFile(filepath.Join(root, "go.mod"), []byte("module lab\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "go.mod"), []byte("module "+source.ModulePath+"\n"), 0o644)
 	os.Mkdir(filepath.Join(root, "images"), 0o755)
 	spec := "name: t-6.1\nsuite: testing\nseries: \"6.1\"\ncompiler: gcc-12\n"
 	if err := os.WriteFile(filepath.Join(root, "images", "t-6.1.yaml"), []byte(spec), 0o644); err != nil {
@@ -192,5 +194,26 @@ func TestImagesAdd(t *testing.T) {
 		if code != ExitError || !strings.Contains(errs, tc.want) {
 			t.Errorf("lab images add %v = %d, %q; want exit 2 and %q", tc.args, code, errs, tc.want)
 		}
+	}
+}
+
+// lab images counts an image's sealed snapshots per accelerator, for its
+// locked release only, and says when some no longer match their seal.
+func TestSnapshotState(t *testing.T) {
+	s := &image.Spec{Name: "debian-6.1", Release: "6.1.0-57-amd64"}
+	snaps := []runner.SnapshotEntry{
+		{Image: "debian-6.1", Release: "6.1.0-57-amd64", Accel: "tcg", Sealed: true},
+		{Image: "debian-6.1", Release: "6.1.0-57-amd64", Accel: "tcg", Sealed: true},
+		{Image: "debian-6.1", Release: "6.1.0-57-amd64", Accel: "kvm", Sealed: true},
+		{Image: "debian-6.1", Release: "6.1.0-57-amd64", Accel: "kvm", Sealed: false},
+		{Image: "debian-6.1", Release: "6.1.0-50-amd64", Accel: "tcg", Sealed: true}, // an older lock's
+		{Image: "debian-6.12", Release: "6.12.57+deb12-amd64", Accel: "tcg", Sealed: true},
+		{Sealed: true}, // no description
+	}
+	if got, want := snapshotState(snaps, s), "kvm, tcg×2, 1 damaged"; got != want {
+		t.Errorf("snapshotState = %q; want %q", got, want)
+	}
+	if got := snapshotState(snaps, &image.Spec{Name: "debian-5.10", Release: "5.10.0-32-amd64"}); got != "none" {
+		t.Errorf("snapshotState of an image without snapshots = %q; want none", got)
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 func (g *globals) reportCmd() *cobra.Command {

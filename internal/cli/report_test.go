@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestBadShardExits2: a malformed --shard is refused with exit 2 before

@@ -3,10 +3,10 @@ package cli
 import (
 	"slices"
 
-	"lab/internal/experiment"
-	"lab/internal/image"
-	"lab/internal/results"
-	"lab/internal/shard"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/shard"
 )
 
 // splitShard narrows a matrix to the part shard s runs, keeping the given

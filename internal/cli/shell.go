@@ -13,11 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"lab/internal/accel"
-	"lab/internal/guest"
-	"lab/internal/kmod"
-	"lab/internal/results"
-	"lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/kmod"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/runner"
 )
 
 // shellCmd is lab shell: an interactive shell in a guest, for looking
@@ -50,11 +50,12 @@ func (g *globals) shell(parent context.Context, f *runFlags, kernel string, load
 	if err := g.checkAccel(); err != nil {
 		return err
 	}
-	root, cache, err := g.rootAndCache()
+	tree, cache, err := g.treeAndCache(parent)
 	if err != nil {
 		return err
 	}
-	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(root, "kmods")}, f.kmods...))
+	f.kmods = append(tree.ProjectKmods(), f.kmods...)
+	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(tree.Module, "kmods")}, f.kmods...))
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func (g *globals) shell(parent context.Context, f *runFlags, kernel string, load
 			return fmt.Errorf("--load %s: no Kbuild file in kmods/ or a --kmods directory builds it", m)
 		}
 	}
-	specs, err := g.images(root, []string{kernel})
+	specs, err := g.images(tree, []string{kernel})
 	if err != nil {
 		return err
 	}
@@ -73,16 +74,13 @@ func (g *globals) shell(parent context.Context, f *runFlags, kernel string, load
 	if f.gdbStep < 0 || f.gdbStep > len(load) {
 		return fmt.Errorf("--gdb-step %d: the shell's steps are its %d --load modules; give 1 to %d", f.gdbStep, len(load), len(load))
 	}
-	resultsDir := g.resultsDir
-	if resultsDir == "" {
-		resultsDir = filepath.Join(root, "results")
-	}
+	resultsDir := g.resultsFor(tree)
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	o := runner.Options{
-		RepoRoot: root, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+		RepoRoot: tree.Module, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 		SnapshotMirror: g.snapshotMirror, Kmods: f.kmods, Accel: g.accel, QEMU: g.qemu,
-		Progress: g.stderr, Log: g.logger(), LabVersion: labVersion(root),
+		Progress: g.stderr, Log: g.logger(), LabVersion: tree.Version,
 		GDB: f.gdb, GDBStep: f.gdbStep,
 	}
 	p, err := runner.Prepare(ctx, o, specs[0])

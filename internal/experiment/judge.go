@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"lab/internal/evidence"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // For returns the step expectations that apply on kernel: the base ones with

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/evidence"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 const unsafeSpec = `name: u

@@ -7,14 +7,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
-	"lab/internal/protocol"
-	"lab/internal/yamlx"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/yamlx"
 )
 
 // Spec is one experiment file.
@@ -433,13 +434,25 @@ func (p *parser) checkReferences(s *Spec) {
 	}
 }
 
-// LoadDir reads every experiments/*.yaml, sorted by name.
-func LoadDir(dir string) ([]*Spec, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
-	if err != nil {
-		return nil, err
+// LoadDir reads every *.yaml in dirs, sorted by name. dirs are layered:
+// an experiment in an earlier one replaces a later one's of the same name
+// (a project's experiments/ before lab's own).
+func LoadDir(dirs ...string) ([]*Spec, error) {
+	seen := map[string]bool{}
+	var files []string
+	for _, dir := range dirs {
+		found, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			if name := filepath.Base(f); !seen[name] {
+				seen[name] = true
+				files = append(files, f)
+			}
+		}
 	}
-	sort.Strings(files)
+	sort.Slice(files, func(i, j int) bool { return filepath.Base(files[i]) < filepath.Base(files[j]) })
 	var specs []*Spec
 	for _, f := range files {
 		s, err := Load(f)
@@ -452,20 +465,24 @@ func LoadDir(dir string) ([]*Spec, error) {
 }
 
 // Find resolves an experiment argument: a path to a YAML file, or the name
-// of a file in dir.
-func Find(dir, arg string) (*Spec, error) {
+// of a file in the first of dirs that has one.
+func Find(dirs []string, arg string) (*Spec, error) {
 	if strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml") || strings.ContainsRune(arg, os.PathSeparator) {
 		return Load(arg)
 	}
-	path := filepath.Join(dir, arg+".yaml")
-	if _, err := os.Stat(path); err != nil {
-		var names []string
+	var names []string
+	for _, dir := range dirs {
+		path := filepath.Join(dir, arg+".yaml")
+		if _, err := os.Stat(path); err == nil {
+			return Load(path)
+		}
 		if specs, err := filepath.Glob(filepath.Join(dir, "*.yaml")); err == nil {
 			for _, s := range specs {
 				names = append(names, strings.TrimSuffix(filepath.Base(s), ".yaml"))
 			}
 		}
-		return nil, fmt.Errorf("no experiment %q in %s (have: %s)", arg, dir, strings.Join(names, ", "))
 	}
-	return Load(path)
+	sort.Strings(names)
+	names = slices.Compact(names)
+	return nil, fmt.Errorf("no experiment %q in %s (have: %s)", arg, strings.Join(dirs, ", "), strings.Join(names, ", "))
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/schematest"
+	"github.com/kernel-lab/lab/internal/schematest"
 )
 
 // TestLoadRepoExperiments loads every experiment shipped in experiments/.
@@ -119,13 +119,13 @@ steps:
 func TestFind(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte("name: a\nsummary: s\nsteps:\n  - sleep: 1s\n"), 0o644)
-	if s, err := Find(dir, "a"); err != nil || s.Name != "a" {
+	if s, err := Find([]string{dir}, "a"); err != nil || s.Name != "a" {
 		t.Errorf("Find(a) = %v, %v; want a", s, err)
 	}
-	if s, err := Find(dir, filepath.Join(dir, "a.yaml")); err != nil || s.Name != "a" {
+	if s, err := Find([]string{dir}, filepath.Join(dir, "a.yaml")); err != nil || s.Name != "a" {
 		t.Errorf("Find(path) = %v, %v; want a", s, err)
 	}
-	if _, err := Find(dir, "nope"); err == nil || !strings.Contains(err.Error(), "have: a") {
+	if _, err := Find([]string{dir}, "nope"); err == nil || !strings.Contains(err.Error(), "have: a") {
 		t.Errorf("Find(nope) = %v; want an error listing a", err)
 	}
 }

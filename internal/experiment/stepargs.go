@@ -9,8 +9,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"lab/internal/protocol"
-	"lab/internal/yamlx"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/yamlx"
 )
 
 // asyncActions are the steps done by a process of their own (a holder, an

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // Keys are the SSH keys of one run: the host's client key and the agent's

@@ -14,7 +14,7 @@ import (
 
 	"pault.ag/go/debian/dependency"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // AddOptions say which Debian kernel an added image is.

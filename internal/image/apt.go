@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/safefile"
-	"lab/internal/textutil"
+	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // aptState is a private apt configuration and state under the cache: the

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/logx"
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // Keyring is the keyring the private apt sources trust.

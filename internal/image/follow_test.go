@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/image/archivetest"
+	"github.com/kernel-lab/lab/internal/image/archivetest"
 )
 
 // driftSetup is an archive serving build A of a test series, a spec for it

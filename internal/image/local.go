@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // A local image is a kernel build tree (`make bzImage modules` done in it):

@@ -5,8 +5,8 @@ import (
 	"os"
 	"strings"
 
-	"lab/internal/safefile"
-	"lab/internal/yamlx"
+	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/yamlx"
 )
 
 // Lock is an images/<name>.lock file: exactly which packages an image

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 
 	"pault.ag/go/debian/dependency"
 )

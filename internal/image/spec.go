@@ -16,7 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"lab/internal/yamlx"
+	"github.com/kernel-lab/lab/internal/yamlx"
 )
 
 // Package is one Debian package of an image, exactly: what a lock records
@@ -176,21 +176,31 @@ func LoadSpec(file string) (*Spec, error) {
 	return s.WithLock(l), nil
 }
 
-// LoadDir loads every *.yaml file in dir, sorted by name.
-func LoadDir(dir string) ([]*Spec, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*"+yamlSuffix))
-	if err != nil {
-		return nil, err
-	}
+// LoadDir loads every *.yaml file in dirs, sorted by name. dirs are
+// layered: an image in an earlier one replaces a later one's of the same
+// name (a project's images/ before lab's own).
+func LoadDir(dirs ...string) ([]*Spec, error) {
+	seen := map[string]bool{}
 	var specs []*Spec
 	var errs []error
-	for _, f := range files {
-		s, err := LoadSpec(f)
+	for _, dir := range dirs {
+		files, err := filepath.Glob(filepath.Join(dir, "*"+yamlSuffix))
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			return nil, err
 		}
-		specs = append(specs, s)
+		for _, f := range files {
+			name := filepath.Base(f)
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			s, err := LoadSpec(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			specs = append(specs, s)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

@@ -26,15 +26,15 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/logx"
-	"lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/protocol"
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/u-root/pkg/cpio"
 	"github.com/u-root/uio/llog"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // Commands are the u-root commands in every guest: a shell and the tools a

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 
 	"github.com/u-root/u-root/pkg/cpio"
 )

@@ -20,8 +20,8 @@ import (
 	"syscall"
 	"time"
 
-	"lab/internal/image"
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // BuildRoot is a Debian root that modules are built in (chroot), for

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/image"
+	"github.com/kernel-lab/lab/internal/image"
 )
 
 func TestBuildRootKey(t *testing.T) {

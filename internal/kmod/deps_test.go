@@ -15,7 +15,7 @@ import (
 
 	"github.com/ulikunitz/xz"
 
-	"lab/internal/image"
+	"github.com/kernel-lab/lab/internal/image"
 )
 
 // fakeModule is the smallest ELF file ModInfo accepts as a module: a

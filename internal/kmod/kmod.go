@@ -25,12 +25,12 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/logx"
-	"lab/internal/textutil"
+	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/textutil"
 
 	"github.com/ulikunitz/xz"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // BuildOptions says what to build and against which kernel.

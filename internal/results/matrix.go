@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/evidence"
 )
 
 // Matrix is a run laid out as experiments (rows) by kernels (columns).

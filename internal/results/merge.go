@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // Merge combines run directories (the shards of one matrix from `lab matrix

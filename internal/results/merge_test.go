@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/shard"
+	"github.com/kernel-lab/lab/internal/shard"
 )
 
 var (

@@ -4,7 +4,7 @@
 package results
 
 import (
-	"lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/evidence"
 )
 
 // Schema is the version of the result record. Fields may be added; renaming

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // WriteReports renders report.md, report.html and junit.xml into dir from

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/evidence"
 )
 
 func sampleMatrix() *Matrix {

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"time"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // Run is run.json at the top of a run directory: what the run set out to

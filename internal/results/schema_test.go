@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/evidence"
-	"lab/internal/schematest"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/schematest"
 )
 
 // TestResultsMatchSchema: the result.json files kept as test data, and one

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // NewRunID returns a sortable, unique run id: UTC time plus random bits, so

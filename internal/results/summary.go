@@ -2,8 +2,8 @@ package results
 
 import (
 	"fmt"
+	"github.com/kernel-lab/lab/internal/evidence"
 	"io"
-	"lab/internal/evidence"
 	"strings"
 )
 

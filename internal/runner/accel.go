@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 
-	"lab/internal/accel"
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // prober is the KVM probe of this invocation, booting kernel.

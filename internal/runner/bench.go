@@ -9,11 +9,11 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/experiment"
-	"lab/internal/initramfs"
-	"lab/internal/logx"
-	"lab/internal/results"
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/initramfs"
+	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // BenchRound is one round of lab bench: the same kernel and accelerator,

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/guest"
-	"lab/internal/initramfs"
-	"lab/internal/protocol"
-	"lab/internal/results"
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/initramfs"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // newAttempt stops the VM of an earlier attempt (a KVM boot retried on

@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/attribute"
-	"lab/internal/experiment"
-	"lab/internal/results"
-	"lab/internal/textutil"
+	"github.com/kernel-lab/lab/internal/attribute"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // lost classifies a step that got no reply at all: the host was

@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kernel-lab/lab/internal/attribute"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/textutil"
 	"io"
-	"lab/internal/attribute"
-	"lab/internal/results"
-	"lab/internal/textutil"
 	"os"
 	"strings"
 	"time"
 
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 var errTimeout = errors.New("timeout")

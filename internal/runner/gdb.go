@@ -6,7 +6,7 @@ import (
 	"sort"
 	"strings"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // GDBModule is a loaded module for gdb: its object file and where it lies.

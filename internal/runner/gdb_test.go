@@ -3,7 +3,7 @@ package runner
 import (
 	"testing"
 
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestGDBCommand: the printed command attaches to the stub and loads each

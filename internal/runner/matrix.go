@@ -7,10 +7,10 @@ import (
 	"sync"
 	"time"
 
-	"lab/internal/evidence"
-	"lab/internal/experiment"
-	"lab/internal/image"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // Matrix runs every experiment on every kernel, up to jobs VMs at once,

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"lab/internal/experiment"
-	"lab/internal/image"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // TestMatrixUnpreparedKernel: a kernel whose packages cannot be had gets an

@@ -18,17 +18,17 @@ import (
 	"path/filepath"
 	"time"
 
-	"lab/internal/accel"
-	"lab/internal/evidence"
-	"lab/internal/experiment"
-	"lab/internal/guest"
-	"lab/internal/image"
-	"lab/internal/initramfs"
-	"lab/internal/kmod"
-	"lab/internal/logx"
-	"lab/internal/results"
-	"lab/internal/safefile"
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/initramfs"
+	"github.com/kernel-lab/lab/internal/kmod"
+	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // Options apply to every run.

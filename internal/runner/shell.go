@@ -6,12 +6,12 @@ import (
 	"io"
 	"time"
 
-	"lab/internal/evidence"
-	"lab/internal/experiment"
-	"lab/internal/guest"
-	"lab/internal/logx"
-	"lab/internal/protocol"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // ShellIO is the terminal lab shell connects to the guest's shell.

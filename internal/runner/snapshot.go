@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,11 +14,11 @@ import (
 	"sync"
 	"time"
 
-	"lab/internal/guest"
-	"lab/internal/protocol"
-	"lab/internal/results"
-	"lab/internal/safefile"
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // Snapshots: per kernel, initramfs, QEMU, accelerator, machine and kernel
@@ -93,7 +94,7 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 	}
 	path := filepath.Join(dir, s.snapshotKey(sp)+".snap")
 	if sealedSnapshot(path) {
-		return path, nil
+		return path, s.describeSnapshot(path, sp)
 	}
 	unlock, err := safefile.Lock(ctx, path+".lock", s.o.Log)
 	if err != nil {
@@ -101,7 +102,7 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 	}
 	defer unlock()
 	if sealedSnapshot(path) {
-		return path, nil
+		return path, s.describeSnapshot(path, sp)
 	}
 	fmt.Fprintf(s.progress(), "lab: %s: making a snapshot of a booted guest (once per kernel, initramfs and QEMU)\n", s.p.Image.Spec.Name)
 	start := time.Now()
@@ -160,8 +161,40 @@ func (s *session) makeSnapshot(ctx context.Context, sp snapshotSpec, path string
 	if err := os.Rename(file, path); err != nil {
 		return err
 	}
-	return safefile.Seal(path)
+	os.Remove(metaOf(path))
+	if err := safefile.Seal(path); err != nil {
+		return err
+	}
+	return s.describeSnapshot(path, sp)
 }
+
+// describeSnapshot writes the snapshot's description when it has none (a
+// new snapshot, or one an older lab made).
+func (s *session) describeSnapshot(path string, sp snapshotSpec) error {
+	if _, err := os.Stat(metaOf(path)); err == nil {
+		return nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	meta, err := json.Marshal(snapshotMeta{Image: s.p.Image.Spec.Name, Release: s.p.Image.Spec.Release, Accel: sp.accel, Made: fi.ModTime().UTC()})
+	if err != nil {
+		return err
+	}
+	return safefile.WriteAtomic(metaOf(path), meta)
+}
+
+// snapshotMeta is written beside a snapshot (KEY.json): the key is a hash,
+// and lab images and lab doctor say which image each snapshot is of.
+type snapshotMeta struct {
+	Image   string    `json:"image"`
+	Release string    `json:"release"`
+	Accel   string    `json:"accel"`
+	Made    time.Time `json:"made"`
+}
+
+func metaOf(snap string) string { return strings.TrimSuffix(snap, ".snap") + ".json" }
 
 // restore boots this run from the snapshot: QEMU loads it, the run's fresh
 // keys and a random seed go over the key channel, and the agent, ready,
@@ -246,11 +279,15 @@ func (s *session) bootOrRestore(ctx context.Context, acc string) error {
 	return s.boot(ctx, acc) // stops the failed restore's VM first
 }
 
-// SnapshotEntry is one snapshot in the cache, for lab doctor.
+// SnapshotEntry is one snapshot in the cache, for lab doctor and lab
+// images. Image, Release and Accel are empty for a snapshot without its
+// description (made by an older lab).
 type SnapshotEntry struct {
-	Path   string
-	Size   int64
-	Sealed bool
+	Path                  string
+	Size                  int64
+	Sealed                bool
+	Image, Release, Accel string
+	Made                  time.Time
 }
 
 // Snapshots lists the snapshots under cacheDir and whether each matches
@@ -266,7 +303,12 @@ func Snapshots(cacheDir string) ([]SnapshotEntry, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, SnapshotEntry{Path: p, Size: fi.Size(), Sealed: sealedSnapshot(p)})
+		e := SnapshotEntry{Path: p, Size: fi.Size(), Sealed: sealedSnapshot(p)}
+		var m snapshotMeta
+		if b, err := os.ReadFile(metaOf(p)); err == nil && json.Unmarshal(b, &m) == nil {
+			e.Image, e.Release, e.Accel, e.Made = m.Image, m.Release, m.Accel, m.Made
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }

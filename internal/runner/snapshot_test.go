@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // TestSealedSnapshot: a snapshot is trusted only with a seal that matches

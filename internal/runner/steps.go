@@ -8,11 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"lab/internal/attribute"
-	"lab/internal/evidence"
-	"lab/internal/experiment"
-	"lab/internal/protocol"
-	"lab/internal/results"
+	"github.com/kernel-lab/lab/internal/attribute"
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/protocol"
+	"github.com/kernel-lab/lab/internal/results"
 )
 
 // HungTaskTimeout is what the guest's hung-task detector is set to: low, so

@@ -3,7 +3,7 @@ package runner
 import (
 	"time"
 
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // DefaultRunTimeout bounds one experiment on one kernel, boot included,

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"lab/internal/vm"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // TestTimeoutsOverride: a short kernel-output wait tells a silent KVM

@@ -8,7 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/logx"
 	"log/slog"
 	"net"
 	"os"
