@@ -18,48 +18,9 @@ import (
 // is gone and its console log kept.
 func TestShell(t *testing.T) {
 	needVM(t)
-	bin := labBinary(t)
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "--root", "..", "--results", dir, "shell", "--kernel", "debian-6.1", "--load", "chardev_safe")
-	cmd.Env = append(os.Environ(), "TERM=xterm")
-	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ptm.Close()
-	var out lineWriter
-	go func() {
-		b := make([]byte, 4096)
-		for {
-			n, err := ptm.Read(b)
-			out.Write(b[:n])
-			if err != nil {
-				return
-			}
-		}
-	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			<-exited
-		}
-		t.Logf("terminal:\n%s", out.String())
-	}()
-	// waitAfter waits for re in what the terminal showed after offset.
-	waitAfter := func(offset int, re *regexp.Regexp, limit time.Duration) []string {
-		t.Helper()
-		for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if s := out.String(); len(s) > offset {
-				if m := re.FindStringSubmatch(s[offset:]); m != nil {
-					return m
-				}
-			}
-		}
-		t.Fatalf("no %q on the terminal within %s", re, limit)
-		return nil
-	}
+	sh := startOnPTY(t, labBinary(t), "--root", "..", "--results", dir, "shell", "--kernel", "debian-6.1", "--load", "chardev_safe")
+	waitAfter, typeLine, exited := sh.waitAfter, sh.typeLine, sh.exited
 	m := waitAfter(0, regexp.MustCompile(`lab: shell on debian-6\.1 \(([^)]+)\)`), 6*time.Minute)
 	release := m[1]
 	// gosh's line editor asks the terminal for its colours and cursor
@@ -67,11 +28,6 @@ func TestShell(t *testing.T) {
 	// before it drew its prompt is eaten. Wait for the prompt's help line.
 	waitAfter(0, regexp.MustCompile(`toggle key help`), time.Minute)
 	time.Sleep(time.Second)
-	typeLine := func(s string) int {
-		n := len(out.String())
-		ptm.WriteString(s)
-		return n
-	}
 	at := typeLine("echo hi-$((1+1))\r")
 	waitAfter(at, regexp.MustCompile(`hi-2`), time.Minute)
 	at = typeLine("uname -r\r")
@@ -104,6 +60,105 @@ func TestShell(t *testing.T) {
 	if left := qemuUsing(t, dir); len(left) > 0 {
 		t.Errorf("QEMU still running after lab shell exited: %v", left)
 	}
+}
+
+// TestShellGDB is --gdb on lab shell: with two --load modules and
+// --gdb-step 2, the VM pauses after the first loaded and lab prints the gdb
+// command on the terminal; a scripted gdb runs it, finds the module's
+// function in its recorded .text and detaches (QEMU's stub continues),
+// and the shell then comes up with both modules loaded.
+func TestShellGDB(t *testing.T) {
+	needVM(t)
+	needGDB(t)
+	dir := t.TempDir()
+	sh := startOnPTY(t, labBinary(t), "--root", "..", "--results", dir, "shell", "--kernel", "debian-6.1",
+		"--load", "chardev_safe", "--load", "proc_safe", "--gdb-step", "2")
+	m := sh.waitAfter(0, gdbCommandLine, 6*time.Minute)
+	sh.waitAfter(0, regexp.MustCompile(`paused before step 2`), time.Second)
+	attachGDB(t, strings.TrimRight(m[1], "\r"))
+	sh.waitAfter(0, regexp.MustCompile(`toggle key help`), 2*time.Minute)
+	time.Sleep(time.Second)
+	at := sh.typeLine("lsmod\r")
+	sh.waitAfter(at, regexp.MustCompile(`(?s)chardev_safe.*proc_safe|proc_safe.*chardev_safe`), time.Minute)
+	// The line editor redraws its prompt and asks the terminal again
+	// before it reads: a Ctrl-D typed at once is eaten.
+	sh.waitAfter(at, regexp.MustCompile(`(?s)virtio_ring.*toggle key help`), time.Minute)
+	time.Sleep(time.Second)
+	sh.typeLine("\x04")
+	select {
+	case err := <-sh.exited:
+		if err != nil {
+			t.Errorf("lab shell --gdb-step 2 after Ctrl-D: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("lab shell did not exit after Ctrl-D")
+	}
+	if left := qemuUsing(t, dir); len(left) > 0 {
+		t.Errorf("QEMU still running after lab shell exited: %v", left)
+	}
+}
+
+// ptySession is lab running on a pseudo-terminal, as a person runs it.
+type ptySession struct {
+	t      *testing.T
+	ptm    *os.File
+	out    lineWriter
+	exited chan error
+}
+
+// startOnPTY starts bin with args on a new 100×30 pseudo-terminal; the
+// process is killed, and what the terminal showed logged, when the test
+// ends.
+func startOnPTY(t *testing.T, bin string, args ...string) *ptySession {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	ptm, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &ptySession{t: t, ptm: ptm, exited: make(chan error, 1)}
+	go func() {
+		b := make([]byte, 4096)
+		for {
+			n, err := ptm.Read(b)
+			s.out.Write(b[:n])
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { s.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-s.exited
+		}
+		ptm.Close()
+		t.Logf("terminal:\n%s", s.out.String())
+	})
+	return s
+}
+
+// waitAfter waits for re in what the terminal showed after offset.
+func (s *ptySession) waitAfter(offset int, re *regexp.Regexp, limit time.Duration) []string {
+	s.t.Helper()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if o := s.out.String(); len(o) > offset {
+			if m := re.FindStringSubmatch(o[offset:]); m != nil {
+				return m
+			}
+		}
+	}
+	s.t.Fatalf("no %q on the terminal within %s", re, limit)
+	return nil
+}
+
+// typeLine types str and returns how much the terminal had shown before.
+func (s *ptySession) typeLine(str string) int {
+	n := len(s.out.String())
+	s.ptm.WriteString(str)
+	return n
 }
 
 // qemuUsing lists QEMU processes whose command line names path (lab
