@@ -17,7 +17,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"log/slog"
 	"net"
 	"os"
@@ -26,6 +25,7 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/agent"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // Keep main on the thread group leader: the unload child blocks in

@@ -3,7 +3,6 @@ package agent
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // Agent serves steps. Its state is the holders and the asynchronous steps

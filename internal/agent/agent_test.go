@@ -1,8 +1,9 @@
 package agent
 
 import (
-	"github.com/kernel-lab/lab/internal/protocol"
 	"testing"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 func TestCommandLine(t *testing.T) {

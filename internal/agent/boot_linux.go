@@ -3,7 +3,6 @@ package agent
 import (
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // Guest addresses of QEMU's user network: no DHCP needed, the host forwards

@@ -3,11 +3,12 @@ package agent
 import (
 	"encoding/json"
 	"errors"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // RunChild runs the agent binary as one of its own child processes

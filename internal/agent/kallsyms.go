@@ -2,10 +2,11 @@ package agent
 
 import (
 	"bytes"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // moduleExtent is a loaded module's place from /proc/modules.

@@ -2,10 +2,11 @@ package agent
 
 import (
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // The shape of a 6.1 guest's /proc/kallsyms read by root (KASLR applied):

@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // HaveKeys says whether the initramfs carries the run's keys (a cold boot);

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }

@@ -2,9 +2,10 @@ package agent
 
 import (
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"strings"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // processState reads what /proc says about pid. A process that no longer has

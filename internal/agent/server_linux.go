@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"net"
 	"os"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // Serve accepts SSH connections authenticated by the run's key only (from

@@ -3,13 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"log/slog"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // TestSSHKeys runs the agent's SSH server on loopback: the run's key gets

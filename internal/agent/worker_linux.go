@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/protocol"
 	"os"
 	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // A worker is a child process of the agent that runs steps one at a time and

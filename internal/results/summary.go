@@ -2,9 +2,10 @@ package results
 
 import (
 	"fmt"
-	"github.com/kernel-lab/lab/internal/evidence"
 	"io"
 	"strings"
+
+	"github.com/kernel-lab/lab/internal/evidence"
 )
 
 // PrintSummary writes the short account of one result a person reads in a

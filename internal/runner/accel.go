@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/results"
 
 	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/vm"
 )
 

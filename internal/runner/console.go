@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/attribute"
-	"github.com/kernel-lab/lab/internal/results"
-	"github.com/kernel-lab/lab/internal/textutil"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/attribute"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/textutil"
 	"github.com/kernel-lab/lab/internal/vm"
 )
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kernel-lab/lab/internal/logx"
 	"log/slog"
 	"net"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
+
+	"github.com/kernel-lab/lab/internal/logx"
 )
 
 // Accelerators.
