@@ -1,11 +1,11 @@
 // Command lab-agent is lab's guest agent, packed into the initramfs as
-// u-root's uinit.
+// /init.
 //
 // Synopsis:
 //
+//	/init                     (PID 1) set up the root as u-root's init does, run the agent, reap orphans
 //	lab-agent                 serve steps over SSH on port 22
 //	lab-agent unload MODULE   (internal) run one delete_module
-//	defaultsh                 (as u-root's default shell) report that the agent died
 //
 // Description:
 //
@@ -15,12 +15,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -34,12 +32,9 @@ import (
 func init() { runtime.LockOSThread() }
 
 func main() {
+	agent.Init() // as the guest's /init: set up the root, supervise the agent
 	if agent.RunChild(os.Args) {
 		return
-	}
-	if filepath.Base(os.Args[0]) == "defaultsh" {
-		// u-root's init started us because the agent exited.
-		fail(errors.New("the agent exited (u-root init started its default shell)"))
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := agent.Boot(); err != nil {
@@ -63,9 +58,8 @@ func main() {
 	fail(a.Serve(l))
 }
 
-// fail reports on the console and keeps the process alive: if uinit exited,
-// u-root's init would start a shell on the console and the host would wait
-// for a ready marker that never comes instead of reading this message.
+// fail reports on the console and keeps the process alive, so that the
+// host reads this message, not PID 1's later "the agent exited".
 func fail(err error) {
 	agent.Fatal(err)
 	for {

@@ -25,6 +25,7 @@ var (
 // reads the console as ground truth), the boot modules loaded in order, and
 // the first NIC configured.
 func Boot() error {
+	kmsg("lab-agent: started")
 	// console_loglevel 7 so module messages (pr_info) reach the serial log.
 	_ = os.WriteFile("/proc/sys/kernel/printk", []byte("7 4 1 7"), 0)
 	if err := loadBootModules(); err != nil {

@@ -4,7 +4,7 @@
 //
 //  1. u-root's core commands and its init, built once per u-root version
 //     and command list (building them takes minutes, so it is cached);
-//  2. lab's part: the agent as /bin/uinit, the experiment's modules (without
+//  2. lab's part: the agent as /init, the experiment's modules (without
 //     their debug sections) and the kernel's NIC modules, cached by content
 //     hash;
 //  3. the run's SSH keys, made fresh for every run.
@@ -159,17 +159,15 @@ func labFiles(ctx context.Context, agentBin, holderBin string, o Options, dir st
 		files = append(files, cpio.StaticRecord(b, cpio.Info{Name: dst, Mode: cpio.S_IFREG | perm, FileSize: uint64(len(b))}))
 		return nil
 	}
-	if err := add(agentBin, "bin/uinit", 0o755); err != nil {
+	// The agent is /init (replacing u-root's init, which would only start
+	// it): it sets up the root as u-root's init does and runs itself as
+	// PID 1's child (see agent.Init).
+	if err := add(agentBin, "init", 0o755); err != nil {
 		return nil, err
 	}
 	if err := add(holderBin, strings.TrimPrefix(protocol.HolderBinary, "/"), 0o755); err != nil {
 		return nil, err
 	}
-	// u-root's init runs /bin/defaultsh when uinit exits, and panics the
-	// kernel ("Attempted to kill init") when that exits too. Pointing it at
-	// the agent, which then only reports its death and waits, keeps a dead
-	// agent a lost agent instead of a kernel panic.
-	files = append(files, cpio.Symlink("bin/defaultsh", "uinit"))
 	names := make([]string, 0, len(o.Modules))
 	for n := range o.Modules {
 		names = append(names, n)

@@ -20,7 +20,7 @@ import (
 func TestWithKeys(t *testing.T) {
 	dir := t.TempDir()
 	var base bytes.Buffer
-	if err := writeSegment(&base, []cpio.Record{cpio.StaticFile("bin/uinit", "agent", 0o755)}); err != nil {
+	if err := writeSegment(&base, []cpio.Record{cpio.StaticFile("init", "agent", 0o755)}); err != nil {
 		t.Fatal(err)
 	}
 	img := &Image{Path: filepath.Join(dir, "lab.cpio")}
