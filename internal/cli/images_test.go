@@ -68,7 +68,7 @@ func TestImagesLockLifecycle(t *testing.T) {
 		t.Fatalf("lock after update: %+v, %v", l, err)
 	}
 	code, out, _ = lab(t, root, cache, "images")
-	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +6.1.1-1 +not cached +current`) {
+	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +6.1.1-1 +not cached +none +current`) {
 		t.Errorf("lab images (current) = %d:\n%s", code, out)
 	}
 	code, out, _ = lab(t, root, cache, "images", "update", "t-6.1")
@@ -79,7 +79,7 @@ func TestImagesLockLifecycle(t *testing.T) {
 	// The mirror moves on.
 	ar.Publish(t, "", "testing", archivetest.Kernel("6.1", "6.1.0-2", "6.1.2-1"))
 	code, out, _ = lab(t, root, cache, "images")
-	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +6.1.2-1 +not cached +stale: locked build gone .*`) {
+	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +6.1.2-1 +not cached +none +stale: locked build gone .*`) {
 		t.Errorf("lab images (stale) = %d:\n%s", code, out)
 	}
 	code, _, errs = lab(t, root, cache, "run", "--locked", "--results", t.TempDir(), "--kernel", "t-6.1", "chardev-unsafe")
@@ -177,7 +177,7 @@ func TestImagesAdd(t *testing.T) {
 		t.Errorf("kbuild %+v; want linux-kbuild-6.1 6.1.2-1", p)
 	}
 	code, out, _ = lab(t, root, cache, "images")
-	if code != 0 || !regexpLine(out, `t-old +testing +6.1.1-1 +6.1.2-1 +not cached +newer build served .*`) {
+	if code != 0 || !regexpLine(out, `t-old +testing +6.1.1-1 +6.1.2-1 +not cached +none +newer build served .*`) {
 		t.Errorf("lab images after add = %d:\n%s", code, out)
 	}
 	for _, tc := range []struct {
