@@ -14,8 +14,8 @@ import (
 )
 
 // verdictSignature is what must not change between a restored and a cold
-// run: the verdict, each step's outcome, every report's kind, title and
-// RIP function, and each process's final state (whether the kernel's
+// run: the verdict, each step's outcome, every distinct report's kind,
+// title and RIP function (distinctReports), and each process's final state (whether the kernel's
 // hung-task report named it included). Addresses, PIDs and times move
 // with every boot and are left out.
 func verdictSignature(r *results.Result) string {
@@ -24,7 +24,7 @@ func verdictSignature(r *results.Result) string {
 	for _, s := range r.Steps {
 		fmt.Fprintf(&b, "step %d %s %s ok=%v\n", s.Index, s.Action, s.Target, s.OK)
 	}
-	for _, o := range r.Oopses {
+	for _, o := range distinctReports(r) {
 		fmt.Fprintf(&b, "report %s %q rip=%s\n", o.Kind, o.Title, o.RIPFunction)
 	}
 	for _, p := range r.Processes {
