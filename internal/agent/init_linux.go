@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/u-root/u-root/pkg/libinit"
+	"github.com/u-root/u-root/pkg/ulog"
 	"golang.org/x/sys/unix"
 )
 
 // Init is the agent's life as the guest's /init (PID 1). It sets up the
-// root file system and environment exactly as u-root's init does (the same
-// libinit calls: devtmpfs, proc, sys, devpts, tmpfs, PATH …), then runs the
+// root file system and environment as u-root's init does (u-root's libinit:
+// devtmpfs, proc, sys, devpts, tmpfs, PATH …; see createRoot), then runs the
 // agent proper as its child and reaps every orphan, forever.
 //
 // The agent was u-root init's uinit before; starting it directly saves
@@ -32,9 +33,26 @@ func Init() {
 		return
 	}
 	libinit.SetEnv()
-	libinit.CreateRootfs()
+	createRoot()
 	kmsg("lab-agent: root file system ready")
 	supervise()
+}
+
+// createRoot is u-root's CreateRootfs less what a lab guest never uses and
+// costs boot time under TCG: the cgroup v1 hierarchy (twenty mounts and
+// directories) and efivarfs (lab boots with BIOS, so it always failed and
+// printed an error line on the console).
+func createRoot() {
+	libinit.Create(libinit.PreNamespace, false)
+	ulog.KernelLog.Reinit()
+	var ns []libinit.Creator
+	for _, c := range libinit.Namespace {
+		if m, ok := c.(libinit.Mount); ok && m.FSType == "efivarfs" {
+			continue
+		}
+		ns = append(ns, c)
+	}
+	libinit.Create(ns, false)
 }
 
 // supervise starts the agent as PID 1's child, in a session of its own
