@@ -45,7 +45,7 @@ func (g *globals) benchCmd() *cobra.Command {
 			o := runner.Options{
 				RepoRoot: tree.Module, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 				SnapshotMirror: g.snapshotMirror, Accel: g.accel, QEMU: g.qemu, Log: g.logger(),
-				Progress: g.stderr, LabVersion: tree.Version,
+				Progress: g.stderr, LabVersion: tree.Version, Commands: needCommands([]*experiment.Spec{exp}),
 			}
 			p, err := runner.Prepare(ctx, o, specs[0])
 			if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/kmod"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/runner"
 	"github.com/kernel-lab/lab/internal/shard"
@@ -286,7 +287,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		SnapshotMirror: g.snapshotMirror, Locked: f.locked, Kmods: f.kmods,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: tree.Version,
 		RunTimeout: f.runTimeout, Dump: f.dump, Snapshot: f.snapshot, Cold: f.cold,
-		GDB: f.gdb, GDBStep: f.gdbStep,
+		GDB: f.gdb, GDBStep: f.gdbStep, Commands: needCommands(exps),
 	}
 	start := time.Now()
 	runID := results.NewRunID(start)
@@ -358,6 +359,19 @@ func checkGDB(f *runFlags, specs []*image.Spec, exps []*experiment.Spec) error {
 	}
 	f.runTimeout = max(f.runTimeout, 24*time.Hour)
 	return nil
+}
+
+// needCommands says whether any of exps has an exec step, which runs one
+// of u-root's commands: only then does the initramfs carry them.
+func needCommands(exps []*experiment.Spec) bool {
+	for _, e := range exps {
+		for _, st := range e.Steps {
+			if st.Action == protocol.ActionExec {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // images loads the named kernel images, or all of them, from the tree's

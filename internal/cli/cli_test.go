@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
 // TestBadExperimentExits2 checks that a broken experiment file is refused
@@ -52,5 +55,18 @@ func TestList(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("lab list output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// Only experiments with an exec step get u-root's commands in their
+// initramfs (a run without them boots a half-size initramfs).
+func TestNeedCommands(t *testing.T) {
+	plain := &experiment.Spec{Steps: []experiment.Step{{Action: protocol.ActionLoad}, {Action: protocol.ActionRead}}}
+	execs := &experiment.Spec{Steps: []experiment.Step{{Action: protocol.ActionLoad}, {Action: protocol.ActionExec}}}
+	if needCommands([]*experiment.Spec{plain}) {
+		t.Errorf("needCommands(no exec step) = true")
+	}
+	if !needCommands([]*experiment.Spec{plain, execs}) {
+		t.Errorf("needCommands(a matrix with one exec step) = false")
 	}
 }

@@ -81,7 +81,7 @@ func (g *globals) shell(parent context.Context, f *runFlags, kernel string, load
 		RepoRoot: tree.Module, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
 		SnapshotMirror: g.snapshotMirror, Kmods: f.kmods, Accel: g.accel, QEMU: g.qemu,
 		Progress: g.stderr, Log: g.logger(), LabVersion: tree.Version,
-		GDB: f.gdb, GDBStep: f.gdbStep,
+		GDB: f.gdb, GDBStep: f.gdbStep, Commands: true, // gosh and what is typed there
 	}
 	p, err := runner.Prepare(ctx, o, specs[0])
 	if err != nil {

@@ -37,7 +37,11 @@ type Options struct {
 	RepoRoot string
 	// Kmods are a user's module directories built beside kmods/ (each a
 	// Kbuild directory or a folder of them; see kmod.FamilyDirs).
-	Kmods          []string
+	Kmods []string
+	// Commands puts u-root's commands in the initramfs (exec steps and lab
+	// shell run them); without, the initramfs is half the size (see
+	// initramfs.Options.Commands).
+	Commands       bool
 	CacheDir       string
 	Mirror         string
 	SecurityMirror string
@@ -151,7 +155,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 	}
 	ir, err := initramfs.Build(ctx, initramfs.Options{
 		RepoRoot: o.RepoRoot, CacheDir: o.CacheDir, Modules: modules, BootModules: boot, Log: o.Log,
-		Progress: o.Progress,
+		Progress: o.Progress, Commands: o.Commands,
 	})
 	if err != nil {
 		return nil, fail(results.KindBuild, err)
