@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +120,40 @@ func TestHolderOpenModes(t *testing.T) {
 	}
 }
 
+// runCommandApart runs runCommand in a process of its own (this test binary
+// again, TestRunCommandHelper), as the agent runs it in the guest: the
+// process-wide reaper that other tests in this binary start waits for any
+// child and would take the command's exit status (seen: ECHILD).
+func runCommandApart(t *testing.T, dir string, argv ...string) protocol.Reply {
+	t.Helper()
+	b, _ := json.Marshal(argv)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRunCommandHelper$")
+	cmd.Env = append(os.Environ(), "LAB_TEST_RUNCOMMAND_DIR="+dir)
+	cmd.Stdin = strings.NewReader(string(b) + "\n")
+	out, err := cmd.Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if j, ok := strings.CutPrefix(line, "REPLY "); ok {
+			var r protocol.Reply
+			if err := json.Unmarshal([]byte(j), &r); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+	}
+	t.Fatalf("runCommand helper: %v\n%s", err, out)
+	return protocol.Reply{}
+}
+
+// TestRunCommandHelper is runCommandApart's other half.
+func TestRunCommandHelper(t *testing.T) {
+	dir := os.Getenv("LAB_TEST_RUNCOMMAND_DIR")
+	if dir == "" {
+		t.Skip("a helper process of TestRunCommand")
+	}
+	b, _ := json.Marshal(runCommand(os.Stdin, dir))
+	fmt.Printf("REPLY %s\n", b)
+}
+
 // TestRunCommand runs exec's child half against a directory standing for
 // u-root's /bbin: stdout and the exit status come back, and nothing outside
 // the directory runs.
@@ -133,10 +168,7 @@ func TestRunCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(argv ...string) protocol.Reply {
-		b, _ := json.Marshal(argv)
-		return runCommand(strings.NewReader(string(b)+"\n"), dir)
-	}
+	run := func(argv ...string) protocol.Reply { return runCommandApart(t, dir, argv...) }
 	r := run("echo", "hi", "there")
 	if !r.OK || r.Data != "hi there\n" || r.Exit == nil || *r.Exit != 0 {
 		t.Errorf("echo: %+v; want ok, stdout \"hi there\\n\", exit 0", r)
