@@ -227,21 +227,21 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err != nil {
 		return err
 	}
-	f.kmods = append(tree.ProjectKmods(), f.kmods...)
+	expDirs := g.experimentDirs(tree)
 	var exps []*experiment.Spec
 	if len(names) == 0 {
-		if exps, err = experiment.LoadDir(g.experimentDirs(tree)...); err != nil {
+		if exps, err = experiment.LoadDir(expDirs...); err != nil {
 			return err
 		}
 	}
 	for _, n := range names {
-		e, err := experiment.Find(g.experimentDirs(tree), n)
+		e, err := experiment.Find(expDirs, n)
 		if err != nil {
 			return err
 		}
 		exps = append(exps, e)
 	}
-	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(tree.Module, "kmods")}, f.kmods...))
+	declared, err := f.layerKmods(tree)
 	if err != nil {
 		return err
 	}
@@ -359,6 +359,14 @@ func checkGDB(f *runFlags, specs []*image.Spec, exps []*experiment.Spec) error {
 	}
 	f.runTimeout = max(f.runTimeout, 24*time.Hour)
 	return nil
+}
+
+// layerKmods puts the project's kmods/ before the --kmods directories (all
+// built beside lab's own kmods/) and returns the modules all of them
+// declare, name -> directory.
+func (f *runFlags) layerKmods(t source.Tree) (map[string]string, error) {
+	f.kmods = append(t.ProjectKmods(), f.kmods...)
+	return kmod.DeclaredIn(append([]string{filepath.Join(t.Module, "kmods")}, f.kmods...))
 }
 
 // needCommands says whether any of exps has an exec step, which runs one

@@ -11,15 +11,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/source"
-	"github.com/kernel-lab/lab/internal/vm"
-
 	"github.com/spf13/cobra"
 
 	"github.com/kernel-lab/lab/internal/accel"
 	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/kmod"
+	"github.com/kernel-lab/lab/internal/source"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // Check statuses: fail makes lab doctor exit 2; warn is worth knowing

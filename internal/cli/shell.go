@@ -15,7 +15,6 @@ import (
 
 	"github.com/kernel-lab/lab/internal/accel"
 	"github.com/kernel-lab/lab/internal/guest"
-	"github.com/kernel-lab/lab/internal/kmod"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/runner"
 )
@@ -54,8 +53,7 @@ func (g *globals) shell(parent context.Context, f *runFlags, kernel string, load
 	if err != nil {
 		return err
 	}
-	f.kmods = append(tree.ProjectKmods(), f.kmods...)
-	declared, err := kmod.DeclaredIn(append([]string{filepath.Join(tree.Module, "kmods")}, f.kmods...))
+	declared, err := f.layerKmods(tree)
 	if err != nil {
 		return err
 	}
