@@ -96,6 +96,21 @@ func printBench(g *globals, kernel, acc, exp string, rs []runner.BenchRound) {
 	row("cell overhead beyond steps, restored", pick(func(r runner.BenchRound) time.Duration { return r.RestoreOverhead }))
 	row("whole cell, cold", coldCell)
 	row("whole cell, restored", pick(func(r runner.BenchRound) time.Duration { return r.RestoreCell }))
+
+	fmt.Fprintf(w, "\nwhere a cold boot's time goes (medians)       floor       lab   lab − floor\n")
+	phase := func(name string, f func(runner.BootPhases) time.Duration, floorToo bool) {
+		fl := pick(func(r runner.BenchRound) time.Duration { return f(r.FloorPhases) })
+		lab := pick(func(r runner.BenchRound) time.Duration { return f(r.ColdPhases) })
+		if !floorToo {
+			fmt.Fprintf(w, "%-44s %9s %8.2fs %12.2fs\n", name, "-", lab.Seconds(), lab.Seconds())
+			return
+		}
+		fmt.Fprintf(w, "%-44s %8.2fs %8.2fs %12.2fs\n", name, fl.Seconds(), lab.Seconds(), (lab - fl).Seconds())
+	}
+	phase("QEMU start → kernel's first line (host)", func(p runner.BootPhases) time.Duration { return p.FirstLine }, true)
+	phase("kernel start → /init (guest clock)", func(p runner.BootPhases) time.Duration { return p.Kernel }, true)
+	phase("/init → userspace line or ready (guest)", func(p runner.BootPhases) time.Duration { return p.Userspace }, true)
+	phase("ready line seen → SSH connected (host)", func(p runner.BootPhases) time.Duration { return p.Connect }, false)
 }
 
 func ratio(a, b time.Duration) float64 {

@@ -12,7 +12,7 @@ import (
 // --snapshot restores them) and whether each still matches its seal.
 func checkSnapshots(_ context.Context, e *doctorEnv) Check {
 	ch := Check{Name: "snapshots", Status: CheckPass}
-	snaps, err := runner.Snapshots(e.cache)
+	snaps, err := runner.Snapshots(e.cache, true)
 	if err != nil {
 		ch.Status, ch.Detail = CheckWarn, fmt.Sprintf("snapshots in %s: %v", runner.SnapshotDir(e.cache), err)
 		return ch

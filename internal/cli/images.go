@@ -50,7 +50,7 @@ func (g *globals) imagesCmd() *cobra.Command {
 // lab already fetched, updating those older than the lock.
 func (g *globals) listImages(ctx context.Context, specs []*image.Spec, cache string, offline bool) error {
 	tw := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-	snaps, err := runner.Snapshots(cache)
+	snaps, err := runner.Snapshots(cache, false)
 	if err != nil {
 		return err
 	}
@@ -75,8 +75,9 @@ func (g *globals) listImages(ctx context.Context, specs []*image.Spec, cache str
 
 // snapshotState sums up the snapshots of s's locked release: "none", or
 // per accelerator how many (one per initramfs: --kmods builds its own),
-// with "damaged" for those that no longer match their seal (the next run
-// that needs one makes it again).
+// with "damaged" for those without a seal (an interrupted save; the next
+// run that needs one makes it again). lab images does not hash them:
+// lab doctor checks each against its seal.
 func snapshotState(snaps []runner.SnapshotEntry, s *image.Spec) string {
 	count := map[string]int{}
 	var accels []string

@@ -184,3 +184,24 @@ func TestFastPathsMatchRegexps(t *testing.T) {
 		}
 	}
 }
+
+// TestLineTime: lab bench reads boot phases off these forms of a console
+// line.
+func TestLineTime(t *testing.T) {
+	for _, tc := range []struct {
+		line, msg string
+		t         float64
+		ok        bool
+	}{
+		{"[    1.816758] Run /init as init process", "Run /init as init process", 1.816758, true},
+		{"<6>[   12.5] lab-agent: ready", "lab-agent: ready", 12.5, true},
+		{"[    3.1][  T88] lab-agent: ready\r", "lab-agent: ready", 3.1, true},
+		{"[    0.000000] Linux version 6.1.0-57-amd64", "Linux version 6.1.0-57-amd64", 0, false},
+		{"holder: no timestamp", "holder: no timestamp", 0, false},
+	} {
+		msg, ts, ok := LineTime(tc.line)
+		if ok != tc.ok || (ok && (msg != tc.msg || ts != tc.t)) {
+			t.Errorf("LineTime(%q) = %q, %v, %v; want %q, %v, %v", tc.line, msg, ts, ok, tc.msg, tc.t, tc.ok)
+		}
+	}
+}

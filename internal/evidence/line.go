@@ -258,3 +258,12 @@ func allDigits(s string) bool {
 	}
 	return true
 }
+
+// LineTime splits a console line into the kernel's timestamp (seconds since
+// the kernel started) and its message. ok is false for a line without a
+// timestamp, and for the early lines stamped 0.000000, before the kernel's
+// clock runs.
+func LineTime(line string) (msg string, seconds float64, ok bool) {
+	l := splitPrefix(line)
+	return l.msg, l.time, l.time > 0
+}

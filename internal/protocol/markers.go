@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The agent writes these lines into the kernel log (/dev/kmsg), so they
@@ -50,15 +51,20 @@ func ParseFatal(line string) (string, bool) {
 	return line[i+len(fatalMarker):], true
 }
 
+// The host's parsers, compiled on first use: the agent links this package
+// too, and compiling them at its start cost a cold boot about 10 ms of
+// package initialisation under TCG, twice (PID 1 and the agent).
 var (
-	stepRE     = regexp.MustCompile(regexp.QuoteMeta(stepMarker) + `(\d+) `)
-	unloadedRE = regexp.MustCompile(`^\[\s*(\d+\.\d+)\] ` + regexp.QuoteMeta(unloadedMarker) + `(\w+)`)
+	stepRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(regexp.QuoteMeta(stepMarker) + `(\d+) `) })
+	unloadedRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^\[\s*(\d+\.\d+)\] ` + regexp.QuoteMeta(unloadedMarker) + `(\w+)`)
+	})
 )
 
 // ParseStep returns the step number of a console line that marks a
 // step's start.
 func ParseStep(line string) (int, bool) {
-	m := stepRE.FindStringSubmatch(line)
+	m := stepRE().FindStringSubmatch(line)
 	if m == nil {
 		return 0, false
 	}
@@ -69,7 +75,7 @@ func ParseStep(line string) (int, bool) {
 // ParseUnloaded returns the kernel log time and the module of a console
 // line that says a module was unloaded.
 func ParseUnloaded(line string) (at float64, module string, ok bool) {
-	m := unloadedRE.FindStringSubmatch(strings.TrimRight(line, "\r"))
+	m := unloadedRE().FindStringSubmatch(strings.TrimRight(line, "\r"))
 	if m == nil {
 		return 0, "", false
 	}

@@ -3,16 +3,23 @@ package protocol
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
-
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
 
 // ValidName tells whether s may name a module, a holder or a step id:
 // letters, digits, _ and -, at most 56 (a holder's name becomes its comm
 // and a module's its file name).
-func ValidName(s string) bool { return nameRE.MatchString(s) }
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > 56 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // CheckPath keeps the paths of experiments to the kernel's own file
 // systems in the guest: an experiment is about what the kernel does with

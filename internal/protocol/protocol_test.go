@@ -2,6 +2,8 @@ package protocol
 
 import (
 	"errors"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -26,11 +28,26 @@ func TestAllowedPath(t *testing.T) {
 }
 
 func TestValidName(t *testing.T) {
-	for name, ok := range map[string]bool{"chardev_unsafe": true, "A": true, "x-y": true, "": false, "../x": false, "a b": false, "a;rm": false} {
+	for name, ok := range map[string]bool{"chardev_unsafe": true, "A": true, "x-y": true, "": false, "../x": false, "a b": false, "a;rm": false,
+		strings.Repeat("m", 56): true, strings.Repeat("m", 57): false, "é": false, "a\n": false} {
 		if ValidName(name) != ok {
 			t.Errorf("ValidName(%q) = %v; want %v", name, !ok, ok)
 		}
 	}
+}
+
+// FuzzValidName: the hand-written check accepts exactly what the rule in
+// its comment, as a regular expression, accepts.
+func FuzzValidName(f *testing.F) {
+	rule := regexp.MustCompile(`^[A-Za-z0-9_-]{1,56}$`)
+	for _, s := range []string{"chardev_unsafe", "", "a b", "x-y", strings.Repeat("m", 57), "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidName(s), rule.MatchString(s); got != want {
+			t.Errorf("ValidName(%q) = %v; the rule says %v", s, got, want)
+		}
+	})
 }
 
 // TestMarkers: what the agent writes is what the host parses.

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/vm"
 )
@@ -27,7 +29,57 @@ type BenchRound struct {
 	// not the experiment's own steps (boot, collecting, writing).
 	ColdCell, RestoreCell         time.Duration
 	ColdOverhead, RestoreOverhead time.Duration
+	// FloorPhases and ColdPhases split the floor's boot and lab's cold
+	// boot alike: where lab spends the time above the floor.
+	FloorPhases, ColdPhases BootPhases
 }
+
+// BootPhases split one boot. FirstLine and Connect are the host's clock;
+// Kernel and Userspace are the guest kernel's own (its console timestamps),
+// which starts when the kernel does and so does not add up with the host's
+// to the whole boot.
+type BootPhases struct {
+	// FirstLine: QEMU's start to the kernel's first console line (the
+	// firmware, loading and decompressing the kernel, early boot until the
+	// serial console is registered).
+	FirstLine time.Duration
+	// Kernel: the kernel's start to "Run /init" (its boot, unpacking the
+	// initramfs included).
+	Kernel time.Duration
+	// Userspace: "Run /init" to the floor's line or the agent's ready line.
+	Userspace time.Duration
+	// Connect: the host's seeing the ready line to an SSH connection to the
+	// agent (0 for the floor, which has none).
+	Connect time.Duration
+}
+
+// guestPhases reads Kernel and Userspace off a console log: the kernel's
+// timestamps of "Run /init" and of the first line final accepts.
+func guestPhases(console string, final func(string) bool) (BootPhases, error) {
+	b, err := os.ReadFile(console)
+	if err != nil {
+		return BootPhases{}, err
+	}
+	var ph BootPhases
+	var initAt float64
+	for _, line := range strings.Split(string(b), "\n") {
+		msg, t, ok := evidence.LineTime(line)
+		if !ok {
+			continue
+		}
+		switch {
+		case initAt == 0 && strings.HasPrefix(msg, "Run /init as init process"):
+			initAt = t
+			ph.Kernel = seconds(t)
+		case initAt > 0 && final(line):
+			ph.Userspace = seconds(t - initAt)
+			return ph, nil
+		}
+	}
+	return ph, fmt.Errorf("%s: no \"Run /init\" line followed by the last boot line", console)
+}
+
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
 // Bench runs n rounds of the floor, a cold cell and a restored cell of exp
 // on the prepared kernel. The snapshot is made before the first round.
@@ -47,10 +99,11 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 	if err := initramfs.BuildFloor(ctx, o.RepoRoot, floor); err != nil {
 		return nil, "", err
 	}
+	cellDir := func(snapshot bool, i int) string { return filepath.Join(runDir, fmt.Sprintf("%d-%v", i, snapshot)) }
 	cell := func(snapshot bool, i int) (*results.Result, error) {
 		oo := o
 		oo.Snapshot, oo.Cold = snapshot, !snapshot
-		r := Run(ctx, oo, p, exp, fmt.Sprintf("bench-%d", i), filepath.Join(runDir, fmt.Sprintf("%d-%v", i, snapshot)))
+		r := Run(ctx, oo, p, exp, fmt.Sprintf("bench-%d", i), cellDir(snapshot, i))
 		if r.Verdict == results.Error {
 			return r, fmt.Errorf("bench cell %s (snapshot %v): %s", exp.Name, snapshot, r.Error)
 		}
@@ -66,7 +119,7 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 	var rounds []BenchRound
 	for i := 1; i <= n; i++ {
 		var br BenchRound
-		if br.Floor, err = floorBoot(ctx, o, p, c.Accel, floor, tmp); err != nil {
+		if br.Floor, br.FloorPhases, err = floorBoot(ctx, o, p, c.Accel, floor, tmp); err != nil {
 			return rounds, c.Accel, err
 		}
 		cold, err := cell(false, i)
@@ -77,6 +130,11 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 		if err != nil {
 			return rounds, c.Accel, err
 		}
+		if br.ColdPhases, err = guestPhases(filepath.Join(cellDir(false, i), p.Image.Spec.Name, exp.Name, "console.log"), protocol.IsReady); err != nil {
+			return rounds, c.Accel, err
+		}
+		br.ColdPhases.FirstLine = ms(cold.TimingsMS["kernel_output"])
+		br.ColdPhases.Connect = ms(cold.TimingsMS["boot"] - cold.TimingsMS["agent_ready"])
 		br.ColdBoot, br.RestoreBoot = ms(cold.TimingsMS["boot"]), ms(warm.TimingsMS["boot"])
 		br.ColdCell, br.RestoreCell = ms(cold.TimingsMS["total"]), ms(warm.TimingsMS["total"])
 		br.ColdOverhead = ms(cold.TimingsMS["total"] - cold.TimingsMS["steps"])
@@ -87,35 +145,46 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 }
 
 // floorBoot boots the floor initramfs on the same machine as a cell and
-// times QEMU's start to its line on the console.
-func floorBoot(ctx context.Context, o Options, p *Prepared, acc, initrd, dir string) (time.Duration, error) {
+// times QEMU's start to its line on the console, and the boot's phases.
+func floorBoot(ctx context.Context, o Options, p *Prepared, acc, initrd, dir string) (time.Duration, BootPhases, error) {
 	console := filepath.Join(dir, "floor-console.log")
 	start := time.Now()
 	m, err := vm.Start(ctx, vm.Config{
-		QEMU: o.QEMU, Kernel: p.Image.KernelPath(), Initrd: initrd, Append: "console=ttyS0 panic=-1",
+		QEMU: o.QEMU, Kernel: p.Image.KernelPath(), Initrd: initrd, Append: kernelCmdline(""),
 		Accel: acc, Console: console, Stderr: filepath.Join(dir, "floor-qemu.stderr"), Log: o.Log,
 	})
 	if err != nil {
-		return 0, err
+		return 0, BootPhases{}, err
 	}
 	defer m.Stop()
+	var firstLine time.Duration
+	done := func() (time.Duration, BootPhases, error) {
+		total := time.Since(start)
+		ph, err := guestPhases(console, func(line string) bool { return strings.Contains(line, initramfs.FloorLine) })
+		ph.FirstLine = firstLine
+		return total, ph, err
+	}
 	limit := o.timeouts(acc).KernelOutput + o.timeouts(acc).AgentReady
 	for time.Since(start) < limit {
-		if b, _ := os.ReadFile(console); strings.Contains(string(b), initramfs.FloorLine) {
-			return time.Since(start), nil
+		b, _ := os.ReadFile(console)
+		if firstLine == 0 && strings.Contains(string(b), "Linux version") {
+			firstLine = time.Since(start)
+		}
+		if strings.Contains(string(b), initramfs.FloorLine) {
+			return done()
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return 0, BootPhases{}, ctx.Err()
 		case <-m.Exited():
 			if b, _ := os.ReadFile(console); strings.Contains(string(b), initramfs.FloorLine) {
-				return time.Since(start), nil
+				return done()
 			}
-			return 0, fmt.Errorf("floor boot: %w", m.ExitError())
+			return 0, BootPhases{}, fmt.Errorf("floor boot: %w", m.ExitError())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return 0, fmt.Errorf("floor boot: no %q within %s", initramfs.FloorLine, limit)
+	return 0, BootPhases{}, fmt.Errorf("floor boot: no %q within %s", initramfs.FloorLine, limit)
 }
 
 // Median of ds (the mean of the middle two for an even count).

@@ -30,7 +30,7 @@ type consoleWatch struct {
 func (w *consoleWatch) waitFor(ctx context.Context, m *vm.VM, limit time.Duration, match func(string) (bool, error)) error {
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		for _, line := range w.read() {

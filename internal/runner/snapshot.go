@@ -94,7 +94,7 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 	}
 	path := filepath.Join(dir, s.snapshotKey(sp)+".snap")
 	if sealedSnapshot(path) {
-		return path, s.describeSnapshot(path, sp)
+		return path, s.useSnapshot(path, sp)
 	}
 	unlock, err := safefile.Lock(ctx, path+".lock", s.o.Log)
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 	}
 	defer unlock()
 	if sealedSnapshot(path) {
-		return path, s.describeSnapshot(path, sp)
+		return path, s.useSnapshot(path, sp)
 	}
 	fmt.Fprintf(s.progress(), "lab: %s: making a snapshot of a booted guest (once per kernel, initramfs and QEMU)\n", s.p.Image.Spec.Name)
 	start := time.Now()
@@ -110,7 +110,54 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 		return "", fmt.Errorf("make snapshot %s: %w", path, err)
 	}
 	s.o.Log.Info("made snapshot", "path", path, "took", time.Since(start).Round(time.Millisecond))
+	for _, old := range pruneSnapshots(dir, time.Now()) {
+		s.o.Log.Info("removed a snapshot no run used", "path", old, "for", SnapshotUnusedFor)
+	}
 	return path, nil
+}
+
+// useSnapshot describes the snapshot (when it has no description yet) and
+// marks it used now: the description's modification time is its last use.
+func (s *session) useSnapshot(path string, sp snapshotSpec) error {
+	if err := s.describeSnapshot(path, sp); err != nil {
+		return err
+	}
+	now := time.Now()
+	return os.Chtimes(metaOf(path), now, now)
+}
+
+// SnapshotUnusedFor is how long a snapshot may go unrestored before lab
+// removes it (each is about 110 MB, and every new initramfs, kernel build or
+// QEMU makes new ones while the old stay behind). Removal happens when a
+// run makes a new snapshot, so a cache that only restores never shrinks
+// under a run, and one of a project not touched for a month is made again
+// (one cold boot) on its next run.
+const SnapshotUnusedFor = 30 * 24 * time.Hour
+
+// pruneSnapshots removes the snapshots in dir last used before now less
+// SnapshotUnusedFor, with their seals and descriptions, and returns their
+// paths. The last use is the description's modification time, or the
+// snapshot's own for one without a description.
+func pruneSnapshots(dir string, now time.Time) []string {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.snap"))
+	var removed []string
+	for _, p := range paths {
+		fi, err := os.Stat(metaOf(p))
+		if err != nil {
+			if fi, err = os.Stat(p); err != nil {
+				continue
+			}
+		}
+		if now.Sub(fi.ModTime()) < SnapshotUnusedFor {
+			continue
+		}
+		if os.Remove(p) == nil {
+			os.Remove(safefile.SealOf(p))
+			os.Remove(metaOf(p))
+			removed = append(removed, p)
+		}
+	}
+	return removed
 }
 
 // makeSnapshot boots the keyless initramfs until the agent waits for its
@@ -201,7 +248,7 @@ func metaOf(snap string) string { return strings.TrimSuffix(snap, ".snap") + ".j
 // takes the SSH connection as after a cold boot.
 func (s *session) restore(ctx context.Context, acc string) error {
 	s.newAttempt(acc)
-	cmdline := strings.TrimSpace("console=ttyS0 panic=-1 " + s.exp.Cmdline)
+	cmdline := kernelCmdline(s.exp.Cmdline)
 	sp := s.snapshotSpec(acc, cmdline)
 	path, err := s.ensureSnapshot(ctx, sp)
 	if err != nil {
@@ -290,9 +337,12 @@ type SnapshotEntry struct {
 	Made                  time.Time
 }
 
-// Snapshots lists the snapshots under cacheDir and whether each matches
-// its seal (a damaged one is made again by the next run that needs it).
-func Snapshots(cacheDir string) ([]SnapshotEntry, error) {
+// Snapshots lists the snapshots under cacheDir. With verify, Sealed says
+// whether each matches its seal (a damaged one is made again by the next
+// run that needs it), which hashes every file, about 110 MB each; without,
+// it says only that the seal is there (lab images lists snapshots on every
+// call and leaves the hashing to lab doctor and to the run that restores).
+func Snapshots(cacheDir string, verify bool) ([]SnapshotEntry, error) {
 	paths, err := filepath.Glob(filepath.Join(SnapshotDir(cacheDir), "*.snap"))
 	if err != nil {
 		return nil, err
@@ -303,7 +353,13 @@ func Snapshots(cacheDir string) ([]SnapshotEntry, error) {
 		if err != nil {
 			continue
 		}
-		e := SnapshotEntry{Path: p, Size: fi.Size(), Sealed: sealedSnapshot(p)}
+		e := SnapshotEntry{Path: p, Size: fi.Size()}
+		if verify {
+			e.Sealed = sealedSnapshot(p)
+		} else {
+			_, err := os.Stat(safefile.SealOf(p))
+			e.Sealed = err == nil
+		}
 		var m snapshotMeta
 		if b, err := os.ReadFile(metaOf(p)); err == nil && json.Unmarshal(b, &m) == nil {
 			e.Image, e.Release, e.Accel, e.Made = m.Image, m.Release, m.Accel, m.Made
