@@ -37,6 +37,14 @@ func TestMatrix(t *testing.T) {
 		}
 		if r.Experiment == "chardev-unsafe" && len(r.Processes) > 0 {
 			states[r.Kernel.Name] = r.Processes[0].State
+			// The read the holder dies in: a dead (X) holder ends it at
+			// once; one in D might still answer, so its 3 s are waited.
+			read := step(t, r, 5, "read", "A")
+			dead := strings.HasPrefix(r.Processes[0].State, "X")
+			if ended := strings.Contains(read.Error, "died and can never answer"); ended != dead || dead != (read.MS < 3000) {
+				t.Errorf("chardev-unsafe on %s: the dying read took %d ms with %q, holder %s; want it ended at once exactly when the holder is X",
+					r.Kernel.Name, read.MS, read.Error, r.Processes[0].State)
+			}
 			named := false
 			for _, o := range r.Oopses {
 				for _, res := range o.Resolved {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"os"
 	"testing"
 
 	"github.com/kernel-lab/lab/internal/protocol"
@@ -26,5 +27,25 @@ func TestCommandLine(t *testing.T) {
 		if got := commandLine(tc.req); got != tc.want {
 			t.Errorf("commandLine(%+v) = %q; want %q", tc.req, got, tc.want)
 		}
+	}
+}
+
+// TestStatState: the state letter of /proc/PID/stat, for a command name
+// with spaces and parentheses in it too (a holder's comm is its name).
+func TestStatState(t *testing.T) {
+	for stat, want := range map[string]byte{
+		"92 (holder-A) X 85 92 85 0 -1 4194560 43 0 0 0":       'X',
+		"6432 (cat) R 6342 6342 1107 0 -1 4194304 128 0 0 0 0": 'R',
+		"7 (a) b) c) D 1 7 7 0 -1":                             'D',
+		"7 (x":                                                 0,
+		"":                                                     0,
+		"7 (x)":                                                0,
+	} {
+		if got := statState(stat); got != want {
+			t.Errorf("statState(%q) = %q; want %q", stat, got, want)
+		}
+	}
+	if deadTask(os.Getpid()) {
+		t.Error("deadTask says this running test is dead")
 	}
 }

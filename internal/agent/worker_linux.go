@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -160,23 +161,67 @@ func (w *worker) send(req protocol.Request) (*pendingStep, error) {
 
 // wait returns the step's reply, or a NoAnswer reply when timeout passes
 // first. Either way a worker that did not answer is described by its state.
+//
+// A worker the kernel has left dead (state X: it faulted again while
+// exiting, "Fixing recursive fault", and is never reaped, so its pipes are
+// never released) can never answer: the step ends as soon as that shows,
+// instead of at its timeout. A task in D may still come back, so that one
+// is waited for.
 func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) protocol.Reply {
-	select {
-	case <-p.done:
-		r := p.reply
-		if r.NoAnswer {
-			// Give a dying task a moment to reach its final state.
-			time.Sleep(200 * time.Millisecond)
-			r.Process = w.state(children)
-		}
-		return r
-	case <-time.After(timeout):
-		return protocol.Reply{
-			NoAnswer: true,
-			Error:    fmt.Sprintf("no answer within %s", timeout),
-			Process:  w.state(children),
+	start := time.Now()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	poll := time.NewTicker(deadPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-p.done:
+			r := p.reply
+			if r.NoAnswer {
+				// Give a dying task a moment to reach its final state.
+				time.Sleep(200 * time.Millisecond)
+				r.Process = w.state(children)
+			}
+			return r
+		case <-poll.C:
+			if deadTask(w.pid) {
+				return protocol.Reply{
+					NoAnswer: true,
+					Error:    fmt.Sprintf("the process died and can never answer (after %s of the %s timeout)", time.Since(start).Round(time.Millisecond), timeout),
+					Process:  w.state(children),
+				}
+			}
+		case <-deadline.C:
+			return protocol.Reply{
+				NoAnswer: true,
+				Error:    fmt.Sprintf("no answer within %s", timeout),
+				Process:  w.state(children),
+			}
 		}
 	}
+}
+
+// deadPoll is how often wait looks for a dead worker: one small /proc
+// read, cheap next to the seconds a step's timeout would otherwise take.
+const deadPoll = 50 * time.Millisecond
+
+// deadTask says whether pid is in state X (dead) in /proc/PID/stat.
+func deadTask(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	return statState(string(b)) == 'X'
+}
+
+// statState is the state letter of a /proc/PID/stat line: the field after
+// the command, which is in parentheses and may itself hold spaces and ")".
+func statState(stat string) byte {
+	i := strings.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0
+	}
+	return stat[i+2]
 }
 
 // state is the worker's process state, named even once it is gone.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/safefile"
 	"github.com/kernel-lab/lab/internal/source"
 )
 
@@ -196,7 +198,12 @@ func (g *globals) imagesUpdateCmd() *cobra.Command {
 						}
 					}
 				}
-				if err := image.WriteLock(s.LockFile, l); err != nil {
+				lockFile, copied, err := projectLockFile(tree, s)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if err := image.WriteLock(lockFile, l); err != nil {
 					errs = append(errs, err)
 					continue
 				}
@@ -204,11 +211,44 @@ func (g *globals) imagesUpdateCmd() *cobra.Command {
 				if s.Locked() {
 					from = s.PackageVersion() + " (" + s.Release + ")"
 				}
-				fmt.Fprintf(g.stdout, "%s: %s -> %s (%s); wrote %s\n", s.Name, from, l.KernelPackage().Version, l.Release, relPath(tree.Project, s.LockFile))
+				wrote := relPath(tree.Project, lockFile)
+				if copied != "" {
+					wrote = relPath(tree.Project, copied) + " (lab's own, copied) and " + wrote
+				}
+				fmt.Fprintf(g.stdout, "%s: %s -> %s (%s); wrote %s\n", s.Name, from, l.KernelPackage().Version, l.Release, wrote)
 			}
 			return errors.Join(errs...)
 		},
 	}
+}
+
+// projectLockFile is where lab images update writes s's lock: beside its
+// spec when the spec is the project's, else into the project's images/
+// with a copy of the spec (returned as copied), which from then on replaces
+// lab's own image of that name. lab's own images are read-only when lab
+// was installed (they live in Go's module cache), and a project should not
+// rewrite the lab it uses.
+func projectLockFile(tree source.Tree, s *image.Spec) (lockFile, copied string, err error) {
+	dir := tree.AddedImagesDir()
+	if filepath.Dir(s.File) == dir {
+		return s.LockFile, "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	copied = filepath.Join(dir, filepath.Base(s.File))
+	if _, err := os.Stat(copied); err == nil {
+		return "", "", fmt.Errorf("%s: the project already has a file of this name, but lab read image %s from %s", copied, s.Name, s.File)
+	}
+	if err := safefile.Copy(copied, s.File); err != nil {
+		return "", "", err
+	}
+	// The module cache's files are read-only; the project's copy is the
+	// user's to edit.
+	if err := os.Chmod(copied, 0o644); err != nil {
+		return "", "", err
+	}
+	return image.LockPath(copied), copied, nil
 }
 
 func relPath(root, p string) string {

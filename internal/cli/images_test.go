@@ -106,6 +106,52 @@ func TestImagesLockLifecycle(t *testing.T) {
 	}
 }
 
+// TestImagesUpdateIntoProject: with a project of its own (as an installed
+// lab always has, its own images being read-only in Go's module cache),
+// lab images update leaves lab's image alone and writes a copy of it and
+// the new lock into the project, which lab reads from then on.
+func TestImagesUpdateIntoProject(t *testing.T) {
+	root, ar := testRepo(t)
+	cache := t.TempDir()
+	project := t.TempDir()
+	ar.Publish(t, "", "testing", archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1"))
+	builtin := filepath.Join(root, "images", "t-6.1.yaml")
+	if err := os.Chmod(builtin, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(root, "images"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(filepath.Join(root, "images"), 0o755) })
+
+	code, out, errs := lab(t, root, cache, "--project", project, "images", "update", "t-6.1")
+	want := "t-6.1: (no lock) -> 6.1.1-1 (6.1.0-1-amd64); wrote images/t-6.1.yaml (lab's own, copied) and images/t-6.1.lock"
+	if code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("lab images update = %d\n%s%s\nwant %q", code, out, errs, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "images", "t-6.1.lock")); err == nil {
+		t.Error("lab's own images/ got a lock")
+	}
+	copied, err := os.ReadFile(filepath.Join(project, "images", "t-6.1.yaml"))
+	orig, _ := os.ReadFile(builtin)
+	if err != nil || !bytes.Equal(copied, orig) {
+		t.Errorf("project's copy of the spec = %q, %v; want lab's own %q", copied, err, orig)
+	}
+	if l, err := image.LoadLock(filepath.Join(project, "images", "t-6.1.lock")); err != nil || l.Release != "6.1.0-1-amd64" {
+		t.Errorf("project's lock: %+v, %v", l, err)
+	}
+	// The project's copy, now locked, is the image lab lists.
+	code, out, _ = lab(t, root, cache, "--project", project, "images", "--offline")
+	if code != 0 || !regexpLine(out, `t-6.1 +testing +6.1.1-1 +\? +not cached +none +offline`) {
+		t.Errorf("lab images after the update = %d:\n%s", code, out)
+	}
+	// A second update finds the project's own copy and rewrites it in place.
+	code, out, errs = lab(t, root, cache, "--project", project, "images", "update", "t-6.1")
+	if code != 0 || !strings.Contains(out, "t-6.1: unchanged (6.1.1-1, 6.1.0-1-amd64)") {
+		t.Errorf("second lab images update = %d\n%s%s", code, out, errs)
+	}
+}
+
 func regexpLine(out, pattern string) bool {
 	for _, line := range strings.Split(out, "\n") {
 		if ok, _ := filepathMatchRegexp(pattern, line); ok {
