@@ -4,9 +4,16 @@
 // go.mod: u-root builds them in module mode from this module's requirements.
 // It also pins actionlint, which `make check` runs on the CI workflow, so
 // every checkout lints with the same version.
+//
+// bubbletea is gosh's line editor's (bubbline) terminal library, required
+// here at v0.25.0 or later: v0.24 could deadlock as a program quit (its
+// renderer's stop held a mutex while its ticker goroutine waited for it;
+// charmbracelet/bubbletea#741, fixed in #757). Under TCG that hit about one
+// lab shell command line in five: after Enter, nothing more came.
 package tools
 
 import (
+	_ "github.com/charmbracelet/bubbletea"
 	_ "github.com/rhysd/actionlint/cmd/actionlint"
 	_ "github.com/u-root/u-root/cmds/core/cat"
 	_ "github.com/u-root/u-root/cmds/core/dmesg"

@@ -264,7 +264,7 @@ func checkBuildRoots(ctx context.Context, e *doctorEnv) Check {
 }
 
 func checkUroot(ctx context.Context, e *doctorEnv) Check {
-	path, ok := initramfs.CoreCached(e.cache)
+	path, ok := initramfs.CoreCached(e.cache, e.root)
 	if ok {
 		return Check{Name: "u-root", Status: CheckPass, Detail: "core commands cached: " + path}
 	}

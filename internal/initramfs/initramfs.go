@@ -227,7 +227,7 @@ func labFiles(ctx context.Context, agentBin, holderBin string, o Options, dir st
 // list. gobusybox rewrites every package into a fresh directory, so Go's
 // build cache does not help: this takes a minute or more.
 func buildCore(ctx context.Context, o Options, dir string) (string, error) {
-	out := corePath(dir)
+	out := corePath(dir, o.RepoRoot)
 	if intact(out, o.Log) {
 		return out, nil
 	}
@@ -332,18 +332,26 @@ func buildHolder(ctx context.Context, o Options, dir string) (string, error) {
 	return out, os.Rename(tmp, out)
 }
 
-// corePath is the core archive of this u-root version and command list.
-func corePath(dir string) string {
+// corePath is the core archive of this u-root version, command list and
+// module graph: the commands are built from repoRoot's go.mod and go.sum,
+// so a dependency that changes there (a fix in gosh's line editor, say)
+// makes a new archive instead of reusing the old one.
+func corePath(dir, repoRoot string) string {
 	h := sha256.New()
 	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
+	for _, f := range []string{"go.mod", "go.sum"} {
+		b, _ := os.ReadFile(filepath.Join(repoRoot, f))
+		fmt.Fprintf(h, "%s %d\n", f, len(b))
+		h.Write(b)
+	}
 	return filepath.Join(dir, "core-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
 }
 
 // CoreCached says where u-root's core archive of this lab lives under
 // cacheDir and whether it is there, intact (lab doctor asks: building it
 // takes a minute or more).
-func CoreCached(cacheDir string) (string, bool) {
-	p := corePath(filepath.Join(cacheDir, "initramfs"))
+func CoreCached(cacheDir, repoRoot string) (string, bool) {
+	p := corePath(filepath.Join(cacheDir, "initramfs"), repoRoot)
 	return p, intact(p, logx.Or(nil))
 }
 

@@ -118,3 +118,26 @@ func hasSection(t *testing.T, path, name string) bool {
 	defer f.Close()
 	return f.Section(name) != nil
 }
+
+// TestCorePathFollowsModuleGraph: u-root's commands are built from the
+// checkout's go.mod and go.sum, so the cached archive's name changes with
+// them (a dependency fix must not be hidden by an old archive) and only
+// with them.
+func TestCorePathFollowsModuleGraph(t *testing.T) {
+	root := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(root, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("go.mod", "module example\n")
+	write("go.sum", "github.com/charmbracelet/bubbletea v0.24.1 h1:x=\n")
+	before := corePath("/cache", root)
+	if again := corePath("/cache", root); again != before {
+		t.Errorf("corePath changed with nothing changed: %s, then %s", before, again)
+	}
+	write("go.sum", "github.com/charmbracelet/bubbletea v0.25.0 h1:y=\n")
+	if after := corePath("/cache", root); after == before {
+		t.Errorf("corePath = %s before and after go.sum changed", after)
+	}
+}

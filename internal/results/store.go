@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/kernel-lab/lab/internal/safefile"
@@ -67,4 +68,50 @@ func Read(path string) (*Result, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// CellKey names a cell of a matrix: a kernel image and an experiment.
+type CellKey struct{ Kernel, Experiment string }
+
+// historyRuns bounds how many earlier runs LastDurations reads.
+const historyRuns = 20
+
+// LastDurations returns, per cell, how long it took in the newest of the
+// last few runs in resultsDir that has it (its timings' total), leaving
+// out the run named skip (the one that is starting). A matrix starts its
+// longest cells first with it; a cell never run before has no entry.
+func LastDurations(resultsDir, skip string) map[CellKey]time.Duration {
+	out := map[CellKey]time.Duration{}
+	entries, err := os.ReadDir(resultsDir)
+	if err != nil {
+		return out
+	}
+	var runs []string
+	for _, e := range entries {
+		// Run ids sort by time; latest is a link and .latest-* its temporary.
+		if e.IsDir() && e.Name() != skip && e.Name()[0] != '.' {
+			runs = append(runs, e.Name())
+		}
+	}
+	slices.Sort(runs)
+	slices.Reverse(runs)
+	if len(runs) > historyRuns {
+		runs = runs[:historyRuns]
+	}
+	for _, run := range runs {
+		paths, _ := filepath.Glob(filepath.Join(resultsDir, run, "*", "*", "result.json"))
+		for _, p := range paths {
+			exp := filepath.Dir(p)
+			k := CellKey{Kernel: filepath.Base(filepath.Dir(exp)), Experiment: filepath.Base(exp)}
+			if _, ok := out[k]; ok {
+				continue
+			}
+			r, err := Read(p)
+			if err != nil || r.TimingsMS["total"] <= 0 {
+				continue
+			}
+			out[k] = time.Duration(r.TimingsMS["total"]) * time.Millisecond
+		}
+	}
+	return out
 }

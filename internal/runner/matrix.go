@@ -1,9 +1,13 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -63,6 +67,9 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 		}
 		o.Choice = &c
 	}
+	longestFirst(cells, func(c cell) results.CellKey {
+		return results.CellKey{Kernel: c.p.Image.Spec.Name, Experiment: c.exp.Name}
+	}, results.LastDurations(filepath.Dir(runDir), filepath.Base(runDir)))
 	work := make(chan cell)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -93,6 +100,20 @@ feed:
 	close(work)
 	wg.Wait()
 	return ctx.Err()
+}
+
+// longestFirst orders cells by what each took last time, longest first: a
+// long cell that starts last keeps one job busy while the others have
+// nothing left (the full matrix's four 16 s proc-slow-hung cells). A cell
+// with no history goes first, as it may be long; ties keep their order.
+func longestFirst[T any](cells []T, key func(T) results.CellKey, last map[results.CellKey]time.Duration) {
+	expected := func(c T) time.Duration {
+		if d, ok := last[key(c)]; ok {
+			return d
+		}
+		return math.MaxInt64
+	}
+	slices.SortStableFunc(cells, func(a, b T) int { return cmp.Compare(expected(b), expected(a)) })
 }
 
 // unprepared writes the error result of an experiment on a kernel that

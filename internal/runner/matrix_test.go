@@ -3,8 +3,10 @@ package runner
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/image"
@@ -38,5 +40,21 @@ func TestMatrixUnpreparedKernel(t *testing.T) {
 		if _, err := results.Read(filepath.Join(dir, "debian-9.9", r.Experiment, "result.json")); err != nil {
 			t.Errorf("result of %s not written: %v", r.Experiment, err)
 		}
+	}
+}
+
+// TestLongestFirst: cells with history run longest first, cells without
+// any go first, and ties keep the matrix's order.
+func TestLongestFirst(t *testing.T) {
+	k := func(e string) results.CellKey { return results.CellKey{Kernel: "debian-6.1", Experiment: e} }
+	last := map[results.CellKey]time.Duration{
+		k("chardev-safe"): 1100 * time.Millisecond, k("proc-slow-hung"): 16 * time.Second,
+		k("proc-slow"): 3 * time.Second, k("proc-safe"): 1100 * time.Millisecond,
+	}
+	cells := []string{"chardev-safe", "proc-safe", "new-one", "proc-slow-hung", "proc-slow", "another-new"}
+	longestFirst(cells, k, last)
+	want := []string{"new-one", "another-new", "proc-slow-hung", "proc-slow", "chardev-safe", "proc-safe"}
+	if !slices.Equal(cells, want) {
+		t.Errorf("order %v; want %v", cells, want)
 	}
 }
