@@ -27,7 +27,7 @@ func TestLastDurations(t *testing.T) {
 	write("20261201-100000-aaaaaa", "debian-6.1", "chardev-safe", 5000)
 	write("20261201-100000-aaaaaa", "debian-6.1", "proc-slow-hung", 16000)
 	write("20261202-100000-bbbbbb", "debian-6.1", "chardev-safe", 1100)
-	write("20261202-100000-bbbbbb", "debian-5.10", "proc-safe", 0) // an error before timing
+	write("20261202-100000-bbbbbb", "debian-5.10", "proc-safe", 0)  // an error before timing
 	write("20261203-100000-cccccc", "debian-6.1", "proc-safe", 900) // the run starting now
 	if err := os.Symlink("20261203-100000-cccccc", filepath.Join(dir, "latest")); err != nil {
 		t.Fatal(err)
