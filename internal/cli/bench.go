@@ -90,6 +90,7 @@ func printBench(g *globals, kernel, acc, exp string, rs []runner.BenchRound) {
 		fmt.Fprintf(w, "%-38s %8.2fs %9.2f %11.2f\n", name, d.Seconds(), ratio(d, floor), ratio(d, coldCell))
 	}
 	row("boot floor (static Go /init)", floor)
+	row("the floor from the bzImage", pick(func(r runner.BenchRound) time.Duration { return r.FloorBzImage }))
 	row("lab cold boot (QEMU → SSH ready)", pick(func(r runner.BenchRound) time.Duration { return r.ColdBoot }))
 	row("restore to ready (QEMU → SSH)", pick(func(r runner.BenchRound) time.Duration { return r.RestoreBoot }))
 	row("cell overhead beyond steps, cold", pick(func(r runner.BenchRound) time.Duration { return r.ColdOverhead }))

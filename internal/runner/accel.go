@@ -41,7 +41,7 @@ func (o Options) chooseAccel(ctx context.Context, kernel string) (accel.Choice, 
 // probe passed, but the same hosts that break the probe could break a
 // cell (seen: a /dev/kvm whose guests never got past the decompressor).
 func (s *session) bootChosen(ctx context.Context) error {
-	c, err := s.o.chooseAccel(ctx, s.p.Image.KernelPath())
+	c, err := s.o.chooseAccel(ctx, s.p.BootKernel)
 	if err != nil {
 		return fail(results.KindBoot, err)
 	}

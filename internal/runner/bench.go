@@ -21,8 +21,11 @@ import (
 // BenchRound is one round of lab bench: the same kernel and accelerator,
 // back to back, so that the host's noise hits every measure alike.
 type BenchRound struct {
-	// Floor: QEMU start to the first line of the smallest userspace.
-	Floor time.Duration
+	// Floor: QEMU start to the first line of the smallest userspace, on
+	// the kernel as lab boots it (from its PVH entry when it has one).
+	// FloorBzImage is the same from the kernel's bzImage, the way QEMU
+	// boots a Linux kernel unless told otherwise.
+	Floor, FloorBzImage time.Duration
 	// ColdBoot and RestoreBoot: QEMU start to the agent's SSH connection.
 	ColdBoot, RestoreBoot time.Duration
 	// ColdCell and RestoreCell: one whole cell, and the part of it that is
@@ -85,7 +88,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 // on the prepared kernel. The snapshot is made before the first round.
 func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n int, runDir string) ([]BenchRound, string, error) {
 	o.Log = logx.Or(o.Log)
-	c, err := o.chooseAccel(ctx, p.Image.KernelPath())
+	c, err := o.chooseAccel(ctx, p.BootKernel)
 	if err != nil {
 		return nil, "", err
 	}
@@ -119,7 +122,10 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 	var rounds []BenchRound
 	for i := 1; i <= n; i++ {
 		var br BenchRound
-		if br.Floor, br.FloorPhases, err = floorBoot(ctx, o, p, c.Accel, floor, tmp); err != nil {
+		if br.Floor, br.FloorPhases, err = floorBoot(ctx, o, p.BootKernel, c.Accel, floor, tmp); err != nil {
+			return rounds, c.Accel, err
+		}
+		if br.FloorBzImage, _, err = floorBoot(ctx, o, p.Image.KernelPath(), c.Accel, floor, tmp); err != nil {
 			return rounds, c.Accel, err
 		}
 		cold, err := cell(false, i)
@@ -144,13 +150,13 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 	return rounds, c.Accel, nil
 }
 
-// floorBoot boots the floor initramfs on the same machine as a cell and
+// floorBoot boots the floor initramfs with kernel on the same machine as a cell and
 // times QEMU's start to its line on the console, and the boot's phases.
-func floorBoot(ctx context.Context, o Options, p *Prepared, acc, initrd, dir string) (time.Duration, BootPhases, error) {
+func floorBoot(ctx context.Context, o Options, kernel, acc, initrd, dir string) (time.Duration, BootPhases, error) {
 	console := filepath.Join(dir, "floor-console.log")
 	start := time.Now()
 	m, err := vm.Start(ctx, vm.Config{
-		QEMU: o.QEMU, Kernel: p.Image.KernelPath(), Initrd: initrd, Append: kernelCmdline(""),
+		QEMU: o.QEMU, Kernel: kernel, Initrd: initrd, Append: kernelCmdline(""),
 		Accel: acc, Console: console, Stderr: filepath.Join(dir, "floor-qemu.stderr"), Log: o.Log,
 	})
 	if err != nil {

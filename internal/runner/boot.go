@@ -70,7 +70,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 	kernelOut, agentReady := s.t.KernelOutput, s.t.AgentReady
 	start := time.Now()
 	m, err := vm.Start(ctx, vm.Config{
-		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: initrd, Append: cmdline,
+		QEMU: s.o.QEMU, Kernel: s.p.BootKernel, Initrd: initrd, Append: cmdline,
 		Accel: acc, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
 		GuestPort: protocol.Port, Log: s.o.Log,
 		GDB: s.o.GDB, Paused: s.o.GDB && s.o.GDBStep == 0,

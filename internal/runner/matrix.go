@@ -61,7 +61,7 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 	// One KVM probe for the whole invocation, on the first prepared
 	// kernel, before any cell boots: every cell then runs on its answer.
 	if len(cells) > 0 && o.Choice == nil {
-		c, err := o.chooseAccel(ctx, cells[0].p.Image.KernelPath())
+		c, err := o.chooseAccel(ctx, cells[0].p.BootKernel)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/kmod"
 	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/pvh"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/safefile"
 	"github.com/kernel-lab/lab/internal/vm"
@@ -98,9 +99,12 @@ func fail(kind string, err error) error { return &runError{kind: kind, err: err}
 // Prepared is everything a boot needs, built once per kernel and experiment
 // set (a matrix shares it across runs).
 type Prepared struct {
-	Image     *image.Image
-	Modules   map[string]string // name -> .ko
-	Initramfs *initramfs.Image
+	Image *image.Image
+	// BootKernel is what QEMU boots: the kernel's vmlinux from its PVH
+	// entry when it has one (see package pvh), else its bzImage.
+	BootKernel string
+	Modules    map[string]string // name -> .ko
+	Initramfs  *initramfs.Image
 }
 
 // Prepare fetches the image, builds every module family against it and packs
@@ -160,7 +164,13 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 	if err != nil {
 		return nil, fail(results.KindBuild, err)
 	}
-	return &Prepared{Image: img, Modules: modules, Initramfs: ir}, nil
+	kernel := img.KernelPath()
+	if k, err := pvh.Kernel(ctx, o.CacheDir, kernel); err != nil {
+		o.Log.Info("booting the bzImage", "image", spec.Name, "why", err)
+	} else {
+		kernel = k
+	}
+	return &Prepared{Image: img, BootKernel: kernel, Modules: modules, Initramfs: ir}, nil
 }
 
 // Run runs exp on the prepared kernel and writes the result into

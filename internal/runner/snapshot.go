@@ -41,7 +41,7 @@ type snapshotSpec struct {
 
 func (s *session) snapshotSpec(acc, cmdline string) snapshotSpec {
 	return snapshotSpec{accel: acc, cmdline: cmdline, cfg: vm.Config{
-		QEMU: s.o.QEMU, Kernel: s.p.Image.KernelPath(), Initrd: s.p.Initramfs.Path, Append: cmdline,
+		QEMU: s.o.QEMU, Kernel: s.p.BootKernel, Initrd: s.p.Initramfs.Path, Append: cmdline,
 		Accel: acc, GuestPort: protocol.Port, KeyChannel: true, Log: s.o.Log,
 	}}
 }
