@@ -34,13 +34,14 @@ import (
 	"github.com/kernel-lab/lab/internal/safefile"
 )
 
-// Kernel returns what QEMU should boot for the bzImage at path: a cached
-// vmlinux with a PVH entry under cacheDir, or path itself when the kernel
-// has none (why is in the error, for a log line; path is still usable).
-func Kernel(ctx context.Context, cacheDir, path string) (string, error) {
-	sum, err := safefile.SHA256(path)
-	if err != nil {
-		return path, err
+// Kernel returns what QEMU should boot for the bzImage at path, whose
+// sha256 is sum (the caller has it: a run records it as provenance): a
+// cached vmlinux with a PVH entry under cacheDir, or path itself when the
+// kernel has none (why is in the error, for a log line; path is still
+// usable).
+func Kernel(ctx context.Context, cacheDir, path, sum string) (string, error) {
+	if len(sum) < 32 {
+		return path, fmt.Errorf("%s: no sha256 to name its vmlinux by", path)
 	}
 	out := filepath.Join(cacheDir, "vmlinux", sum[:32]+".elf")
 	if safefile.Sealed(out) {

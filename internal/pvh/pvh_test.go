@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kernel-lab/lab/internal/safefile"
 )
 
 // testELF is the smallest x86-64 ELF file with one PT_NOTE segment holding
@@ -98,20 +100,29 @@ func TestKernelFallsBack(t *testing.T) {
 	dir := t.TempDir()
 	noPVH := filepath.Join(dir, "vmlinuz-nopvh")
 	os.WriteFile(noPVH, testBzImage(testELF("Xen", 6), uint32(len(testELF("Xen", 6)))), 0o644)
-	if got, err := Kernel(ctx, filepath.Join(dir, "cache"), noPVH); got != noPVH || err == nil {
+	if got, err := Kernel(ctx, filepath.Join(dir, "cache"), noPVH, sha(t, noPVH)); got != noPVH || err == nil {
 		t.Errorf("Kernel(no PVH note) = %s, %v; want the bzImage and a reason", got, err)
 	}
 	withPVH := filepath.Join(dir, "vmlinuz")
 	elf := testELF("Xen", 18)
 	os.WriteFile(withPVH, testBzImage(elf, uint32(len(elf))), 0o644)
-	got, err := Kernel(ctx, filepath.Join(dir, "cache"), withPVH)
+	got, err := Kernel(ctx, filepath.Join(dir, "cache"), withPVH, sha(t, withPVH))
 	if err != nil || got == withPVH || !strings.HasPrefix(got, filepath.Join(dir, "cache", "vmlinux")) {
 		t.Fatalf("Kernel(PVH) = %s, %v; want a vmlinux in the cache", got, err)
 	}
 	if b, _ := os.ReadFile(got); !bytes.Equal(b, elf) {
 		t.Errorf("cached vmlinux is not the unpacked ELF")
 	}
-	if again, err := Kernel(ctx, filepath.Join(dir, "cache"), withPVH); again != got || err != nil {
+	if again, err := Kernel(ctx, filepath.Join(dir, "cache"), withPVH, sha(t, withPVH)); again != got || err != nil {
 		t.Errorf("second Kernel = %s, %v; want the cached %s", again, err, got)
 	}
+}
+
+func sha(t *testing.T, path string) string {
+	t.Helper()
+	sum, err := safefile.SHA256(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }

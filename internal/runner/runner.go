@@ -100,6 +100,9 @@ func fail(kind string, err error) error { return &runError{kind: kind, err: err}
 // set (a matrix shares it across runs).
 type Prepared struct {
 	Image *image.Image
+	// KernelSHA256 is the kernel's (its bzImage's) sha256, taken once:
+	// provenance and snapshot keys name the kernel by it.
+	KernelSHA256 string
 	// BootKernel is what QEMU boots: the kernel's vmlinux from its PVH
 	// entry when it has one (see package pvh), else its bzImage.
 	BootKernel string
@@ -165,12 +168,13 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 		return nil, fail(results.KindBuild, err)
 	}
 	kernel := img.KernelPath()
-	if k, err := pvh.Kernel(ctx, o.CacheDir, kernel); err != nil {
+	sum := fileSHA256(kernel)
+	if k, err := pvh.Kernel(ctx, o.CacheDir, kernel, sum); err != nil {
 		o.Log.Info("booting the bzImage", "image", spec.Name, "why", err)
 	} else {
 		kernel = k
 	}
-	return &Prepared{Image: img, BootKernel: kernel, Modules: modules, Initramfs: ir}, nil
+	return &Prepared{Image: img, KernelSHA256: sum, BootKernel: kernel, Modules: modules, Initramfs: ir}, nil
 }
 
 // Run runs exp on the prepared kernel and writes the result into
@@ -272,7 +276,7 @@ func (o Options) progressWriter() io.Writer {
 
 func (s *session) provenance(cmdline string) results.Provenance {
 	pv := results.Provenance{
-		KernelSHA256:    fileSHA256(s.p.Image.KernelPath()),
+		KernelSHA256:    s.p.KernelSHA256,
 		InitramfsSHA256: s.p.Initramfs.SHA256,
 		Packages:        map[string]string{},
 		Modules:         map[string]string{},
