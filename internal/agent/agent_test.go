@@ -2,6 +2,7 @@ package agent
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/kernel-lab/lab/internal/protocol"
@@ -30,22 +31,17 @@ func TestCommandLine(t *testing.T) {
 	}
 }
 
-// TestStatState: the state letter of /proc/PID/stat, for a command name
-// with spaces and parentheses in it too (a holder's comm is its name).
-func TestStatState(t *testing.T) {
-	for stat, want := range map[string]byte{
-		"92 (holder-A) X 85 92 85 0 -1 4194560 43 0 0 0":       'X',
-		"6432 (cat) R 6342 6342 1107 0 -1 4194304 128 0 0 0 0": 'R',
-		"7 (a) b) c) D 1 7 7 0 -1":                             'D',
-		"7 (x":                                                 0,
-		"":                                                     0,
-		"7 (x)":                                                0,
-	} {
-		if got := statState(stat); got != want {
-			t.Errorf("statState(%q) = %q; want %q", stat, got, want)
-		}
+// TestProcStatus: the name and state of this test's own process, as
+// processState and deadTask read them, and no state for a pid that is gone.
+func TestProcStatus(t *testing.T) {
+	comm, state, ok := procStatus(os.Getpid())
+	if !ok || comm == "" || !strings.HasPrefix(state, "R") {
+		t.Errorf("procStatus(self) = %q, %q, %v; want this process, running", comm, state, ok)
 	}
 	if deadTask(os.Getpid()) {
 		t.Error("deadTask says this running test is dead")
+	}
+	if _, _, ok := procStatus(-1); ok {
+		t.Error("procStatus(-1) found a process")
 	}
 }

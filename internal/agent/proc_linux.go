@@ -12,23 +12,12 @@ import (
 // a /proc entry is "gone".
 func processState(pid int) *protocol.ProcessState {
 	ps := &protocol.ProcessState{PID: pid, Stack: []string{}}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	comm, state, ok := procStatus(pid)
+	if !ok {
 		ps.State = "gone"
 		return ps
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "Name":
-			ps.Comm = strings.TrimSpace(v)
-		case "State":
-			ps.State = strings.TrimSpace(v)
-		}
-	}
+	ps.Comm, ps.State = comm, state
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/wchan", pid)); err == nil {
 		ps.Wchan = strings.TrimSpace(string(b))
 	}
@@ -40,4 +29,32 @@ func processState(pid int) *protocol.ProcessState {
 		}
 	}
 	return ps
+}
+
+// procStatus reads pid's name and state ("X (dead)") from /proc/PID/status;
+// ok is false once pid has no /proc entry.
+func procStatus(pid int) (comm, state string, ok bool) {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return "", "", false
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, found := strings.Cut(line, ":")
+		if !found {
+			continue
+		}
+		switch k {
+		case "Name":
+			comm = strings.TrimSpace(v)
+		case "State":
+			state = strings.TrimSpace(v)
+		}
+	}
+	return comm, state, true
+}
+
+// deadTask says whether pid is in state X (dead).
+func deadTask(pid int) bool {
+	_, state, ok := procStatus(pid)
+	return ok && strings.HasPrefix(state, "X")
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -204,25 +203,6 @@ func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) p
 // deadPoll is how often wait looks for a dead worker: one small /proc
 // read, cheap next to the seconds a step's timeout would otherwise take.
 const deadPoll = 50 * time.Millisecond
-
-// deadTask says whether pid is in state X (dead) in /proc/PID/stat.
-func deadTask(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	return statState(string(b)) == 'X'
-}
-
-// statState is the state letter of a /proc/PID/stat line: the field after
-// the command, which is in parentheses and may itself hold spaces and ")".
-func statState(stat string) byte {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return 0
-	}
-	return stat[i+2]
-}
 
 // state is the worker's process state, named even once it is gone.
 func (w *worker) state(children *reaper) *protocol.ProcessState {
