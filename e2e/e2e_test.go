@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kernel-lab/lab/internal/cli"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/schematest"
 )
@@ -181,6 +182,11 @@ func TestChardev(t *testing.T) {
 		console, err := os.ReadFile(filepath.Join(dir, "latest", "debian-6.1", "chardev-unsafe", "console.log"))
 		if err != nil || !bytes.Contains(console, []byte("Fixing recursive fault but reboot is needed!")) {
 			t.Errorf("console.log missing or without the recursive fault line: %v", err)
+		}
+		// The VM stops only once the console shows the agent's end line,
+		// after every line the kernel logged before it.
+		if end := bytes.Index(console, []byte(protocol.EndLine())); end < 0 || end < bytes.LastIndex(console, []byte("Fixing recursive fault")) {
+			t.Errorf("console.log has no %q after the kernel's reports", protocol.EndLine())
 		}
 		if !strings.Contains(out, "= chardev_unsafe:fops+0x10 (module unloaded") {
 			t.Errorf("terminal summary does not name the freed fops:\n%s", out)

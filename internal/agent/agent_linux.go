@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/kallsyms"
 	"github.com/kernel-lab/lab/internal/protocol"
 )
 
@@ -61,6 +62,10 @@ var processReaper = sync.OnceValue(func() *reaper {
 // step's timeout plus the time to describe a stuck process.
 func (a *Agent) Handle(req protocol.Request) protocol.Reply {
 	start := time.Now()
+	if req.Action == protocol.ActionEnd {
+		kmsg("%s", protocol.EndLine())
+		return protocol.Reply{OK: true}
+	}
 	kmsg("%s", protocol.StepLine(req))
 	rep := a.handle(req)
 	if rep.MS == 0 {
@@ -195,6 +200,15 @@ func (a *Agent) handle(req protocol.Request) protocol.Reply {
 		_, err := os.Stat(req.Path)
 		rep.OK = true
 		rep.Exists = err == nil
+	case protocol.ActionKernelPlace:
+		base, mods, err := kernelPlace()
+		fillErr(&rep, err)
+		rep.TextBase, rep.Loaded = base, mods
+	case protocol.ActionCoreSymbols:
+		var b strings.Builder
+		err := withKallsyms(func(f *os.File) error { return kallsyms.CopyCore(&b, f) })
+		fillErr(&rep, err)
+		rep.Kallsyms = b.String()
 	case protocol.ActionSymbols:
 		if len(req.Addresses) > maxSymbolAddresses {
 			return failure("%d addresses; at most %d", len(req.Addresses), maxSymbolAddresses)
@@ -226,12 +240,38 @@ func kernelSymbols(addrs []uint64) ([]protocol.KernelSymbol, error) {
 	if err != nil {
 		return nil, err
 	}
+	var syms []protocol.KernelSymbol
+	err = withKallsyms(func(f *os.File) (err error) {
+		syms, err = kallsyms.Resolve(f, kallsyms.ParseProcModules(string(mods)), addrs)
+		return err
+	})
+	return syms, err
+}
+
+// kernelPlace says where this boot put the core kernel (the address of
+// kallsyms.TextBase, near the head of /proc/kallsyms) and the modules
+// loaded now: with the host's copy of the build's core kallsyms, that is
+// enough to name the core kernel's addresses.
+func kernelPlace() (uint64, []protocol.ModuleExtent, error) {
+	mods, err := os.ReadFile("/proc/modules")
+	if err != nil {
+		return 0, nil, err
+	}
+	var base uint64
+	err = withKallsyms(func(f *os.File) (err error) {
+		base, err = kallsyms.ReadTextBase(f)
+		return err
+	})
+	return base, kallsyms.ParseProcModules(string(mods)), err
+}
+
+func withKallsyms(use func(*os.File) error) error {
 	f, err := os.Open("/proc/kallsyms")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
-	return resolveKallsyms(f, parseProcModules(string(mods)), addrs)
+	return use(f)
 }
 
 // run sends req to w and waits for the answer, or returns a ticket at once.

@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kernel-lab/lab/internal/kallsyms"
 	"github.com/kernel-lab/lab/internal/protocol"
 )
 
@@ -50,9 +51,9 @@ func moduleLayout(name string) (*protocol.ModuleLayout, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range parseProcModules(string(mods)) {
-		if m.name == name {
-			l.Base, l.Size = m.base, m.size
+	for _, m := range kallsyms.ParseProcModules(string(mods)) {
+		if m.Name == name {
+			l.Base, l.Size = m.Base, m.Size
 		}
 	}
 	secs, _ := filepath.Glob(filepath.Join("/sys/module", name, "sections", ".*"))

@@ -23,6 +23,10 @@ const (
 	// stepMarker, then the step number and what it does: the step starts,
 	// so the reports printed after it are its own.
 	stepMarker = "lab-agent: step "
+	// endMarker: the host is about to stop the VM. Consoles print the
+	// kernel log in order, so once the host reads this line every line
+	// logged before it is in console.log too.
+	endMarker = "lab-agent: end of run"
 )
 
 // ReadyLine is the line the agent writes once it serves.
@@ -38,6 +42,12 @@ func UnloadedLine(module string) string { return unloadedMarker + module }
 func StepLine(req Request) string {
 	return fmt.Sprintf("%s%d %s %s%s%s", stepMarker, req.Step, req.Action, req.Module, req.Holder, req.Ticket)
 }
+
+// EndLine is the line the agent writes when the host ends the run.
+func EndLine() string { return endMarker }
+
+// IsEnd tells whether a console line is the agent's end-of-run line.
+func IsEnd(line string) bool { return strings.Contains(line, endMarker) }
 
 // IsReady tells whether a console line is the agent's ready line.
 func IsReady(line string) bool { return strings.Contains(line, readyMarker) }

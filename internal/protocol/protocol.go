@@ -36,6 +36,12 @@ const (
 	ActionAwait   Action = "await"   // wait for an asynchronous step started earlier
 	ActionPing    Action = "ping"    // liveness and guest facts
 	ActionSymbols Action = "symbols" // name kernel addresses from /proc/kallsyms
+	ActionEnd     Action = "end"     // write the end-of-run line into the kernel log
+	// ActionKernelPlace answers where this boot put the core kernel
+	// (TextBase) and the loaded modules; ActionCoreSymbols the core
+	// kernel's whole kallsyms, which the host keeps per kernel build.
+	ActionKernelPlace Action = "kernel-place"
+	ActionCoreSymbols Action = "core-symbols"
 )
 
 // Request is one step sent to the agent.
@@ -129,6 +135,12 @@ type Reply struct {
 	// lies in the kernel image or in a loaded module, from the running
 	// kernel's /proc/kallsyms (so KASLR's offset is already applied).
 	Symbols []KernelSymbol `json:"symbols,omitempty"`
+	// TextBase and Loaded answer kernel-place: the address of the core
+	// kernel's kallsyms.TextBase and the modules loaded now.
+	TextBase uint64         `json:"text_base,omitempty"`
+	Loaded   []ModuleExtent `json:"loaded,omitempty"`
+	// Kallsyms answers core-symbols: the core kernel's /proc/kallsyms lines.
+	Kallsyms string `json:"kallsyms,omitempty"`
 	// MS is how long the step took inside the guest.
 	MS int64 `json:"ms"`
 }
@@ -141,6 +153,13 @@ type KernelSymbol struct {
 	Name    string `json:"name"`
 	// Module is the loaded module the symbol belongs to; "" for the kernel.
 	Module string `json:"module,omitempty"`
+}
+
+// ModuleExtent is where a loaded module lies, from /proc/modules.
+type ModuleExtent struct {
+	Name string `json:"name"`
+	Base uint64 `json:"base"`
+	Size uint64 `json:"size"`
 }
 
 // ProcessState is what /proc says about one process.

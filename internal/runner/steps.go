@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -161,15 +162,7 @@ func (s *session) collect(askGuest bool) {
 		}
 		s.askKernelSymbols()
 	}
-	if s.client != nil {
-		s.client.Close()
-	}
-	if s.machine != nil {
-		// The console is written by QEMU as the guest prints; give the last
-		// lines a moment before stopping it.
-		time.Sleep(s.t.ConsoleFlush)
-		s.machine.Stop()
-	}
+	s.stopVM(askGuest)
 	console := readFile(s.consolePath())
 	s.r.Oopses = evidence.ParseBytes([]byte(console))
 	if s.r.Oopses == nil {
@@ -200,8 +193,10 @@ func (s *session) explainSilentDetector() {
 // askKernelSymbols asks the live guest's kallsyms to name the raw kernel
 // addresses of the reports so far that nothing on the host can name: with
 // KASLR only the running kernel knows where its symbols are, and Debian's
-// System.map is a placeholder anyway. It parses the console as it stands:
-// the final parse waits until the VM stops, and the guest is gone by then.
+// System.map is a placeholder anyway. The core kernel's addresses are named
+// from the build's kallsyms kept in the cache (kallsyms.go), the loaded
+// modules' by the guest. It parses the console as it stands: the final
+// parse waits until the VM stops, and the guest is gone by then.
 func (s *session) askKernelSymbols() {
 	oopses := evidence.ParseBytes([]byte(readFile(s.consolePath())))
 	if len(oopses) == 0 {
@@ -219,20 +214,55 @@ func (s *session) askKernelSymbols() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.t.Guest)
 	defer cancel()
 	t0 := time.Now()
-	rep, err := s.client.Do(ctx, protocol.Request{Action: protocol.ActionSymbols, Addresses: addrs})
+	syms, err := s.nameKernelAddresses(ctx, addrs)
 	s.r.TimingsMS["kallsyms"] = time.Since(t0).Milliseconds()
-	if err != nil || !rep.OK {
-		msg := rep.Error
-		if err != nil {
-			msg = err.Error()
-		}
-		s.r.Notes = append(s.r.Notes, "kernel addresses left unnamed: the guest's kallsyms did not answer: "+msg)
-		return
+	if err != nil {
+		s.r.Notes = append(s.r.Notes, "kernel addresses left unnamed: "+err.Error())
 	}
-	for _, k := range rep.Symbols {
+	for _, k := range syms {
 		s.kernelSyms = append(s.kernelSyms, evidence.KernelSymbol{Start: k.Start, Size: k.Size, Name: k.Name, Module: k.Module})
 	}
-	s.o.Log.Debug("kernel addresses named from kallsyms", "asked", len(addrs), "named", len(rep.Symbols))
+	s.o.Log.Debug("kernel addresses named from kallsyms", "asked", len(addrs), "named", len(syms))
+}
+
+// stopVM ends the connection and the VM once the console holds every line
+// the guest logged. With a guest that still answers (askGuest), the agent
+// writes the end-of-run line and the wait lasts until the console shows it
+// (consoles print the log in order): ~10 ms instead of a fixed pause.
+// Otherwise QEMU gets ConsoleFlush to write what the guest printed last.
+func (s *session) stopVM(askGuest bool) {
+	flushed := false
+	if s.client != nil && s.machine != nil && askGuest {
+		flushed = s.awaitEndLine()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.machine == nil {
+		return
+	}
+	if !flushed && !isClosed(s.machine.Exited()) {
+		time.Sleep(s.t.ConsoleFlush)
+	}
+	s.machine.Stop()
+}
+
+// awaitEndLine asks the agent for the end-of-run line and waits until the
+// console shows it, at most EndLine. It says whether the line came.
+func (s *session) awaitEndLine() bool {
+	w := &consoleWatch{path: s.consolePath()}
+	if fi, err := os.Stat(w.path); err == nil {
+		w.offset = fi.Size() // the line comes after what is there now
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.t.EndLine)
+	defer cancel()
+	rep, err := s.client.Do(ctx, protocol.Request{Action: protocol.ActionEnd})
+	if err != nil || !rep.OK {
+		return false
+	}
+	return w.waitFor(ctx, s.machine, s.t.EndLine, func(line string) (bool, error) {
+		return protocol.IsEnd(line), nil
+	}) == nil
 }
 
 // sources are what names the addresses of this run's reports.

@@ -35,8 +35,11 @@ type Timeouts struct {
 	// QMP bounds a diagnostic question to QEMU, Dump a memory dump.
 	QMP  time.Duration
 	Dump time.Duration
-	// ConsoleFlush lets QEMU write the guest's last lines before it stops.
+	// ConsoleFlush lets QEMU write the guest's last lines before it stops
+	// when the agent cannot mark the end of the run; EndLine bounds the
+	// wait for that mark when it can.
 	ConsoleFlush time.Duration
+	EndLine      time.Duration
 }
 
 // DefaultTimeouts are the waits of a boot on accelerator acc.
@@ -51,6 +54,7 @@ func DefaultTimeouts(acc string) Timeouts {
 		QMP:          5 * time.Second,
 		Dump:         2 * time.Minute,
 		ConsoleFlush: 300 * time.Millisecond,
+		EndLine:      2 * time.Second,
 	}
 	if acc == vm.AccelTCG {
 		t.KernelOutput = 90 * time.Second

@@ -112,6 +112,24 @@ func Sealed(path string) bool {
 	return err == nil && got == strings.TrimSpace(string(want))
 }
 
+// ReadSealed returns the content of path when it matches its seal, reading
+// the file once.
+func ReadSealed(path string) ([]byte, error) {
+	want, err := os.ReadFile(SealOf(path))
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != strings.TrimSpace(string(want)) {
+		return nil, fmt.Errorf("%s does not match its seal", path)
+	}
+	return data, nil
+}
+
 // SHA256 is the hex sha256 of a file's content: what seals cache entries
 // and pins downloads.
 func SHA256(path string) (string, error) {

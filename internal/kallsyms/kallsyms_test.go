@@ -1,10 +1,16 @@
-package agent
+package kallsyms
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/kernel-lab/lab/internal/protocol"
 )
@@ -29,9 +35,9 @@ ffffffffc0242100 d __this_module	[proc_forced]
 `
 
 func TestResolveKallsyms(t *testing.T) {
-	mods := parseProcModules("proc_forced 16384 1 - Live 0xffffffffc0240000 (OE)\nvirtio_net 61440 0 - Live 0xffffffffc0400000\n")
-	if len(mods) != 2 || mods[0].name != "proc_forced" || mods[0].base != 0xffffffffc0240000 || mods[0].size != 16384 {
-		t.Fatalf("parseProcModules = %+v", mods)
+	mods := ParseProcModules("proc_forced 16384 1 - Live 0xffffffffc0240000 (OE)\nvirtio_net 61440 0 - Live 0xffffffffc0400000\n")
+	if len(mods) != 2 || mods[0].Name != "proc_forced" || mods[0].Base != 0xffffffffc0240000 || mods[0].Size != 16384 {
+		t.Fatalf("ParseProcModules = %+v", mods)
 	}
 	addrs := []uint64{
 		0xffffffffb6e2a23f, // vfs_read+0x7f
@@ -43,7 +49,7 @@ func TestResolveKallsyms(t *testing.T) {
 		0xffffffffc05b3198, // outside every loaded module: no symbol
 		0x000000000001b010, // percpu offset: no symbol
 	}
-	got, err := resolveKallsyms(strings.NewReader(kallsymsText), mods, addrs)
+	got, err := Resolve(strings.NewReader(kallsymsText), mods, addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +73,7 @@ func TestResolveKallsyms(t *testing.T) {
 // A reader without CAP_SYSLOG sees zeros: nothing is named.
 func TestResolveKallsymsHidden(t *testing.T) {
 	hidden := regexp.MustCompile(`(?m)^[0-9a-f]{16}`).ReplaceAllString(kallsymsText, "0000000000000000")
-	got, err := resolveKallsyms(strings.NewReader(hidden), nil, []uint64{0xffffffffb6e2a23f})
+	got, err := Resolve(strings.NewReader(hidden), nil, []uint64{0xffffffffb6e2a23f})
 	if err != nil || len(got) != 0 {
 		t.Errorf("hidden kallsyms named %+v, %v", got, err)
 	}
@@ -76,7 +82,7 @@ func TestResolveKallsymsHidden(t *testing.T) {
 func FuzzResolveKallsyms(f *testing.F) {
 	f.Add(kallsymsText, "proc_forced 16384 1 - Live 0xffffffffc0240000 (OE)\n", uint64(0xffffffffc0243ff0))
 	f.Fuzz(func(t *testing.T, kallsyms, modules string, addr uint64) {
-		syms, err := resolveKallsyms(strings.NewReader(kallsyms), parseProcModules(modules), []uint64{addr, addr + 1})
+		syms, err := Resolve(strings.NewReader(kallsyms), ParseProcModules(modules), []uint64{addr, addr + 1})
 		if err != nil {
 			return
 		}
@@ -103,7 +109,7 @@ func BenchmarkResolveKallsyms(b *testing.B) {
 		fmt.Fprintf(&sb, "%016x t mod_function_%d\t[some_module]\n", 0xffffffffc0000000+uint64(i)*0x40, i)
 	}
 	text := sb.String()
-	mods := parseProcModules("some_module 16384 0 - Live 0xffffffffc0000000\n")
+	mods := ParseProcModules("some_module 16384 0 - Live 0xffffffffc0000000\n")
 	addrs := make([]uint64, 30)
 	for i := range addrs {
 		addrs[i] = 0xffffffff81000000 + uint64(i)*0x10000 + 7
@@ -111,8 +117,73 @@ func BenchmarkResolveKallsyms(b *testing.B) {
 	b.SetBytes(int64(len(text)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if syms, err := resolveKallsyms(strings.NewReader(text), mods, addrs); err != nil || len(syms) != len(addrs) {
+		if syms, err := Resolve(strings.NewReader(text), mods, addrs); err != nil || len(syms) != len(addrs) {
 			b.Fatalf("named %d of %d: %v", len(syms), len(addrs), err)
 		}
+	}
+}
+
+// A real debian-6.1 core kallsyms (an excerpt), taken on a boot that put
+// _stext at its link address, names the addresses of a boot that KASLR
+// moved by one offset, as that boot placed them.
+func TestCoreNamesAnotherBoot(t *testing.T) {
+	text, err := os.ReadFile("testdata/core-6.1.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var core bytes.Buffer
+	if err := CopyCore(&core, strings.NewReader(string(text)+"ffffffffc0240010 t lab_proc_read\t[proc_forced]\n")); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(core.String(), "proc_forced") {
+		t.Fatalf("CopyCore kept a module's line")
+	}
+	c, err := ParseCore(core.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const live = 0xffffffff9e000000 // where the other boot put _stext
+	const delta = live - 0xffffffff81000000
+	addrs := []uint64{
+		0xffffffff813669e0 + delta + 0x8a, // vfs_read+0x8a
+		0xffffffff82b83ae0 + delta,        // proc_root
+		0xffffffff84420000 + delta + 0x10, // __brk_early_pgt_alloc, up to _end
+		0xffffffff84430000 + delta,        // _end: past the core kernel
+		0xffffffff813669e0 + 0x8a,         // the link address: not this boot's
+		0xffff88801fc75300,                // the direct map
+		0xffffffffc02311a0,                // a module
+	}
+	named, outside := c.Name(live, addrs)
+	want := []protocol.KernelSymbol{
+		{Address: addrs[0], Start: 0xffffffff813669e0 + delta, Size: 0x310, Name: "vfs_read"},
+		{Address: addrs[1], Start: 0xffffffff82b83ae0 + delta, Size: 0xc0, Name: "proc_root"},
+		{Address: addrs[2], Start: 0xffffffff84420000 + delta, Size: 0x10000, Name: "__brk_early_pgt_alloc"},
+	}
+	if !slices.Equal(named, want) {
+		t.Errorf("named %+v\nwant  %+v", named, want)
+	}
+	if !slices.Equal(outside, addrs[3:]) {
+		t.Errorf("outside = %x, want %x", outside, addrs[3:])
+	}
+}
+
+// ReadTextBase stops at _stext: the guest's kernel formats /proc/kallsyms
+// as it is read, and the 94,000 lines after it cost half a second.
+func TestReadTextBaseStopsEarly(t *testing.T) {
+	text, err := os.ReadFile("testdata/core-6.1.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := text[:bytes.Index(text, []byte("_stext\n"))+len("_stext\n")]
+	r := io.MultiReader(bytes.NewReader(head), iotest.ErrReader(errors.New("read past _stext")))
+	base, err := ReadTextBase(r)
+	if err != nil || base != 0xffffffff81000000 {
+		t.Errorf("ReadTextBase = %#x, %v; want 0xffffffff81000000", base, err)
+	}
+	if _, err := ReadTextBase(strings.NewReader("0000000000000000 T _stext\n")); err == nil {
+		t.Errorf("a hidden _stext gave no error")
+	}
+	if _, err := ParseCore([]byte("ffffffff81000000 T _stext\n")); err == nil {
+		t.Errorf("a core without _end parsed")
 	}
 }
