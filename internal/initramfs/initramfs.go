@@ -24,6 +24,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kernel-lab/lab/internal/logx"
@@ -280,9 +281,35 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 	return out, nil
 }
 
-// buildAgent builds cmd/lab-agent as a static binary for the guest. Go's
-// build cache makes this quick after the first time.
+// builtAgents are the agent binaries this process built, by checkout and
+// cache: the agent does not depend on the kernel, and even a build Go's
+// cache answers costs about 0.25 s, once per kernel of a matrix before.
+var builtAgents struct {
+	sync.Mutex
+	paths map[[2]string]string
+}
+
+// buildAgent builds cmd/lab-agent as a static binary for the guest, once
+// per process. Go's build cache makes this quick after the first time.
 func buildAgent(ctx context.Context, o Options, dir string) (string, error) {
+	builtAgents.Lock()
+	defer builtAgents.Unlock()
+	key := [2]string{o.RepoRoot, dir}
+	if p, ok := builtAgents.paths[key]; ok {
+		return p, nil
+	}
+	p, err := goBuildAgent(ctx, o, dir)
+	if err != nil {
+		return "", err
+	}
+	if builtAgents.paths == nil {
+		builtAgents.paths = map[[2]string]string{}
+	}
+	builtAgents.paths[key] = p
+	return p, nil
+}
+
+func goBuildAgent(ctx context.Context, o Options, dir string) (string, error) {
 	tmp, err := os.CreateTemp(dir, "lab-agent-*")
 	if err != nil {
 		return "", err

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -75,59 +74,6 @@ func Lock(ctx context.Context, path string, log *slog.Logger) (unlock func(), er
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// A sealed cache entry is a file with its sha256 beside it (PATH.sha256):
-// a reader trusts only a file whose seal matches, so a truncated or damaged
-// entry is made again instead of used.
-
-// SealOf is the seal file of path.
-func SealOf(path string) string { return path + ".sha256" }
-
-// WriteSealed writes data to path atomically, then its seal.
-func WriteSealed(path string, data []byte) error {
-	sum := sha256.Sum256(data)
-	if err := WriteAtomic(path, data); err != nil {
-		return err
-	}
-	return WriteAtomic(SealOf(path), []byte(hex.EncodeToString(sum[:])+"\n"))
-}
-
-// Seal writes the seal of the file at path (put in place whole first).
-func Seal(path string) error {
-	sum, err := SHA256(path)
-	if err != nil {
-		return err
-	}
-	return WriteAtomic(SealOf(path), []byte(sum+"\n"))
-}
-
-// Sealed says whether path exists and matches its seal.
-func Sealed(path string) bool {
-	want, err := os.ReadFile(SealOf(path))
-	if err != nil {
-		return false
-	}
-	got, err := SHA256(path)
-	return err == nil && got == strings.TrimSpace(string(want))
-}
-
-// ReadSealed returns the content of path when it matches its seal, reading
-// the file once.
-func ReadSealed(path string) ([]byte, error) {
-	want, err := os.ReadFile(SealOf(path))
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != strings.TrimSpace(string(want)) {
-		return nil, fmt.Errorf("%s does not match its seal", path)
-	}
-	return data, nil
 }
 
 // SHA256 is the hex sha256 of a file's content: what seals cache entries
