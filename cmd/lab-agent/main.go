@@ -47,6 +47,9 @@ func main() {
 	a := agent.New(log)
 	if !agent.HaveKeys() {
 		// A snapshot boot: the keys come after restore, never from the image.
+		if err := a.Warm(); err != nil {
+			fail(err)
+		}
 		hostPEM, auth, err := agent.AwaitKeys()
 		if err != nil {
 			fail(err)

@@ -60,3 +60,11 @@ func TestSSHKeys(t *testing.T) {
 		t.Errorf("Dial expecting another host key = %v; want refused until the deadline", err)
 	}
 }
+
+// Warm does a whole handshake and one step with throwaway keys; a snapshot
+// boot that cannot is reported (the agent's fatal line), not saved.
+func TestWarm(t *testing.T) {
+	if err := New(slog.New(slog.DiscardHandler)).Warm(); err != nil {
+		t.Fatal(err)
+	}
+}
