@@ -90,13 +90,22 @@ func (v *VM) Restore(path string, timeout time.Duration) error {
 	if !v.cfg.Incoming {
 		return fmt.Errorf("restore %s: the VM was not started for an incoming migration", path)
 	}
-	if _, err := os.Stat(path); err != nil {
+	// QEMU reads the snapshot from a descriptor passed over QMP, not from
+	// "exec:cat FILE": no shell and cat to start, and no pipe to copy the
+	// 110 MB through (together 20-30 ms of a 0.1 s load).
+	f, err := os.Open(path)
+	if err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if _, err := v.QMP("migrate-incoming", map[string]any{"uri": "exec:cat " + shellQuote(path)}, 5*time.Second); err != nil {
+	_, err = v.qmp("getfd", map[string]any{"fdname": snapshotFD}, f, 5*time.Second)
+	f.Close() // QEMU holds its own copy now
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", path, err)
+	}
+	if _, err := v.QMP("migrate-incoming", map[string]any{"uri": "fd:" + snapshotFD}, 5*time.Second); err != nil {
 		return err
 	}
-	err := v.waitMigration(timeout, func() (bool, error) {
+	err = v.waitMigration(timeout, func() (bool, error) {
 		if _, err := v.migrationStatus(); err != nil {
 			return false, fmt.Errorf("restore %s: %w", path, err)
 		}
@@ -114,6 +123,9 @@ func (v *VM) Restore(path string, timeout time.Duration) error {
 	_, err = v.QMP("cont", nil, 5*time.Second)
 	return err
 }
+
+// snapshotFD names, in QEMU, the descriptor of the snapshot being loaded.
+const snapshotFD = "snapshot"
 
 func (v *VM) migrationStatus() (string, error) {
 	out, err := v.QMP("query-migrate", nil, 5*time.Second)
@@ -149,7 +161,8 @@ func (v *VM) waitMigration(timeout time.Duration, done func() (bool, error)) err
 		select {
 		case <-v.exited:
 			return v.ExitError()
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(2 * time.Millisecond): // a restore takes ~0.1 s
+
 		}
 	}
 }

@@ -308,6 +308,11 @@ func (v *VM) Events() []string {
 
 // QMP runs one QMP command with a timeout (go-qemu's Run has none).
 func (v *VM) QMP(command string, args any, timeout time.Duration) (json.RawMessage, error) {
+	return v.qmp(command, args, nil, timeout)
+}
+
+// qmp runs command, passing file along with it (SCM_RIGHTS) when not nil.
+func (v *VM) qmp(command string, args any, file *os.File, timeout time.Duration) (json.RawMessage, error) {
 	if v.mon == nil {
 		return nil, errors.New("qmp not connected")
 	}
@@ -322,7 +327,7 @@ func (v *VM) QMP(command string, args any, timeout time.Duration) (json.RawMessa
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := v.mon.Run(b)
+		out, err := v.mon.RunWithFile(b, file)
 		done <- result{out, err}
 	}()
 	select {
