@@ -53,8 +53,9 @@ func procStatus(pid int) (comm, state string, ok bool) {
 	return comm, state, true
 }
 
-// deadTask says whether pid is in state X (dead).
-func deadTask(pid int) bool {
+// deadTask says whether pid is in state X (dead); a variable so that tests
+// can play a dying worker.
+var deadTask = func(pid int) bool {
 	_, state, ok := procStatus(pid)
 	return ok && strings.HasPrefix(state, "X")
 }

@@ -163,15 +163,19 @@ func (w *worker) send(req protocol.Request) (*pendingStep, error) {
 //
 // A worker the kernel has left dead (state X: it faulted again while
 // exiting, "Fixing recursive fault", and is never reaped, so its pipes are
-// never released) can never answer: the step ends as soon as that shows,
-// instead of at its timeout. A task in D may still come back, so that one
-// is waited for.
+// never released) can never answer: the step ends as soon as that shows on
+// two polls in a row and the agent has not reaped it, instead of at its
+// timeout. One look is not enough: X also shows for the moment the agent
+// reaps a child that exited, and a one-shot worker (rmmod) exits right
+// after writing its answer, which may still be in the pipe. A task in D
+// may still come back, so that one is waited for.
 func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) protocol.Reply {
 	start := time.Now()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	poll := time.NewTicker(deadPoll)
 	defer poll.Stop()
+	seenDead := false
 	for {
 		select {
 		case <-p.done:
@@ -183,13 +187,15 @@ func (w *worker) wait(p *pendingStep, timeout time.Duration, children *reaper) p
 			}
 			return r
 		case <-poll.C:
-			if deadTask(w.pid) {
+			dead := deadTask(w.pid)
+			if dead && seenDead && !children.reaped(w.pid) {
 				return protocol.Reply{
 					NoAnswer: true,
 					Error:    fmt.Sprintf("the process died and can never answer (after %s of the %s timeout)", time.Since(start).Round(time.Millisecond), timeout),
 					Process:  w.state(children),
 				}
 			}
+			seenDead = dead
 		case <-deadline.C:
 			return protocol.Reply{
 				NoAnswer: true,
@@ -258,6 +264,15 @@ func describeWait(ws unix.WaitStatus) string {
 	default:
 		return fmt.Sprintf("status %#x", uint32(ws))
 	}
+}
+
+// reaped says whether pid exited and the agent collected its status.
+func (r *reaper) reaped(pid int) bool {
+	r.reap()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.exited[pid]
+	return ok
 }
 
 // state describes pid, including whether it was reaped.
