@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -43,5 +44,18 @@ func TestProcStatus(t *testing.T) {
 	}
 	if _, _, ok := procStatus(-1); ok {
 		t.Error("procStatus(-1) found a process")
+	}
+}
+
+// The unloader (holder.c, in C) writes the same "unloaded" line as the
+// protocol defines: the host orders an unload against the kernel's reports
+// by that line's time.
+func TestHolderUnloadedLine(t *testing.T) {
+	src, err := os.ReadFile("holder/holder.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("#define UNLOADED_LINE %q", protocol.UnloadedLine("")); !strings.Contains(string(src), want) {
+		t.Errorf("holder.c has no %s", want)
 	}
 }

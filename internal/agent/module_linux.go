@@ -6,15 +6,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/kernel-lab/lab/internal/kallsyms"
 	"github.com/kernel-lab/lab/internal/protocol"
 )
-
-func ptr(b []byte) unsafe.Pointer { return unsafe.Pointer(&b[0]) }
 
 // loadModule loads a .ko file by finit_module. Compressed modules (.ko.xz,
 // .ko.zst on 6.12+) are handed to the kernel to decompress.
@@ -30,15 +27,6 @@ func loadModule(path, params string) error {
 	}
 	if err := unix.FinitModule(int(f.Fd()), params, flags); err != nil {
 		return fmt.Errorf("finit_module %s: %w", path, err)
-	}
-	return nil
-}
-
-// deleteModule unloads a module the way rmmod does: O_NONBLOCK, so a module
-// in use fails with EWOULDBLOCK instead of waiting.
-func deleteModule(name string) error {
-	if err := unix.DeleteModule(name, unix.O_NONBLOCK); err != nil {
-		return fmt.Errorf("delete_module %s: %w", name, err)
 	}
 	return nil
 }

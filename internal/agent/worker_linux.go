@@ -46,8 +46,9 @@ type pendingStep struct {
 	reply  protocol.Reply
 }
 
-// startWorker starts a holder (protocol.HolderBinary NAME) or an unloader (the agent
-// binary itself as "lab-agent unload MODULE").
+// startWorker starts a holder (protocol.HolderBinary NAME), an unloader (the
+// same binary as "lab-holder --unload MODULE") or a command runner (the agent
+// binary itself as "lab-agent exec NAME").
 func startWorker(role, name string) (*worker, error) {
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -60,7 +61,11 @@ func startWorker(role, name string) (*worker, error) {
 		return nil, err
 	}
 	bin, argv := protocol.HolderBinary, []string{"lab-holder", name}
-	if role != "holder" {
+	switch role {
+	case "holder":
+	case "unload":
+		argv = []string{"lab-holder", "--unload", name}
+	default:
 		self, err := os.Executable()
 		if err != nil {
 			self = "/proc/self/exe"
