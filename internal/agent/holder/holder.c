@@ -115,10 +115,15 @@ static int unload(const char *module)
 	rc = syscall(SYS_delete_module, module, O_NONBLOCK);
 	err = errno;
 	if (rc == 0) {
+		/* One write() a record: dprintf fails on /dev/kmsg (EINVAL from
+		 * the seek glibc makes first). */
+		char msg[256];
 		int kmsg = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+		int n = snprintf(msg, sizeof(msg), UNLOADED_LINE "%s", module);
 
 		if (kmsg >= 0) {
-			dprintf(kmsg, UNLOADED_LINE "%s", module);
+			if (write(kmsg, msg, n) != n)
+				perror("/dev/kmsg");
 			close(kmsg);
 		}
 	}
