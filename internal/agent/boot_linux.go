@@ -101,5 +101,8 @@ func configureNetwork(wait time.Duration) error {
 // Ready tells the host, through the console, that steps can be sent.
 func Ready() { kmsg("%s", protocol.ReadyLine()) }
 
+// Note writes a line of the agent's into the kernel log.
+func Note(format string, args ...any) { kmsg("lab-agent: "+format, args...) }
+
 // Fatal tells the host, through the console, why the agent cannot serve.
 func Fatal(err error) { kmsg("%s", protocol.FatalLine(err)) }
