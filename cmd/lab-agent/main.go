@@ -1,11 +1,11 @@
 // Command lab-agent is lab's guest agent, packed into the initramfs as
-// /init.
+// /lab/bin/lab-agent; the guest's /init (internal/agent/init/init.c) sets up
+// the root and starts it.
 //
 // Synopsis:
 //
-//	/init                     (PID 1) set up the root as u-root's init does, run the agent, reap orphans
 //	lab-agent                 serve steps over SSH on port 22
-//	lab-agent unload MODULE   (internal) run one delete_module
+//	lab-agent exec NAME       (internal) run one of u-root's commands for an exec step
 //
 // Description:
 //
@@ -26,13 +26,14 @@ import (
 	"github.com/kernel-lab/lab/internal/protocol"
 )
 
-// Keep main on the thread group leader: the unload child blocks in
-// delete_module there, so /proc/PID/status and the kernel's hung-task
-// reports show that thread.
+// Keep main on the thread group leader: the exec child runs its command
+// there, so /proc/PID/status and the kernel's hung-task reports show that
+// thread.
 func init() { runtime.LockOSThread() }
 
+// The agent is started by the guest's /init (internal/agent/init/init.c),
+// as its child.
 func main() {
-	agent.Init() // as the guest's /init: set up the root, supervise the agent
 	if agent.RunChild(os.Args) {
 		return
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -47,15 +48,22 @@ func TestProcStatus(t *testing.T) {
 	}
 }
 
-// The unloader (holder.c, in C) writes the same "unloaded" line as the
-// protocol defines: the host orders an unload against the kernel's reports
-// by that line's time.
-func TestHolderUnloadedLine(t *testing.T) {
-	src, err := os.ReadFile("holder/holder.c")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := fmt.Sprintf("#define UNLOADED_LINE %q", protocol.UnloadedLine("")); !strings.Contains(string(src), want) {
-		t.Errorf("holder.c has no %s", want)
+// The guest's C programs write the protocol's lines and use its paths: the
+// unloader's "unloaded" line orders an unload against the kernel's reports,
+// /init's fatal line tells the host the agent is gone, and /init starts
+// the agent where the initramfs puts it.
+func TestCProgramsAgreeWithProtocol(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"holder/holder.c", fmt.Sprintf("#define UNLOADED_LINE %q", protocol.UnloadedLine(""))},
+		{"init/init.c", fmt.Sprintf("#define FATAL_LINE %q", protocol.FatalLine(errors.New("")))},
+		{"init/init.c", fmt.Sprintf("#define AGENT %q", protocol.AgentBinary)},
+	} {
+		src, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(src), c.want) {
+			t.Errorf("%s has no %s", c.file, c.want)
+		}
 	}
 }

@@ -93,11 +93,15 @@ func Build(ctx context.Context, o Options) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	holderBin, err := buildHolder(ctx, o, dir)
+	holderBin, err := buildC(ctx, o, dir, HolderSource, "lab-holder")
 	if err != nil {
 		return nil, err
 	}
-	files, err := labFiles(ctx, agentBin, holderBin, o, dir)
+	initBin, err := buildC(ctx, o, dir, InitSource, "lab-init")
+	if err != nil {
+		return nil, err
+	}
+	files, err := labFiles(ctx, labBinaries{agent: agentBin, holder: holderBin, init: initBin}, o, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +183,11 @@ func writeSegment(w io.Writer, files []cpio.Record) error {
 	return cpio.WriteTrailer(rw)
 }
 
-func labFiles(ctx context.Context, agentBin, holderBin string, o Options, dir string) ([]cpio.Record, error) {
+// labBinaries are the guest programs lab builds: the agent (Go), the
+// holder and unloader (C) and /init (C).
+type labBinaries struct{ agent, holder, init string }
+
+func labFiles(ctx context.Context, bins labBinaries, o Options, dir string) ([]cpio.Record, error) {
 	var files []cpio.Record
 	add := func(src, dst string, perm uint64) error {
 		b, err := os.ReadFile(src)
@@ -189,14 +197,15 @@ func labFiles(ctx context.Context, agentBin, holderBin string, o Options, dir st
 		files = append(files, cpio.StaticRecord(b, cpio.Info{Name: dst, Mode: cpio.S_IFREG | perm, FileSize: uint64(len(b))}))
 		return nil
 	}
-	// The agent is /init (replacing u-root's init, which would only start
-	// it): it sets up the root as u-root's init does and runs itself as
-	// PID 1's child (see agent.Init).
-	if err := add(agentBin, "init", 0o755); err != nil {
-		return nil, err
-	}
-	if err := add(holderBin, strings.TrimPrefix(protocol.HolderBinary, "/"), 0o755); err != nil {
-		return nil, err
+	// lab's /init replaces u-root's (which would only start the agent): it
+	// sets up the root as u-root's init does and runs the agent as PID 1's
+	// child (see agent/init/init.c).
+	for _, b := range []struct{ src, dst string }{
+		{bins.init, "init"}, {bins.agent, protocol.AgentBinary}, {bins.holder, protocol.HolderBinary},
+	} {
+		if err := add(b.src, strings.TrimPrefix(b.dst, "/"), 0o755); err != nil {
+			return nil, err
+		}
 	}
 	names := make([]string, 0, len(o.Modules))
 	for n := range o.Modules {
@@ -334,27 +343,32 @@ func goBuildAgent(ctx context.Context, o Options, dir string) (string, error) {
 	return out, safefile.WriteAtomic(out, b)
 }
 
-// HolderSource is the holder program's source, relative to the repo root.
-const HolderSource = "internal/agent/holder/holder.c"
+// HolderSource and InitSource are the guest's C programs, relative to the
+// repo root: the holder (and unloader) and /init.
+const (
+	HolderSource = "internal/agent/holder/holder.c"
+	InitSource   = "internal/agent/init/init.c"
+)
 
-// buildHolder compiles the single-threaded holder as a static binary with the
-// host's C compiler (the same one that builds modules), cached by source hash.
-func buildHolder(ctx context.Context, o Options, dir string) (string, error) {
-	src := filepath.Join(o.RepoRoot, HolderSource)
-	b, err := os.ReadFile(src)
+// buildC compiles one of the guest's C programs (src, relative to the repo
+// root) as a static binary with the host's C compiler (the same one that
+// builds modules), cached by source hash as NAME-HASH.
+func buildC(ctx context.Context, o Options, dir, src, name string) (string, error) {
+	path := filepath.Join(o.RepoRoot, src)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(b)
-	out := filepath.Join(dir, "lab-holder-"+hex.EncodeToString(sum[:])[:16])
+	out := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:])[:16])
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
 	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "gcc", "-static", "-Os", "-Wall", "-o", tmp, src)
+	cmd := exec.CommandContext(ctx, "gcc", "-static", "-Os", "-Wall", "-o", tmp, path)
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", HolderSource, err, msg)
+		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", src, err, msg)
 	}
 	return out, os.Rename(tmp, out)
 }

@@ -85,7 +85,7 @@ func TestLabFilesStripped(t *testing.T) {
 	}
 	agentBin := filepath.Join(dir, "agent")
 	os.WriteFile(agentBin, []byte("AGENT"), 0o755)
-	files, err := labFiles(context.Background(), agentBin, agentBin, Options{Modules: map[string]string{"m": ko}}, dir)
+	files, err := labFiles(context.Background(), labBinaries{agent: agentBin, holder: agentBin, init: agentBin}, Options{Modules: map[string]string{"m": ko}}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

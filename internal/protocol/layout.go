@@ -19,6 +19,9 @@ const (
 	// HolderBinary is the single-threaded C program that holds files open
 	// (holder/holder.c).
 	HolderBinary = "/lab/bin/lab-holder"
+	// AgentBinary is the agent (cmd/lab-agent); /init, a small C program
+	// (agent/init/init.c), mounts the root and starts it.
+	AgentBinary = "/lab/bin/lab-agent"
 	// Port is the SSH port inside the guest.
 	Port = 22
 )
