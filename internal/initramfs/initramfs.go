@@ -351,8 +351,8 @@ const (
 )
 
 // buildC compiles one of the guest's C programs (src, relative to the repo
-// root) as a static binary with the host's C compiler (the same one that
-// builds modules), cached by source hash as NAME-HASH.
+// root) as a static, stripped binary with the host's C compiler (the same
+// one that builds modules), cached by source hash as NAME-HASH.
 func buildC(ctx context.Context, o Options, dir, src, name string) (string, error) {
 	path := filepath.Join(o.RepoRoot, src)
 	b, err := os.ReadFile(path)
@@ -366,7 +366,7 @@ func buildC(ctx context.Context, o Options, dir, src, name string) (string, erro
 	}
 	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "gcc", "-static", "-Os", "-Wall", "-o", tmp, path)
+	cmd := exec.CommandContext(ctx, "gcc", "-static", "-Os", "-s", "-Wall", "-o", tmp, path)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", src, err, msg)
 	}
