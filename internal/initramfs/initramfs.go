@@ -352,21 +352,23 @@ const (
 
 // buildC compiles one of the guest's C programs (src, relative to the repo
 // root) as a static, stripped binary with the host's C compiler (the same
-// one that builds modules), cached by source hash as NAME-HASH.
+// one that builds modules), cached by the hash of its flags and source as
+// NAME-HASH.
 func buildC(ctx context.Context, o Options, dir, src, name string) (string, error) {
 	path := filepath.Join(o.RepoRoot, src)
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	sum := sha256.Sum256(b)
+	flags := []string{"-static", "-Os", "-s", "-Wall"}
+	sum := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), b...))
 	out := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:])[:16])
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
 	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "gcc", "-static", "-Os", "-s", "-Wall", "-o", tmp, path)
+	cmd := exec.CommandContext(ctx, "gcc", append(flags, "-o", tmp, path)...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", src, err, msg)
 	}
