@@ -52,6 +52,9 @@ func main() {
 			// Only a restore's speed depends on it: say so and go on.
 			agent.Note("warm-up skipped: %v", err)
 		}
+		if err := a.StartSpares(agent.SpareWorkers); err != nil {
+			agent.Note("spare workers: %v", err)
+		}
 		hostPEM, auth, err := agent.AwaitKeys()
 		if err != nil {
 			fail(err)

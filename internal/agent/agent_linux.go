@@ -23,6 +23,8 @@ type Agent struct {
 	log      *slog.Logger
 	children *reaper
 
+	spare spares
+
 	mu      sync.Mutex
 	holders map[string]*worker
 	tickets map[string]*ticket
@@ -104,7 +106,7 @@ func (a *Agent) handle(req protocol.Request) protocol.Reply {
 		if layout != nil {
 			layout.Event = "unload"
 		}
-		w, err := startWorker("unload", req.Module)
+		w, err := a.worker("unload", req.Module)
 		if err != nil {
 			return failure("%v", err)
 		}
@@ -127,7 +129,7 @@ func (a *Agent) handle(req protocol.Request) protocol.Reply {
 		if exists {
 			return failure("holder %s exists already", req.Holder)
 		}
-		w, err := startWorker("holder", req.Holder)
+		w, err := a.worker("holder", req.Holder)
 		if err != nil {
 			return failure("%v", err)
 		}

@@ -60,11 +60,13 @@ func startWorker(role, name string) (*worker, error) {
 		inW.Close()
 		return nil, err
 	}
-	bin, argv := protocol.HolderBinary, []string{"lab-holder", name}
+	bin, argv := holderBinary, []string{"lab-holder", name}
 	switch role {
 	case "holder":
 	case "unload":
 		argv = []string{"lab-holder", "--unload", name}
+	case "spare":
+		argv = []string{"lab-holder", "--spare"}
 	default:
 		self, err := os.Executable()
 		if err != nil {
@@ -83,17 +85,8 @@ func startWorker(role, name string) (*worker, error) {
 		outR.Close()
 		return nil, fmt.Errorf("start %s %s: %w", role, name, err)
 	}
-	comm := "rmmod"
-	switch role {
-	case "holder":
-		comm = "holder-" + name
-	case "exec":
-		comm = name
-	}
-	if len(comm) > 15 {
-		comm = comm[:15]
-	}
-	w := &worker{name: name, comm: comm, pid: pid, in: inW, replies: make(chan protocol.Reply, 4), oneShot: role != "holder"}
+	w := &worker{pid: pid, in: inW, replies: make(chan protocol.Reply, 4)}
+	w.become(role, name)
 	go func() {
 		defer close(w.replies)
 		defer outR.Close()
@@ -107,6 +100,82 @@ func startWorker(role, name string) (*worker, error) {
 			w.replies <- r
 		}
 	}()
+	return w, nil
+}
+
+// holderBinary is protocol.HolderBinary; tests point it at a build of
+// holder.c on the host.
+var holderBinary = protocol.HolderBinary
+
+// become names w for its role ("holder", "unload", "exec" or "spare").
+func (w *worker) become(role, name string) {
+	comm := "rmmod"
+	switch role {
+	case "holder":
+		comm = "holder-" + name
+	case "exec":
+		comm = name
+	case "spare":
+		comm = "lab-holder"
+	}
+	if len(comm) > 15 {
+		comm = comm[:15]
+	}
+	w.name, w.comm, w.oneShot = name, comm, role != "holder" && role != "spare"
+}
+
+// Spares are holder processes started ahead of need ("lab-holder --spare"):
+// a snapshot boot starts a few before it waits for its keys, so every run
+// restored from it finds them running, and an open or unload step then
+// costs a line on a pipe instead of a process start (60 ms under TCG, where
+// a restored guest must translate the kernel's exec path anew). A cold
+// boot starts none: there a spare's start would only move the cost.
+type spares struct {
+	mu      sync.Mutex
+	workers []*worker
+}
+
+// SpareWorkers is how many spares a snapshot boot starts: the experiments
+// lab ships use at most two holders and two unloads.
+const SpareWorkers = 4
+
+// StartSpares starts n spare workers.
+func (a *Agent) StartSpares(n int) error {
+	for range n {
+		w, err := startWorker("spare", "")
+		if err != nil {
+			return err
+		}
+		a.spare.mu.Lock()
+		a.spare.workers = append(a.spare.workers, w)
+		a.spare.mu.Unlock()
+	}
+	return nil
+}
+
+// worker returns a worker for role ("holder" or "unload") and name: a
+// spare told what it becomes, else a new process. Spares are taken oldest
+// first, so the processes of a run exist in the order of its steps, as in
+// a cold boot: the kernel walks its task list in that order, and the
+// hung-task detector reports blocked tasks so (holder-A before rmmod).
+func (a *Agent) worker(role, name string) (*worker, error) {
+	a.spare.mu.Lock()
+	var w *worker
+	if len(a.spare.workers) > 0 {
+		w, a.spare.workers = a.spare.workers[0], a.spare.workers[1:]
+	}
+	a.spare.mu.Unlock()
+	if w == nil {
+		return startWorker(role, name)
+	}
+	verb := "hold"
+	if role == "unload" {
+		verb = "unload"
+	}
+	if _, err := fmt.Fprintf(w.in, "%s %s\n", verb, name); err != nil {
+		return startWorker(role, name) // the spare is gone: start one
+	}
+	w.become(role, name)
 	return w, nil
 }
 

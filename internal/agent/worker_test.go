@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"fmt"
+	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,4 +58,58 @@ func TestWaitDeadOnlyWhenItStays(t *testing.T) {
 	if r := w.wait(answerAfter(4*deadPoll), 5*time.Second, children); !r.OK {
 		t.Errorf("reaped child: %+v; want the answer", r)
 	}
+}
+
+// A spare holder becomes the holder or the unloader a step asks for: it
+// takes the name (the kernel reports it as holder-A) and answers as one
+// started for the step would.
+func TestSpares(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "lab-holder")
+	if out, err := exec.Command("gcc", "-static", "-Os", "-o", bin, "holder/holder.c").CombinedOutput(); err != nil {
+		t.Skipf("no gcc to build the holder: %v\n%s", err, out)
+	}
+	old := holderBinary
+	holderBinary = bin
+	t.Cleanup(func() { holderBinary = old })
+	a := New(slog.New(slog.DiscardHandler))
+	if err := a.StartSpares(2); err != nil {
+		t.Fatal(err)
+	}
+	oldest := a.spare.workers[0].pid
+	w, err := a.worker("holder", "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.pid != oldest {
+		t.Errorf("holder A is spare %d; want the oldest, %d (the kernel lists tasks by age)", w.pid, oldest)
+	}
+	t.Cleanup(func() { w.in.Close() }) // a holder exits at the end of its input
+	file := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(file, []byte("spare"), 0o644)
+	for _, req := range []protocol.Request{{Action: protocol.ActionOpen, Path: file}, {Action: protocol.ActionRead, Count: 10}} {
+		if r := a.run(w, req, false, 5*time.Second); !r.OK {
+			t.Fatalf("%s by a spare = %+v", req.Action, r)
+		}
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", w.pid))
+	if err != nil || strings.TrimSpace(string(comm)) != "holder-A" || w.comm != "holder-A" {
+		t.Errorf("spare as holder A: comm %q (%v), worker comm %q; want holder-A", comm, err, w.comm)
+	}
+	u, err := a.worker("unload", "no_such_module")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The host refuses delete_module (ENOENT, EPERM or ENOSYS): an answer,
+	// from a one-shot worker named rmmod.
+	if r := a.run(u, protocol.Request{Action: protocol.ActionUnload}, false, 5*time.Second); r.OK || r.Errno == "" || r.NoAnswer || u.comm != "rmmod" || !u.oneShot {
+		t.Errorf("spare as unloader: %+v, comm %q; want a refusal from rmmod", r, u.comm)
+	}
+	if len(a.spare.workers) != 0 {
+		t.Errorf("%d spares left; want 0", len(a.spare.workers))
+	}
+	b, err := a.worker("holder", "B")
+	if err != nil || b.pid == 0 {
+		t.Fatalf("no spare left: %v; want a new holder", err)
+	}
+	b.in.Close()
 }

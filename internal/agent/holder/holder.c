@@ -14,6 +14,9 @@
  * sleeping threads: a different story from the one the kernel tells real
  * programs.
  *
+ * "lab-holder --spare" waits for its first line to become a holder or an
+ * unloader (see main).
+ *
  * "lab-holder --unload MODULE" is the agent's unloader: one
  * delete_module(O_NONBLOCK) in a process of its own named rmmod, so that an
  * unload that blocks (a procfs read in flight) can be observed, and kernel
@@ -131,15 +134,14 @@ static int unload(const char *module)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* hold is the holder proper: it answers one command a line until its
+ * standard input closes. */
+static int hold(const char *holder)
 {
 	char line[4096], name[16];
 	int fd = -1;
 
-	if (argc == 3 && !strcmp(argv[1], "--unload"))
-		return unload(argv[2]);
-
-	snprintf(name, sizeof(name), "holder-%s", argc > 1 ? argv[1] : "");
+	snprintf(name, sizeof(name), "holder-%s", holder);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 
 	while (fgets(line, sizeof(line), stdin)) {
@@ -248,4 +250,26 @@ int main(int argc, char **argv)
 		}
 	}
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char role[256];
+
+	if (argc == 3 && !strcmp(argv[1], "--unload"))
+		return unload(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "--spare")) {
+		/* Started ahead of need (the agent keeps a few in a snapshot, so
+		 * that a restored run does not wait for a process to start): the
+		 * first line says what it becomes, "hold NAME" or "unload MODULE". */
+		if (!fgets(role, sizeof(role), stdin))
+			return 0;
+		role[strcspn(role, "\n")] = 0;
+		if (!strncmp(role, "unload ", 7))
+			return unload(role + 7);
+		if (strncmp(role, "hold ", 5))
+			return 2;
+		return hold(role + 5);
+	}
+	return hold(argc > 1 ? argv[1] : "");
 }
