@@ -305,10 +305,29 @@ func (s *session) bootOrRestore(ctx context.Context, acc string) error {
 	if ctx.Err() != nil {
 		return fail(results.KindInterrupted, ctx.Err())
 	}
-	note := fmt.Sprintf("snapshot restore failed (%v); booted cold", err)
+	s.newAttempt(acc) // the failed restore's QEMU stops: its files are whole
+	kept := s.keepFailedRestore()
+	note := fmt.Sprintf("snapshot restore failed (%v); booted cold%s", err, kept)
 	s.r.Notes = append(s.r.Notes, note)
 	fmt.Fprintln(s.progress(), "lab:", note)
-	return s.boot(ctx, acc) // stops the failed restore's VM first
+	return s.boot(ctx, acc)
+}
+
+// keepFailedRestore moves the failed restore's console log and QEMU stderr
+// aside (restore-console.log, restore-qemu.stderr) before the cold boot
+// writes its own: they are the evidence of what went wrong. It returns
+// what the note says about them.
+func (s *session) keepFailedRestore() string {
+	moved := false
+	for _, name := range []string{"console.log", "qemu.stderr"} {
+		if os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, "restore-"+name)) == nil {
+			moved = true
+		}
+	}
+	if !moved {
+		return ""
+	}
+	return "; its console log is restore-console.log"
 }
 
 // SnapshotEntry is one snapshot in the cache, for lab doctor and lab

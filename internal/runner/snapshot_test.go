@@ -130,3 +130,25 @@ func TestPruneSnapshots(t *testing.T) {
 		t.Errorf("left %v; want %v", leftNames, want)
 	}
 }
+
+// A failed restore's console log is evidence: it is kept beside the cold
+// boot's, not overwritten by it.
+func TestKeepFailedRestore(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "console.log"), []byte("traps: PANIC: double fault\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "qemu.stderr"), nil, 0o600)
+	s := &session{dir: dir}
+	if note := s.keepFailedRestore(); note != "; its console log is restore-console.log" {
+		t.Errorf("note = %q", note)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "restore-console.log"))
+	if err != nil || string(b) != "traps: PANIC: double fault\n" {
+		t.Errorf("restore-console.log = %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "console.log")); err == nil {
+		t.Errorf("console.log still there for the cold boot to overwrite")
+	}
+	if note := (&session{dir: t.TempDir()}).keepFailedRestore(); note != "" {
+		t.Errorf("nothing to keep: note %q", note)
+	}
+}

@@ -15,7 +15,7 @@ func TestArgs(t *testing.T) {
 		// The forward listens on loopback only, and the guest reaches
 		// nothing outside.
 		"hostfwd=tcp:127.0.0.1:40022-:22", "restrict=on",
-		"virtio-net-pci,netdev=net0,romfile=",
+		"virtio-net-pci,netdev=net0,romfile=,guest_announce=off",
 	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("Args() = %s; want it to contain %q", args, want)
