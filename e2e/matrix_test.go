@@ -35,6 +35,13 @@ func TestMatrix(t *testing.T) {
 		if r.Verdict != results.Pass {
 			t.Errorf("%s on %s = %s (%s %s); want pass", r.Experiment, r.Kernel.Name, r.Verdict, r.Reason, r.Error)
 		}
+		// A restore that fails boots cold and the cell still passes: the
+		// note is what shows a restored guest that crashed.
+		for _, n := range r.Notes {
+			if strings.HasPrefix(n, "snapshot restore failed") {
+				t.Errorf("%s on %s: %s", r.Experiment, r.Kernel.Name, n)
+			}
+		}
 		if r.Experiment == "chardev-unsafe" && len(r.Processes) > 0 {
 			states[r.Kernel.Name] = r.Processes[0].State
 			// The read the holder dies in: a dead (X) holder ends it at
