@@ -204,7 +204,11 @@ func (w *worker) send(req protocol.Request) (*pendingStep, error) {
 		return nil, fmt.Errorf("%s has not answered its %s step of %s ago: %w",
 			w.name, w.pending.action, time.Since(w.pending.since).Round(time.Millisecond), errBusy)
 	}
-	if _, err := w.in.Write([]byte(commandLine(req))); err != nil {
+	// A one-shot unloader reads nothing: told what to do when started (or,
+	// as a spare, by its first line), it may have answered and exited
+	// already, so that writing to it fails (EPIPE) while its answer waits
+	// in the pipe. Its answer, or the end of its output, settles the step.
+	if _, err := w.in.Write([]byte(commandLine(req))); err != nil && !w.oneShot {
 		return nil, fmt.Errorf("%s does not take steps any more: %w", w.name, err)
 	}
 	p := &pendingStep{action: string(req.Action), since: time.Now(), done: make(chan struct{})}

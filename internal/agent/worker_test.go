@@ -99,6 +99,14 @@ func TestSpares(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A spare unloader answers as soon as it is told its module and exits:
+	// the step's own command then meets a closed pipe, and must still
+	// get the answer waiting in the other.
+	for deadline := time.Now().Add(5 * time.Second); !a.children.reaped(u.pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the spare unloader did not exit")
+		}
+	}
 	// The host refuses delete_module (ENOENT, EPERM or ENOSYS): an answer,
 	// from a one-shot worker named rmmod.
 	if r := a.run(u, protocol.Request{Action: protocol.ActionUnload}, false, 5*time.Second); r.OK || r.Errno == "" || r.NoAnswer || u.comm != "rmmod" || !u.oneShot {
