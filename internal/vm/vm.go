@@ -268,9 +268,25 @@ func (v *VM) connectQMP(sock string, limit time.Duration) error {
 			return fmt.Errorf("qemu created no QMP socket within %s", limit)
 		}
 	}
-	mon, err := qmp.NewSocketMonitor("unix", sock, 2*time.Second)
-	if err != nil {
-		return fmt.Errorf("qmp: %w", err)
+	// The socket file appears at bind(), a moment before QEMU listen()s on
+	// it: a connection in between is refused. On a loaded host (a fresh
+	// clone's tests compiling modules beside a VM) lab took that for a dead
+	// QEMU and killed it; it now dials again until QEMU listens or exits.
+	var mon *qmp.SocketMonitor
+	for {
+		var err error
+		mon, err = qmp.NewSocketMonitor("unix", sock, 2*time.Second)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return fmt.Errorf("qmp: %w", err)
+		}
+		select {
+		case <-v.exited:
+			return fmt.Errorf("%w before it took QMP connections: %v", ErrExited, v.waitErr)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if err := mon.Connect(); err != nil {
 		return fmt.Errorf("qmp: %w", err)

@@ -1,8 +1,15 @@
 package vm
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestArgs(t *testing.T) {
@@ -45,4 +52,51 @@ func TestArgsGDB(t *testing.T) {
 	if args := strings.Join(v.Args("/s"), " "); strings.Contains(args, "-S") {
 		t.Errorf("Args() unpaused = %s; want no -S", args)
 	}
+}
+
+// QEMU's QMP socket file appears at bind(), a moment before listen(): a
+// connection in between is refused, and lab took that for a dead QEMU and
+// killed it (seen in a fresh clone's tests, the host loaded with module
+// builds). connectQMP must dial again until the socket listens.
+func TestConnectQMPBeforeListen(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "qmp.sock")
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() {
+		time.Sleep(150 * time.Millisecond) // bound, not listening yet
+		if err := syscall.Listen(fd, 1); err != nil {
+			served <- err
+			return
+		}
+		l, err := net.FileListener(os.NewFile(uintptr(fd), sock))
+		if err != nil {
+			served <- err
+			return
+		}
+		defer l.Close()
+		c, err := l.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		// QEMU's greeting, then the answer to qmp_capabilities.
+		io.WriteString(c, `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}`+"\n")
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, `{"return": {}}`+"\n")
+		served <- nil
+	}()
+	v := &VM{exited: make(chan struct{}), panicked: make(chan struct{})}
+	if err := v.connectQMP(sock, 5*time.Second); err != nil {
+		t.Fatalf("connectQMP to a socket that listens 150 ms after bind: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	v.mon.Disconnect()
 }
