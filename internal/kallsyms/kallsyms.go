@@ -36,6 +36,16 @@ func ParseProcModules(text string) []protocol.ModuleExtent {
 	return mods
 }
 
+// Holding returns the module of mods that address a lies in.
+func Holding(mods []protocol.ModuleExtent, a uint64) (protocol.ModuleExtent, bool) {
+	for _, m := range mods {
+		if a >= m.Base && a < m.Base+m.Size {
+			return m, true
+		}
+	}
+	return protocol.ModuleExtent{}, false
+}
+
 // neighbours are, for one asked address and one owner (the kernel, or the
 // module holding the address), the nearest symbol at or below it and the
 // nearest symbol start above it. The name is kept as offsets into the
@@ -73,12 +83,7 @@ func Resolve(r io.Reader, mods []protocol.ModuleExtent, addrs []uint64) ([]proto
 	// The loaded module each address lies in, if any.
 	inModule := make([]protocol.ModuleExtent, len(addrs))
 	for i, a := range addrs {
-		for _, m := range mods {
-			if a >= m.Base && a < m.Base+m.Size {
-				inModule[i] = m
-				break
-			}
-		}
+		inModule[i], _ = Holding(mods, a)
 	}
 	kernel := make([]neighbours, len(addrs))
 	module := make([]neighbours, len(addrs))
@@ -200,7 +205,7 @@ func ReadTextBase(r io.Reader) (uint64, error) {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
-		if len(f) >= 3 && f[2] == TextBase && len(f) == 3 {
+		if len(f) == 3 && f[2] == TextBase {
 			a, ok := parseHex([]byte(f[0]))
 			if !ok || a == 0 {
 				return 0, fmt.Errorf("kallsyms: %s is hidden (%q)", TextBase, f[0])
@@ -237,17 +242,14 @@ func CopyCore(w io.Writer, r io.Reader) error {
 // output: it names the core kernel's addresses on any boot of that build
 // once told where that boot placed TextBase.
 type Core struct {
-	text             []byte
-	base, start, end uint64
+	text []byte
+	// start is TextBase's address in the text, end the core kernel's.
+	start, end uint64
 }
 
 // ParseCore reads CopyCore's output.
 func ParseCore(text []byte) (*Core, error) {
-	base, err := ReadTextBase(bytes.NewReader(text))
-	if err != nil {
-		return nil, err
-	}
-	c := &Core{text: text, base: base}
+	c := &Core{text: text}
 	for _, line := range bytes.Split(text, []byte("\n")) {
 		f := bytes.Fields(line)
 		if len(f) != 3 {
@@ -258,7 +260,7 @@ func ParseCore(text []byte) (*Core, error) {
 			continue
 		}
 		switch string(f[2]) {
-		case "_stext":
+		case TextBase:
 			c.start = a
 		case "_end":
 			c.end = a
@@ -278,7 +280,7 @@ func ParseCore(text []byte) (*Core, error) {
 // TextBase is at liveBase, as that boot placed their symbols; it returns
 // those and the addresses outside the core kernel, which it cannot name.
 func (c *Core) Name(liveBase uint64, addrs []uint64) (named []protocol.KernelSymbol, outside []uint64) {
-	delta := liveBase - c.base // wraps for a lower base; the sums wrap back
+	delta := liveBase - c.start // wraps for a lower base; the sums wrap back
 	var inside []uint64
 	for _, a := range addrs {
 		if k := a - delta; k >= c.start && k < c.end {

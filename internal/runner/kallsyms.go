@@ -83,11 +83,8 @@ func (s *session) nameKernelAddresses(ctx context.Context, addrs []uint64) ([]pr
 	named, outside := core.Name(place.TextBase, addrs)
 	var inModules []uint64
 	for _, a := range outside {
-		for _, m := range place.Loaded {
-			if a >= m.Base && a < m.Base+m.Size {
-				inModules = append(inModules, a)
-				break
-			}
+		if _, ok := kallsyms.Holding(place.Loaded, a); ok {
+			inModules = append(inModules, a)
 		}
 	}
 	if len(inModules) == 0 {

@@ -64,11 +64,6 @@ func (s *session) snapshotKey(sp snapshotSpec) string {
 // SnapshotDir is where snapshots live in the cache.
 func SnapshotDir(cacheDir string) string { return filepath.Join(cacheDir, "snapshots") }
 
-// sealedSnapshot says whether path is there and matches its seal (by the
-// seal's note while the file is unchanged: hashing 110 MB cost each
-// process's first restore of a kernel 0.15-0.2 s).
-func sealedSnapshot(path string) bool { return safefile.Sealed(path) }
-
 // ensureSnapshot returns the sealed snapshot for sp, making it first when
 // it is missing or damaged. A lock makes concurrent cells wait for one
 // maker; once sealed the file is only ever read.
@@ -78,7 +73,7 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 		return "", fmt.Errorf("snapshot dir: %w", err)
 	}
 	path := filepath.Join(dir, s.snapshotKey(sp)+".snap")
-	if sealedSnapshot(path) {
+	if safefile.Sealed(path) {
 		return path, s.useSnapshot(path, sp)
 	}
 	unlock, err := safefile.Lock(ctx, path+".lock", s.o.Log)
@@ -86,7 +81,7 @@ func (s *session) ensureSnapshot(ctx context.Context, sp snapshotSpec) (string, 
 		return "", err
 	}
 	defer unlock()
-	if sealedSnapshot(path) {
+	if safefile.Sealed(path) {
 		return path, s.useSnapshot(path, sp)
 	}
 	fmt.Fprintf(s.progress(), "lab: %s: making a snapshot of a booted guest (once per kernel, initramfs and QEMU)\n", s.p.Image.Spec.Name)
@@ -359,7 +354,7 @@ func Snapshots(cacheDir string, verify bool) ([]SnapshotEntry, error) {
 		}
 		e := SnapshotEntry{Path: p, Size: fi.Size()}
 		if verify {
-			e.Sealed = sealedSnapshot(p)
+			e.Sealed = safefile.Sealed(p)
 		} else {
 			_, err := os.Stat(safefile.SealOf(p))
 			e.Sealed = err == nil

@@ -15,20 +15,20 @@ import (
 func TestSealedSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.snap")
-	if sealedSnapshot(path) {
+	if safefile.Sealed(path) {
 		t.Fatal("a missing snapshot counts as sealed")
 	}
 	if err := os.WriteFile(path, []byte("guest state"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if sealedSnapshot(path) {
+	if safefile.Sealed(path) {
 		t.Fatal("a snapshot without a seal counts as sealed")
 	}
 	sum, _ := safefile.SHA256(path)
 	if err := os.WriteFile(path+".sha256", []byte(sum+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if !sealedSnapshot(path) {
+	if !safefile.Sealed(path) {
 		t.Fatal("a sealed snapshot is not trusted")
 	}
 	// Damage it (another size and time, as any rewrite has).
@@ -37,7 +37,7 @@ func TestSealedSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chtimes(path, later, later)
-	if sealedSnapshot(path) {
+	if safefile.Sealed(path) {
 		t.Fatal("a damaged snapshot counts as sealed")
 	}
 }

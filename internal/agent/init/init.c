@@ -11,7 +11,8 @@
  *
  * It is C, not Go, because a cold boot waits for it: the agent's Go binary
  * as PID 1 spent about 0.1 s under TCG starting its runtime and packages
- * before it mounted anything, and then started a second time as the agent. Its lines in the kernel log are the agent's protocol lines
+ * before it mounted anything, and then started a second time as the agent.
+ * Its lines in the kernel log are the agent's protocol lines
  * (internal/protocol/markers.go; internal/agent checks they agree).
  *
  * Measured on debian-6.1 under TCG, from "Run /init" to the agent's ready
