@@ -26,14 +26,19 @@ import (
 func PanicLine(console string) string { return evidence.PanicLine(console) }
 
 // Steps links each kernel report to the step that was running when the
-// kernel printed it (the agent writes a marker line before every step), and
-// hung-task reports to the processes they name.
+// kernel printed it (the agent writes a marker line before every step),
+// hung-task reports to the processes they name, and each step to the
+// kernel log's time of its marker (Step.At; the first marker of a step
+// counts: an await's reply marks nothing new).
 func Steps(console string, r *results.Result) {
 	type mark struct{ line, step int }
 	var marks []mark
 	for i, line := range strings.Split(console, "\n") {
 		if n, ok := protocol.ParseStep(line); ok {
 			marks = append(marks, mark{i + 1, n})
+			if _, at, ok := evidence.LineTime(line); ok && n >= 1 && n <= len(r.Steps) && r.Steps[n-1].At == 0 {
+				r.Steps[n-1].At = at
+			}
 		}
 	}
 	for oi, o := range r.Oopses {

@@ -26,6 +26,12 @@ func TestAttribute(t *testing.T) {
 			t.Errorf("step %d has reports %v; want none", i+1, st.Oopses)
 		}
 	}
+	// The markers' kernel-log times, read off the log by hand.
+	for i, want := range []float64{3.132186, 3.169345, 3.205767, 3.215385, 3.279390, 13.322601} {
+		if r.Steps[i].At != want {
+			t.Errorf("step %d at %v; want %v (its marker's time)", i+1, r.Steps[i].At, want)
+		}
+	}
 
 	hung := `[    1.0] lab-agent: step 1 unload proc_slow
 [   12.5] INFO: task rmmod:97 blocked for more than 5 seconds.

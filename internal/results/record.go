@@ -8,8 +8,11 @@ import (
 )
 
 // Schema is the version of the result record. Fields may be added; renaming
-// or removing one bumps it.
-const Schema = 1
+// or removing one bumps it, and so does a field older readers would
+// misread (schema 2: a cell of repeats keeps repeat 1's record at the top
+// and the distribution in "repeats"). Read takes every schema up to this
+// one.
+const Schema = 2
 
 // Verdicts.
 const (
@@ -60,6 +63,13 @@ type Result struct {
 	TimingsMS  map[string]int64 `json:"timings_ms"`
 	Provenance Provenance       `json:"provenance"`
 	Notes      []string         `json:"notes,omitempty"`
+	// Signature is what the kernel did, free of what changes from run to
+	// run (signature.go); Write computes it, Read fills it for schema 1.
+	Signature *Signature `json:"signature,omitempty"`
+	// Repeats is set on a cell run more than once (--repeat): the
+	// distribution of the repeats' signatures. The fields above are then
+	// repeat 1's, and each repeat's own record is in repeat-NN/.
+	Repeats *Repeats `json:"repeats,omitempty"`
 }
 
 // Kernel names the kernel a result was taken on.
@@ -87,6 +97,10 @@ type Step struct {
 	Return *int64 `json:"return,omitempty"`
 	Exit   *int   `json:"exit,omitempty"`
 	MS     int64  `json:"ms"`
+	// At is when the step began on the kernel log's clock (the agent's
+	// step marker), in seconds: what places a step beside the kernel's
+	// reports and the unload instant in the timeline. 0 when unknown.
+	At float64 `json:"at,omitempty"`
 	// Process is the state of the process doing the step when it did not
 	// answer, or the observed process of an observe step.
 	Process *StepProcess `json:"process,omitempty"`

@@ -257,8 +257,9 @@ func HTML(w io.Writer, m *Matrix) error {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"secs": func(ms int64) string { return fmt.Sprintf("%.1f s", float64(ms)/1000) },
-	"join": strings.Join,
+	"secs":     func(ms int64) string { return fmt.Sprintf("%.1f s", float64(ms)/1000) },
+	"join":     strings.Join,
+	"timeline": TimelineSVG,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>lab run {{.M.Run.RunID}}</title>
@@ -286,6 +287,7 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 <p>{{$r.Kernel.Release}} ({{$r.Kernel.PackageVersion}}), accel {{$r.Accel}}; boot {{secs (index $r.TimingsMS "boot")}}, total {{secs (index $r.TimingsMS "total")}}</p>
 {{with $r.Reason}}<p><strong>Why:</strong> {{.}}</p>{{end}}
 {{with $r.Error}}<p><strong>Error ({{$r.ErrorKind}}):</strong></p><pre>{{.}}</pre>{{end}}
+{{timeline $r}}
 <table class="matrix"><tr><th>#</th><th>step</th><th>outcome</th><th>ms</th></tr>
 {{range $r.Steps}}<tr><td>{{.Index}}</td><td>{{.Action}} {{.Target}}</td><td>{{if .NoAnswer}}no answer: {{.Error}}{{else if .OK}}ok{{else}}{{.Errno}} {{.Error}}{{end}}{{with .Data}} “{{.}}”{{end}}{{with .Process}}; {{.Comm}} {{.State}}{{with .Wchan}}, wchan {{.}}{{end}}{{end}}</td><td>{{.MS}}</td></tr>
 {{end}}</table>

@@ -2,6 +2,7 @@ package results
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,7 +68,10 @@ func LoadRun(dir string) (*Run, []*Result, error) {
 	var run Run
 	if b, err := os.ReadFile(filepath.Join(dir, "run.json")); err == nil {
 		if err := json.Unmarshal(b, &run); err != nil {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, "run.json"), err)
+		}
+		if run.Schema > Schema {
+			return nil, nil, &NewerSchemaError{Path: filepath.Join(dir, "run.json"), Schema: run.Schema}
 		}
 	} else if !os.IsNotExist(err) {
 		return nil, nil, err

@@ -25,7 +25,7 @@ func TestResultsMatchSchema(t *testing.T) {
 		RunID: "r1", Experiment: "chardev-unsafe", Summary: "s",
 		Kernel: Kernel{Name: "debian-6.1", Release: "6.1.0-1-amd64", PackageVersion: "6.1.1-1"},
 		Accel:  "tcg", Verdict: Fail, Reason: "r", Error: "e", ErrorKind: KindGuestHang, Panic: "Kernel panic - not syncing: x",
-		Steps: []Step{{Index: 1, Line: 5, Action: "read", Target: "A", Errno: "EIO", Error: "x", Data: "d", NoAnswer: true, Exists: &yes, MS: 3,
+		Steps: []Step{{Index: 1, Line: 5, Action: "read", Target: "A", Errno: "EIO", Error: "x", Data: "d", NoAnswer: true, Exists: &yes, MS: 3, At: 12.5,
 			Process: &StepProcess{PID: 9, Comm: "A", State: "D (disk sleep)", Wchan: "w", Stack: []string{"f"}, Exited: true, ExitStatus: "0"}, Oopses: []int{0}}},
 		Checks:    []Check{{Step: 1, Line: 6, What: "ok", Want: "true", Got: "false"}},
 		Oopses:    []evidence.Report{{Kind: evidence.KindPageFault, Title: "BUG: x", Line: 3}},
@@ -36,6 +36,10 @@ func TestResultsMatchSchema(t *testing.T) {
 			Lock: &LockProvenance{LockedRelease: "x"}, QEMU: "8.2.2", Lab: "dev", Cmdline: "console=ttyS0"},
 		Notes: []string{"n"},
 	}
+	other := *full
+	other.Oopses = nil
+	full.Repeats = Distribute([]*Result{full, &other})
+	full.Repeats.ExpectedRate = ">= 0.5"
 	if err := Write(dir, full); err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,8 @@ func CellDir(runDir, kernel, experiment string) (string, error) {
 // so a reader sees the old file or the new one, never half of one.
 func Write(dir string, r *Result) error {
 	r.Schema = Schema
+	sig := SignatureOf(r)
+	r.Signature = &sig
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -57,7 +59,8 @@ func Write(dir string, r *Result) error {
 	return safefile.WriteAtomic(filepath.Join(dir, "result.json"), append(b, '\n'))
 }
 
-// Read loads one result.json.
+// Read loads one result.json of any schema up to Schema; one of schema 1
+// gets its signature computed.
 func Read(path string) (*Result, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -67,7 +70,27 @@ func Read(path string) (*Result, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if r.Schema > Schema {
+		return nil, &NewerSchemaError{Path: path, Schema: r.Schema}
+	}
+	if r.Schema < 1 {
+		return nil, fmt.Errorf("%s: not a lab result (no schema)", path)
+	}
+	if r.Signature == nil {
+		sig := SignatureOf(&r)
+		r.Signature = &sig
+	}
 	return &r, nil
+}
+
+// NewerSchemaError is a record written by a newer lab than this one.
+type NewerSchemaError struct {
+	Path   string
+	Schema int
+}
+
+func (e *NewerSchemaError) Error() string {
+	return fmt.Sprintf("%s: result schema %d is newer than this lab reads (%d): use the lab that wrote it, or a newer one", e.Path, e.Schema, Schema)
 }
 
 // CellKey names a cell of a matrix: a kernel image and an experiment.
