@@ -76,6 +76,15 @@ func TestMatrix(t *testing.T) {
 			t.Errorf("%s missing: %v", f, err)
 		}
 	}
+	// lab diff --map compares the two images of one run: the unsafe
+	// holder is D on 5.10 and X on 6.1, the safe device the same.
+	var dout, derr strings.Builder
+	latest := filepath.Join(dir, "latest")
+	code = cli.Main([]string{"diff", "--map", "debian-5.10=debian-6.1", latest, latest}, &dout, &derr)
+	if code != cli.ExitFail || !strings.Contains(dout.String(), "chardev-unsafe on debian-6.1 (against debian-5.10)") ||
+		!strings.Contains(dout.String(), "process A: D → X") || !strings.Contains(dout.String(), "1 same") {
+		t.Errorf("lab diff --map debian-5.10=debian-6.1 = exit %d:\n%s%s\nwant exit 1, the holder's D → X, chardev-safe the same", code, dout.String(), derr.String())
+	}
 	// lab report rebuilds the same reports from the result files alone.
 	os.Remove(filepath.Join(dir, "latest", "report.md"))
 	var stdout, stderr strings.Builder

@@ -71,7 +71,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd(), g.shellCmd())
+	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.diffCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd(), g.shellCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -152,6 +152,8 @@ type runFlags struct {
 	shard               string // matrix only: "I/N"
 	gdb                 bool   // run only: QEMU's gdbstub, paused at start
 	gdbStep             int    // run only: pause before this step instead
+	repeat              int
+	baseline            baselineFlags
 }
 
 func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
@@ -168,6 +170,8 @@ func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []st
 	c.Flags().BoolVar(&f.snapshot, "snapshot", true, "boot each kernel once, save it, and restore a copy per experiment (the default; a failed restore boots cold, with a note)")
 	c.Flags().MarkHidden("snapshot")
 	c.Flags().BoolVar(&f.cold, "cold", false, "boot every experiment from scratch instead of restoring a saved boot")
+	c.Flags().IntVar(&f.repeat, "repeat", 1, "run each cell N times, each from a fresh restore, and record how often each behaviour occurs (every repeat in repeat-NN/)")
+	f.baseline.add(c)
 }
 
 func (g *globals) runCmd() *cobra.Command {
@@ -216,9 +220,18 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err := accel.Validate(g.accel, nil); err != nil {
 		return fmt.Errorf("%s: %w", g.accelSource, err)
 	}
+	if f.repeat < 1 {
+		return fmt.Errorf("--repeat %d: want 1 or more runs of each cell", f.repeat)
+	}
+	if f.repeat > 1 && (f.gdb || f.gdbStep != 0) {
+		return fmt.Errorf("--repeat and --gdb: a debugger follows one run")
+	}
+	base, err := f.baseline.load()
+	if err != nil {
+		return err
+	}
 	var sh shard.Shard
 	if f.shard != "" {
-		var err error
 		if sh, err = shard.Parse(f.shard); err != nil {
 			return fmt.Errorf("--%w", err)
 		}
@@ -272,6 +285,9 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	if err := checkGDB(f, specs, exps); err != nil {
 		return err
 	}
+	if err := base.sharesPlan(specs, exps); err != nil {
+		return err
+	}
 	var plan *results.Plan
 	if f.shard != "" {
 		specs, exps, plan = splitShard(sh, specs, exps)
@@ -287,7 +303,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		SnapshotMirror: g.snapshotMirror, Locked: f.locked, Kmods: f.kmods,
 		Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(), LabVersion: tree.Version,
 		RunTimeout: f.runTimeout, Dump: f.dump, Snapshot: f.snapshot, Cold: f.cold,
-		GDB: f.gdb, GDBStep: f.gdbStep, Commands: needCommands(exps),
+		GDB: f.gdb, GDBStep: f.gdbStep, Commands: needCommands(exps), Repeat: f.repeat,
 	}
 	start := time.Now()
 	runID := results.NewRunID(start)
@@ -310,11 +326,17 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 	}
 	worst := ExitPass
 	var all []*results.Result
+	// With a baseline the comparison leads and the summaries follow it.
+	var summaries strings.Builder
+	summaryOut := g.stdout
+	if base != nil {
+		summaryOut = &summaries
+	}
 	err = runner.Matrix(ctx, o, specs, exps, runID, runDir, f.jobs, func(r *results.Result) {
 		all = append(all, r)
 		worst = max(worst, exitCode(r.Verdict))
 		if !matrix {
-			results.PrintSummary(g.stdout, r, filepath.Join(runDir, r.Kernel.Name, r.Experiment, "result.json"))
+			results.PrintSummary(summaryOut, r, filepath.Join(runDir, r.Kernel.Name, r.Experiment, "result.json"))
 		}
 	})
 	run.Complete = err == nil && len(all) == len(specs)*len(exps)
@@ -324,12 +346,20 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		err = werr
 	}
 	m := results.NewMatrix(run, all)
+	regressions, cerr := base.compare(g.stdout, runDir, all, m)
+	if cerr != nil && err == nil {
+		err = cerr
+	}
 	if rerr := results.WriteReports(runDir, m); rerr != nil && err == nil {
 		err = rerr
 	}
+	io.WriteString(g.stdout, summaries.String())
 	if matrix || len(all) > 1 {
 		fmt.Fprintln(g.stdout)
 		results.Table(g.stdout, m)
+	}
+	if regressions > 0 && !f.baseline.allowChanged() {
+		worst = max(worst, ExitFail)
 	}
 	fmt.Fprintf(g.stdout, "\nrun %s: %s (report.md, report.html, junit.xml)\n", runID, runDir)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 func (g *globals) reportCmd() *cobra.Command {
 	var merge string
+	var bf baselineFlags
 	c := &cobra.Command{
 		Use:   "report RUN-DIR | report --merge OUT RUN-DIR...",
 		Short: "rewrite a run's reports (report.md, report.html, junit.xml) from its result files, or merge shards' run directories into one run; print its matrix",
@@ -21,8 +22,12 @@ func (g *globals) reportCmd() *cobra.Command {
 			return cobra.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			base, err := bf.load()
+			if err != nil {
+				return err
+			}
 			if merge != "" {
-				return g.merge(merge, args)
+				return g.merge(merge, args, base)
 			}
 			run, rs, err := results.LoadRun(args[0])
 			if err != nil {
@@ -32,13 +37,10 @@ func (g *globals) reportCmd() *cobra.Command {
 				return fmt.Errorf("%s: no result.json files", args[0])
 			}
 			m := results.NewMatrix(run, rs)
-			if err := results.WriteReports(args[0], m); err != nil {
-				return err
-			}
-			results.Table(g.stdout, m)
-			return nil
+			return g.reportWith(base, args[0], rs, m, func() error { return results.WriteReports(args[0], m) })
 		},
 	}
+	bf.add(c)
 	c.Flags().StringVar(&merge, "merge", "", "merge the run directories given (shards from `lab matrix --shard`, from several machines) into the new run directory OUT; exit status as lab matrix")
 	return c
 }
@@ -46,15 +48,17 @@ func (g *globals) reportCmd() *cobra.Command {
 // merge is lab report --merge: one run from many, its reports, its matrix,
 // and the exit status lab matrix would have given for the whole matrix (a
 // cell no shard ran counts as an error).
-func (g *globals) merge(out string, dirs []string) error {
+func (g *globals) merge(out string, dirs []string, base *baseline) error {
 	run, rs, err := results.Merge(out, dirs, time.Now())
 	if err != nil {
 		return err
 	}
 	m := results.NewMatrix(run, rs)
-	results.Table(g.stdout, m)
+	if err := g.reportWith(base, out, rs, m, func() error { return results.WriteReports(out, m) }); err != nil {
+		return err
+	}
 	fmt.Fprintf(g.stdout, "\nmerged %d run directories: %s (report.md, report.html, junit.xml)\n", len(dirs), out)
-	g.exit = matrixExit(m)
+	g.exit = max(g.exit, matrixExit(m))
 	if c := m.Counts(); c["missing"] > 0 {
 		return fmt.Errorf("merge: %d of the matrix's cells have no result in the directories given (shown as -)", c["missing"])
 	}
@@ -74,4 +78,23 @@ func matrixExit(m *results.Matrix) int {
 		}
 	}
 	return worst
+}
+
+// reportWith compares the run with the baseline (when there is one),
+// writes the reports with the comparison in them, and prints the matrix;
+// a regression the baseline does not allow makes the exit status 1.
+func (g *globals) reportWith(base *baseline, dir string, rs []*results.Result, m *results.Matrix, write func() error) error {
+	regressions, err := base.compare(g.stdout, dir, rs, m)
+	if err != nil {
+		return err
+	}
+	if err := write(); err != nil {
+		return err
+	}
+	fmt.Fprintln(g.stdout)
+	results.Table(g.stdout, m)
+	if regressions > 0 && !base.flags.allowChanged() {
+		g.exit = max(g.exit, ExitFail)
+	}
+	return nil
 }

@@ -106,6 +106,12 @@ func (p *parser) runExpect(n *yaml.Node, what string) *RunExpect {
 			e.Panic = p.boolean(v, key)
 		case "hung_tasks":
 			e.HungTasks = p.strings(v, key)
+		case "rate":
+			r, err := ParseRate(p.str(v, key))
+			if err != nil {
+				p.fail(v, "rate: %v", err)
+			}
+			e.Rate = r
 		case "kernels":
 			if what != "expect" {
 				return false

@@ -90,6 +90,9 @@ func (e RunExpect) For(kernel string) RunExpect {
 	if o.HungTasks != nil {
 		m.HungTasks = o.HungTasks
 	}
+	if o.Rate != nil {
+		m.Rate = o.Rate
+	}
 	m.Line = o.Line
 	return m
 }

@@ -123,7 +123,11 @@ type RunExpect struct {
 	HungTasks []string
 	// Panic true: the kernel is expected to panic (the run then ends with
 	// the panic, and steps after it do not run); false: it must not.
-	Panic   *bool
+	Panic *bool
+	// Rate is the share of repeats that must pass when the experiment
+	// runs with --repeat (">= 0.9"); without it every repeat must pass.
+	// A single run ignores it.
+	Rate    *Rate
 	Kernels map[string]*RunExpect
 	Line    int
 }

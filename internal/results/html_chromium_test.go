@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -50,6 +51,63 @@ func TestHTMLInChromium(t *testing.T) {
 		t.Errorf("screenshot %s missing or blank: %v", shot, err)
 	}
 	if keep := os.Getenv("LAB_KEEP_SCREENSHOT"); keep != "" {
+		b, _ := os.ReadFile(shot)
+		os.WriteFile(keep, b, 0o644)
+	}
+}
+
+// TestTimelineInChromium renders a report whose cell has a timeline (the
+// real chardev-unsafe run, steps placed on the kernel log's clock) and
+// checks that the DOM Chromium built holds the inline <svg> with a marker
+// per kernel report, each with its title as hover text. LAB_KEEP_TIMELINE
+// names a file to keep the screenshot in, for a person to look at.
+func TestTimelineInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs chromium; skipped with -short")
+	}
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium not found: run scripts/setup.sh (apt-get install chromium)")
+	}
+	r := chardevUnsafe(t)
+	m := NewMatrix(&Run{RunID: "timeline", Complete: true, Kernels: []string{r.Kernel.Name}, Experiments: []string{r.Experiment}}, []*Result{r})
+	dir := t.TempDir()
+	if err := WriteReports(dir, m); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + filepath.Join(dir, "profile")}
+	page := "file://" + filepath.Join(dir, "report.html")
+	out, err := exec.CommandContext(ctx, bin, append(args, "--dump-dom", page)...).Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	svg := regexp.MustCompile(`(?s)<svg [^>]*class="timeline".*?</svg>`).Find(out)
+	if svg == nil {
+		t.Fatalf("rendered DOM has no timeline <svg>")
+	}
+	if n := len(regexp.MustCompile(`<g class="report"`).FindAll(svg, -1)); n != len(r.Oopses) {
+		t.Errorf("timeline in the DOM has %d report markers; want %d", n, len(r.Oopses))
+	}
+	for _, o := range r.Oopses {
+		if n := strings.Count(string(svg), "<title>"+o.Title); n != 1 {
+			t.Errorf("timeline in the DOM has %d <title>s for %q; want 1", n, o.Title)
+		}
+	}
+	if n := len(regexp.MustCompile(`<rect class="bar"`).FindAll(svg, -1)); n != len(r.Steps) {
+		t.Errorf("timeline in the DOM has %d step bars; want %d", n, len(r.Steps))
+	}
+	shot := filepath.Join(dir, "timeline.png")
+	if err := exec.CommandContext(ctx, bin, append(args, "--screenshot="+shot, "--window-size=1000,720", page)...).Run(); err != nil {
+		t.Fatalf("chromium --screenshot: %v", err)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Errorf("screenshot %s missing or blank: %v", shot, err)
+	}
+	if keep := os.Getenv("LAB_KEEP_TIMELINE"); keep != "" {
 		b, _ := os.ReadFile(shot)
 		os.WriteFile(keep, b, 0o644)
 	}

@@ -16,6 +16,9 @@ type Matrix struct {
 	Experiments []string
 	// Cells[experiment][kernel]; nil where no result was written.
 	Cells map[string]map[string]*Result
+	// Sections go first in report.md and report.html (the comparison
+	// with a baseline).
+	Sections []Section
 }
 
 // NewMatrix arranges results; run names the rows and columns that were

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kernel-lab/lab/internal/safefile"
@@ -161,7 +162,26 @@ func copyCell(src, runDir, kernel, experiment string) error {
 	if err != nil {
 		return err
 	}
+	return copyFiles(src, dst, entries)
+}
+
+// copyFiles copies the regular files of src into dst, and its repeats'
+// directories (repeat-NN, from --repeat) with theirs.
+func copyFiles(src, dst string, entries []os.DirEntry) error {
 	for _, e := range entries {
+		if e.IsDir() && strings.HasPrefix(e.Name(), "repeat-") {
+			sub, err := os.ReadDir(filepath.Join(src, e.Name()))
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Join(dst, e.Name()), 0o700); err != nil {
+				return err
+			}
+			if err := copyFiles(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), sub); err != nil {
+				return err
+			}
+			continue
+		}
 		if !e.Type().IsRegular() {
 			continue
 		}

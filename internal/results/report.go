@@ -71,7 +71,48 @@ func cellText(r *Result) string {
 	if r == nil {
 		return "-"
 	}
-	return strings.ToUpper(r.Verdict) + ": " + Observation(r)
+	t := strings.ToUpper(r.Verdict) + ": " + Observation(r)
+	if r.Repeats != nil {
+		t += " [" + r.Repeats.String()
+		if r.Repeats.Flaky {
+			t += "; flaky"
+		}
+		t += "]"
+	}
+	return t
+}
+
+// Section is a part of report.md and report.html that another package
+// computed (the comparison with a baseline): a title, a sentence, and a
+// list whose strong items lead.
+type Section struct {
+	Title string
+	Intro string
+	Items []SectionItem
+}
+
+// SectionItem is one line of a Section, with lines under it.
+type SectionItem struct {
+	Text   string
+	Strong bool
+	Sub    []string
+}
+
+func sectionMarkdown(w io.Writer, s Section) {
+	fmt.Fprintf(w, "## %s\n\n%s\n\n", mdEscape(s.Title), mdEscape(s.Intro))
+	for _, it := range s.Items {
+		if it.Strong {
+			fmt.Fprintf(w, "- **%s**\n", mdEscape(it.Text))
+		} else {
+			fmt.Fprintf(w, "- %s\n", mdEscape(it.Text))
+		}
+		for _, sub := range it.Sub {
+			fmt.Fprintf(w, "  - %s\n", mdEscape(sub))
+		}
+	}
+	if len(s.Items) > 0 {
+		fmt.Fprintln(w)
+	}
 }
 
 // Markdown writes report.md, fit for a CI step summary.
@@ -85,7 +126,11 @@ func Markdown(w io.Writer, m *Matrix) error {
 	if !m.Run.Complete {
 		fmt.Fprint(w, " — **incomplete run**")
 	}
-	fmt.Fprint(w, "\n\n| experiment |")
+	fmt.Fprint(w, "\n\n")
+	for _, sec := range m.Sections {
+		sectionMarkdown(w, sec)
+	}
+	fmt.Fprint(w, "| experiment |")
 	for _, k := range m.Kernels {
 		fmt.Fprintf(w, " %s |", k)
 	}
@@ -275,7 +320,8 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 </style></head><body>
 <h1>lab run {{.M.Run.RunID}}</h1>
 <p>{{index .Counts "pass"}} pass, {{index .Counts "fail"}} fail, {{index .Counts "error"}} error{{with index .Counts "missing"}}, {{.}} not run{{end}}{{if not .M.Run.Complete}} — <strong>incomplete run</strong>{{end}}</p>
-<table class="matrix" id="matrix">
+{{range .M.Sections}}<section class="extra"><h2>{{.Title}}</h2><p>{{.Intro}}</p><ul>{{range .Items}}<li>{{if .Strong}}<strong>{{.Text}}</strong>{{else}}{{.Text}}{{end}}{{with .Sub}}<ul>{{range .}}<li>{{.}}</li>{{end}}</ul>{{end}}</li>{{end}}</ul></section>
+{{end}}<table class="matrix" id="matrix">
 <thead><tr><th>experiment</th>{{range .M.Kernels}}<th>{{.}}</th>{{end}}</tr></thead>
 <tbody>
 {{range .Rows}}<tr><th>{{.Experiment}}</th>{{range .Cells}}<td class="cell {{.Verdict}}" data-kernel="{{.Kernel}}" data-experiment="{{.Experiment}}"><a href="#{{.ID}}"><span class="verdict">{{.Verdict}}</span><br>{{.Text}}</a></td>{{end}}</tr>
@@ -286,6 +332,7 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 <p>{{$r.Summary}}</p>
 <p>{{$r.Kernel.Release}} ({{$r.Kernel.PackageVersion}}), accel {{$r.Accel}}; boot {{secs (index $r.TimingsMS "boot")}}, total {{secs (index $r.TimingsMS "total")}}</p>
 {{with $r.Reason}}<p><strong>Why:</strong> {{.}}</p>{{end}}
+{{with $r.Repeats}}<p><strong>{{.N}} repeats</strong>{{if .Flaky}} (flaky){{end}}: {{.Passed}} passed{{with .ExpectedRate}}, expected rate {{.}}{{end}}; the steps below are repeat 1's, each repeat's record is in repeat-NN/.</p><ul>{{range .Distribution}}<li>{{.Count}}/{{$r.Repeats.N}} {{.Label}}: rate {{printf "%.2f" .Rate}}, 95% interval {{printf "%.2f" .Low}}–{{printf "%.2f" .High}}</li>{{end}}</ul>{{end}}
 {{with $r.Error}}<p><strong>Error ({{$r.ErrorKind}}):</strong></p><pre>{{.}}</pre>{{end}}
 {{timeline $r}}
 <table class="matrix"><tr><th>#</th><th>step</th><th>outcome</th><th>ms</th></tr>

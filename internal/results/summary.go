@@ -39,6 +39,19 @@ func PrintSummary(w io.Writer, r *Result, path string) {
 	if len(r.Oopses) > 0 {
 		fmt.Fprintf(w, "  kernel reports: %d\n", len(r.Oopses))
 	}
+	if rp := r.Repeats; rp != nil {
+		fmt.Fprintf(w, "  repeats: %s; %d of %d passed", rp.String(), rp.Passed, rp.N)
+		if rp.ExpectedRate != "" {
+			fmt.Fprintf(w, " (expected rate %s)", rp.ExpectedRate)
+		}
+		if rp.Flaky {
+			fmt.Fprint(w, "; FLAKY: more than one behaviour")
+		}
+		fmt.Fprintln(w)
+		for _, l := range rp.Lines() {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -70,35 +71,106 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 	longestFirst(cells, func(c cell) results.CellKey {
 		return results.CellKey{Kernel: c.p.Image.Spec.Name, Experiment: c.exp.Name}
 	}, results.LastDurations(filepath.Dir(runDir), filepath.Base(runDir)))
-	work := make(chan cell)
+	// With repeats a cell is N units of work, each a fresh restore into
+	// its own repeat-NN/ directory; the cell's record is written once its
+	// last repeat is in.
+	n := max(o.Repeat, 1)
+	type unit struct {
+		c      cell
+		repeat int // 1-based; 0 without --repeat
+	}
+	type tally struct {
+		reps []*results.Result
+		left int
+	}
+	tallies := map[*experiment.Spec]map[*Prepared]*tally{}
+	work := make(chan unit)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c := range work {
+			for u := range work {
 				start := time.Now()
-				r := Run(ctx, o, c.p, c.exp, runID, runDir)
+				c := u.c
+				var r *results.Result
+				if u.repeat == 0 {
+					r = Run(ctx, o, c.p, c.exp, runID, runDir)
+				} else {
+					dir, err := results.CellDir(runDir, c.p.Image.Spec.Name, c.exp.Name)
+					if err == nil {
+						dir = filepath.Join(dir, RepeatDir(u.repeat))
+						err = os.MkdirAll(dir, 0o700)
+					}
+					r = runIn(ctx, o, c.p, c.exp, runID, dir, err)
+				}
 				mu.Lock()
-				fmt.Fprintf(o.progressWriter(), "lab: %s on %s: %s (%.1f s)\n", c.exp.Name, c.p.Image.Spec.Name, r.Verdict, time.Since(start).Seconds())
-				if done != nil {
-					done(r)
+				if u.repeat == 0 {
+					fmt.Fprintf(o.progressWriter(), "lab: %s on %s: %s (%.1f s)\n", c.exp.Name, c.p.Image.Spec.Name, r.Verdict, time.Since(start).Seconds())
+					if done != nil {
+						done(r)
+					}
+					mu.Unlock()
+					continue
+				}
+				fmt.Fprintf(o.progressWriter(), "lab: %s on %s, repeat %d/%d: %s (%.1f s)\n", c.exp.Name, c.p.Image.Spec.Name, u.repeat, n, r.Verdict, time.Since(start).Seconds())
+				t := tallies[c.exp][c.p]
+				t.reps[u.repeat-1] = r
+				t.left--
+				if t.left == 0 {
+					agg := Aggregate(c.exp, t.reps, runDir)
+					if done != nil {
+						done(agg)
+					}
 				}
 				mu.Unlock()
 			}
 		}()
 	}
+	if n > 1 {
+		for _, c := range cells {
+			if tallies[c.exp] == nil {
+				tallies[c.exp] = map[*Prepared]*tally{}
+			}
+			tallies[c.exp][c.p] = &tally{reps: make([]*results.Result, n), left: n}
+		}
+	}
 feed:
 	for _, c := range cells {
-		select {
-		case work <- c:
-		case <-ctx.Done():
-			break feed
+		for i := range n {
+			u := unit{c: c}
+			if n > 1 {
+				u.repeat = i + 1
+			}
+			select {
+			case work <- u:
+			case <-ctx.Done():
+				break feed
+			}
 		}
 	}
 	close(work)
 	wg.Wait()
+	// A cell cut short keeps the repeats it finished, as an incomplete
+	// cell: its verdict is the interruption's.
+	for _, c := range cells {
+		if t := tallies[c.exp][c.p]; t != nil && t.left > 0 && t.left < n {
+			var got []*results.Result
+			for _, r := range t.reps {
+				if r != nil {
+					got = append(got, r)
+				}
+			}
+			agg := Aggregate(c.exp, got, runDir)
+			agg.Verdict, agg.ErrorKind = results.Error, results.KindInterrupted
+			agg.Error = fmt.Sprintf("only %d of %d repeats ran: %v", len(got), n, context.Cause(ctx))
+			results.Write(filepath.Join(runDir, c.p.Image.Spec.Name, c.exp.Name), agg)
+			if done != nil {
+				done(agg)
+			}
+		}
+	}
 	return ctx.Err()
 }
 

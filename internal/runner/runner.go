@@ -78,6 +78,9 @@ type Options struct {
 	// (snapshot.go); Cold forces a cold boot even then.
 	Snapshot bool
 	Cold     bool
+	// Repeat runs each cell this many times, each from a fresh restore
+	// (Matrix; 0 or 1: once).
+	Repeat int
 	// GDB starts QEMU's gdbstub (loopback only), adds nokaslr and pauses
 	// the VM: before the kernel's first instruction, or before step
 	// GDBStep (1-based) when that is set; the run goes on once the
@@ -181,6 +184,13 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 // <runDir>/<kernel>/<experiment>/. It always returns a result; its verdict
 // is error when the lab could not complete the run.
 func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runID, runDir string) *results.Result {
+	dir, err := results.CellDir(runDir, p.Image.Spec.Name, exp.Name)
+	return runIn(ctx, o, p, exp, runID, dir, err)
+}
+
+// runIn is Run into the directory dir (a cell's, or one repeat's);
+// dirErr is why dir could not be made.
+func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runID, dir string, dirErr error) *results.Result {
 	o.Log = logx.Or(o.Log)
 	spec := p.Image.Spec
 	r := &results.Result{
@@ -194,16 +204,15 @@ func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runI
 		TimingsMS:  map[string]int64{},
 	}
 	start := time.Now()
-	dir, err := results.CellDir(runDir, spec.Name, exp.Name)
-	if err != nil {
-		r.Verdict, r.Error, r.ErrorKind = results.Error, err.Error(), results.KindBoot
+	if dirErr != nil {
+		r.Verdict, r.Error, r.ErrorKind = results.Error, dirErr.Error(), results.KindBoot
 		return r
 	}
 	s := &session{o: o, p: p, exp: exp, r: r, dir: dir, tickets: map[string]string{}}
 	limit := o.runTimeout()
 	rctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("the run took longer than %s", limit))
 	defer cancel()
-	err = s.run(rctx)
+	err := s.run(rctx)
 	s.collect(err == nil)
 	r.TimingsMS["total"] = time.Since(start).Milliseconds()
 	if err != nil {

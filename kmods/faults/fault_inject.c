@@ -12,12 +12,16 @@
  *                   the agent, so the SSH connection drops mid-step.
  * mode=oops         a NULL pointer dereference (with oops=panic on the
  *                   kernel command line this becomes a panic).
+ * mode=flaky        the oops of mode=oops on a coin toss (get_random_u32()),
+ *                   else the read returns "lucky": a cell whose outcome
+ *                   differs from run to run, for --repeat's rates.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
@@ -25,7 +29,7 @@
 
 static char *mode = "hang";
 module_param(mode, charp, 0444);
-MODULE_PARM_DESC(mode, "what a read does: hang, kill_parent or oops");
+MODULE_PARM_DESC(mode, "what a read does: hang, kill_parent, oops or flaky");
 
 static ssize_t fault_read(struct file *file, char __user *buf, size_t len, loff_t *ppos)
 {
@@ -48,11 +52,13 @@ static ssize_t fault_read(struct file *file, char __user *buf, size_t len, loff_
 		put_task_struct(parent);
 		return 0;
 	}
-	if (!strcmp(mode, "oops")) {
+	if (!strcmp(mode, "oops") || (!strcmp(mode, "flaky") && (get_random_u32() & 1))) {
 		int *volatile p = NULL;
 
 		return *p;
 	}
+	if (!strcmp(mode, "flaky"))
+		return simple_read_from_buffer(buf, len, ppos, "lucky\n", 6);
 	return -EINVAL;
 }
 

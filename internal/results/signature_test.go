@@ -1,0 +1,97 @@
+package results
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/kernel-lab/lab/internal/evidence"
+)
+
+// TestSignatureOfARealRun: the signature of the real debian-6.1
+// chardev-unsafe cell kept as test data, fact by fact as read off its
+// result.json by hand: no address, PID, time or data in it.
+func TestSignatureOfARealRun(t *testing.T) {
+	r, err := Read("testdata/cells/chardev-unsafe-pass/result.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"verdict pass",
+		"step 1 load chardev_unsafe: ok",
+		"step 2 open A: ok",
+		"step 3 read A: ok, data matched",
+		"step 4 unload chardev_unsafe: ok",
+		"step 5 read A: no answer",
+		"step 6 observe A: ok",
+		"report page fault in vfs_read",
+		"report page fault in filp_close",
+		"process A: X",
+	}
+	if got := r.Signature.Lines(); !slices.Equal(got, want) {
+		t.Errorf("signature of a schema 1 record, computed on read:\n%q\nwant\n%q", got, want)
+	}
+	if l := r.Signature.Label(); l != "page fault in vfs_read, page fault in filp_close" {
+		t.Errorf("Label = %q", l)
+	}
+}
+
+func TestSignatureLeavesOutWhatVaries(t *testing.T) {
+	mk := func(pid int, addr, data string, ms int64, hung int) *Result {
+		r := &Result{Verdict: Pass,
+			Steps:     []Step{{Index: 1, Action: "read", Target: "A", OK: true, Data: data, MS: ms, At: float64(ms)}},
+			Processes: []Process{{Holder: "A", PID: pid, Comm: "holder-A", State: "D (disk sleep)"}},
+		}
+		r.Oopses = append(r.Oopses, evidence.Report{Kind: evidence.KindPageFault, Title: "BUG: unable to handle page fault for address: " + addr, PID: pid, Time: float64(ms)})
+		for range hung {
+			r.Oopses = append(r.Oopses, evidence.Report{Kind: evidence.KindHungTask, Title: "INFO: task holder-A blocked in lab_read", Guilty: "lab_read", PID: pid})
+		}
+		return r
+	}
+	a, b := SignatureOf(mk(87, "ffffffffc04f3190", "0 times", 3, 5)), SignatureOf(mk(91, "ffffffffc020f1b0", "1 times", 9, 4))
+	if a.Key() != b.Key() {
+		t.Errorf("signatures differ in what must not count:\n%s\n--\n%s", a.Key(), b.Key())
+	}
+	if len(a.Reports) != 2 || a.Reports[0].Title != "BUG: unable to handle page fault for address: ADDR" {
+		t.Errorf("reports %+v; want the address replaced and the hung task once", a.Reports)
+	}
+	c := mk(87, "ffffffffc04f3190", "0 times", 3, 0)
+	c.Processes[0].State = "X (dead)"
+	if SignatureOf(c).Key() == a.Key() {
+		t.Error("a holder in X has the signature of one in D")
+	}
+}
+
+func TestWilson(t *testing.T) {
+	// Textbook values of the 95% Wilson score interval.
+	for _, c := range []struct {
+		k, n     int
+		low, hig float64
+	}{
+		{0, 10, 0, 0.2775}, {10, 10, 0.7225, 1}, {5, 10, 0.2366, 0.7634}, {1, 20, 0.0089, 0.2361}, {0, 0, 0, 1},
+	} {
+		lo, hi := Wilson(c.k, c.n)
+		if math.Abs(lo-c.low) > 5e-4 || math.Abs(hi-c.hig) > 5e-4 {
+			t.Errorf("Wilson(%d, %d) = %.4f–%.4f; want %.4f–%.4f", c.k, c.n, lo, hi, c.low, c.hig)
+		}
+	}
+}
+
+func TestDistribute(t *testing.T) {
+	crash := &Result{Verdict: Pass, Oopses: []evidence.Report{{Kind: evidence.KindNullDeref, Title: "BUG: kernel NULL pointer dereference in fault_read"}}}
+	quiet := &Result{Verdict: Pass}
+	rp := Distribute([]*Result{quiet, crash, crash, quiet, crash})
+	if rp.N != 5 || rp.Passed != 5 || !rp.Flaky || len(rp.Distribution) != 2 {
+		t.Fatalf("Distribute = %+v", rp)
+	}
+	top := rp.Distribution[0]
+	if top.Count != 3 || !slices.Equal(top.Repeats, []int{2, 3, 5}) || top.Label != "kernel NULL pointer dereference in fault_read" {
+		t.Errorf("most frequent = %+v; want the crash, repeats 2 3 5", top)
+	}
+	if s := rp.String(); s != "3/5 kernel NULL pointer dereference in fault_read, 2/5 no report" {
+		t.Errorf("String = %q", s)
+	}
+	if s := Distribute([]*Result{quiet, quiet}).String(); s != "2/2 same" {
+		t.Errorf("String = %q; want 2/2 same", s)
+	}
+}
