@@ -18,8 +18,8 @@ import (
 // cold boot, restore to ready and per-cell overhead, as ratios measured in
 // one run (absolute times across runs mean little on a shared host).
 func (g *globals) benchCmd() *cobra.Command {
-	var kernel, expName string
-	var rounds int
+	var kernel, expName, repeatExp string
+	var rounds, repeatK int
 	c := &cobra.Command{
 		Use:   "bench",
 		Short: "time the boot floor, lab's cold boot and a snapshot restore, side by side as ratios",
@@ -61,12 +61,22 @@ func (g *globals) benchCmd() *cobra.Command {
 				return err
 			}
 			printBench(g, specs[0].Name, acc, exp.Name, rs)
+			if repeatK < 2 {
+				return nil
+			}
+			cs, err := g.benchRepeats(ctx, tree.Module, cache, specs[0].Name, acc, repeatExp, repeatK, rounds)
+			if err != nil {
+				return err
+			}
+			printRepeatCost(g, repeatExp, repeatK, cs)
 			return nil
 		},
 	}
 	c.Flags().StringVarP(&kernel, "kernel", "k", DefaultKernel, "kernel image to time")
 	c.Flags().StringVar(&expName, "experiment", "chardev-safe", "experiment each cell runs")
 	c.Flags().IntVarP(&rounds, "rounds", "n", 3, "rounds (medians are printed)")
+	c.Flags().IntVar(&repeatK, "repeat", 10, "also time lab run --repeat K against lab run, as separate processes (below 2: skip)")
+	c.Flags().StringVar(&repeatExp, "repeat-experiment", "chardev-unsafe", "experiment the --repeat timing runs")
 	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto, kvm or tcg")
 	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
 	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")

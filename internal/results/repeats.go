@@ -134,7 +134,7 @@ func (rp *Repeats) String() string {
 func (rp *Repeats) Lines() []string {
 	var out []string
 	for _, s := range rp.Distribution {
-		out = append(out, fmt.Sprintf("%2d/%d %-40s rate %.2f, 95%% interval %.2f–%.2f", s.Count, rp.N, s.Label, s.Rate, s.Low, s.High))
+		out = append(out, fmt.Sprintf("%2d/%d  rate %.2f, 95%% interval %.2f–%.2f  %s", s.Count, rp.N, s.Rate, s.Low, s.High, s.Label))
 	}
 	return out
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -78,6 +77,9 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 	type unit struct {
 		c      cell
 		repeat int // 1-based; 0 without --repeat
+		dir    string
+		dirErr error
+		pre    *preloaded
 	}
 	type tally struct {
 		reps []*results.Result
@@ -94,17 +96,7 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 			for u := range work {
 				start := time.Now()
 				c := u.c
-				var r *results.Result
-				if u.repeat == 0 {
-					r = Run(ctx, o, c.p, c.exp, runID, runDir)
-				} else {
-					dir, err := results.CellDir(runDir, c.p.Image.Spec.Name, c.exp.Name)
-					if err == nil {
-						dir = filepath.Join(dir, RepeatDir(u.repeat))
-						err = os.MkdirAll(dir, 0o700)
-					}
-					r = runIn(ctx, o, c.p, c.exp, runID, dir, err)
-				}
+				r := runIn(ctx, o, c.p, c.exp, runID, u.dir, u.dirErr, u.pre)
 				mu.Lock()
 				if u.repeat == 0 {
 					fmt.Fprintf(o.progressWriter(), "lab: %s on %s: %s (%.1f s)\n", c.exp.Name, c.p.Image.Spec.Name, r.Verdict, time.Since(start).Seconds())
@@ -143,9 +135,16 @@ feed:
 			if n > 1 {
 				u.repeat = i + 1
 			}
+			// Each unit's guest starts loading as soon as the unit before
+			// it is taken: one more than the jobs at most.
+			u.dir, u.dirErr = unitDir(runDir, c.p, c.exp, u.repeat)
+			if u.dirErr == nil {
+				u.pre = preload(ctx, o, c.p, c.exp, u.dir)
+			}
 			select {
 			case work <- u:
 			case <-ctx.Done():
+				u.pre.discard()
 				break feed
 			}
 		}

@@ -185,12 +185,14 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 // is error when the lab could not complete the run.
 func Run(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runID, runDir string) *results.Result {
 	dir, err := results.CellDir(runDir, p.Image.Spec.Name, exp.Name)
-	return runIn(ctx, o, p, exp, runID, dir, err)
+	return runIn(ctx, o, p, exp, runID, dir, err, nil)
 }
 
 // runIn is Run into the directory dir (a cell's, or one repeat's);
-// dirErr is why dir could not be made.
-func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runID, dir string, dirErr error) *results.Result {
+// dirErr is why dir could not be made; pre is the guest loaded for it
+// ahead of time, or nil.
+func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, runID, dir string, dirErr error, pre *preloaded) *results.Result {
+	defer pre.discard() // a run that did not restore leaves it unused
 	o.Log = logx.Or(o.Log)
 	spec := p.Image.Spec
 	r := &results.Result{
@@ -208,7 +210,7 @@ func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, ru
 		r.Verdict, r.Error, r.ErrorKind = results.Error, dirErr.Error(), results.KindBoot
 		return r
 	}
-	s := &session{o: o, p: p, exp: exp, r: r, dir: dir, tickets: map[string]string{}}
+	s := &session{o: o, p: p, exp: exp, r: r, dir: dir, tickets: map[string]string{}, pre: pre}
 	limit := o.runTimeout()
 	rctx, cancel := context.WithTimeoutCause(ctx, limit, fmt.Errorf("the run took longer than %s", limit))
 	defer cancel()
@@ -257,6 +259,10 @@ type session struct {
 	// kernelSyms are the running kernel's names for the raw addresses of
 	// its reports, asked of its kallsyms before the VM stops.
 	kernelSyms []evidence.KernelSymbol
+	// pre is this run's guest, restored ahead of time (preload.go); the
+	// restore takes it. snapshotPath is the snapshot the guest came from.
+	pre          *preloaded
+	snapshotPath string
 }
 
 func (s *session) consolePath() string { return filepath.Join(s.dir, "console.log") }

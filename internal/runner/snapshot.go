@@ -245,6 +245,14 @@ func (s *session) restore(ctx context.Context, acc string) error {
 		return err
 	}
 	start := time.Now()
+	if ps := s.pre.take(path); ps != nil {
+		// Restored ahead of time, while the cells before this one ran.
+		s.pre = nil
+		s.adopt(ps, time.Since(start))
+		return nil
+	}
+	s.pre = nil
+	s.snapshotPath = path
 	cfg := sp.cfg
 	cfg.Incoming = true
 	cfg.Console, cfg.Stderr = s.consolePath(), filepath.Join(s.dir, "qemu.stderr")

@@ -87,6 +87,16 @@ func (v *VM) SaveSnapshot(path string, timeout time.Duration) error {
 // Restore loads the state SaveSnapshot wrote into a VM started with
 // Incoming, and returns once the guest runs again.
 func (v *VM) Restore(path string, timeout time.Duration) error {
+	if err := v.Load(path, timeout); err != nil {
+		return err
+	}
+	return v.Resume()
+}
+
+// Load loads the state SaveSnapshot wrote into a VM started with Incoming
+// and leaves the guest paused: a run can load its guest ahead of time, and
+// Resume it when it starts.
+func (v *VM) Load(path string, timeout time.Duration) error {
 	if !v.cfg.Incoming {
 		return fmt.Errorf("restore %s: the VM was not started for an incoming migration", path)
 	}
@@ -112,15 +122,17 @@ func (v *VM) Restore(path string, timeout time.Duration) error {
 		st, err := v.Status()
 		return st != "inmigrate", err
 	})
-	if err != nil {
-		return err
-	}
-	// The snapshot was saved stopped, and the stream carries that state:
-	// QEMU leaves the restored guest paused until told to go on.
+	return err
+}
+
+// Resume lets a loaded guest run. The snapshot was saved stopped, and the
+// stream carries that state: QEMU leaves the restored guest paused until
+// told to go on.
+func (v *VM) Resume() error {
 	if st, err := v.Status(); err != nil || st == "running" {
 		return err
 	}
-	_, err = v.QMP("cont", nil, 5*time.Second)
+	_, err := v.QMP("cont", nil, 5*time.Second)
 	return err
 }
 
