@@ -15,6 +15,7 @@ import (
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/vm"
 )
 
 // Matrix runs every experiment on every kernel, up to jobs VMs at once,
@@ -27,6 +28,9 @@ import (
 func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experiment.Spec, runID, runDir string, jobs int, done func(*results.Result)) error {
 	if jobs < 1 {
 		jobs = 1
+	}
+	if o.QEMUVersion == "" {
+		o.QEMUVersion = vm.Version(o.QEMU)
 	}
 	type cell struct {
 		p   *Prepared

@@ -81,6 +81,9 @@ type Options struct {
 	// Repeat runs each cell this many times, each from a fresh restore
 	// (Matrix; 0 or 1: once).
 	Repeat int
+	// QEMUVersion is QEMU's version, asked once by Matrix (a restored
+	// cell asked twice, 10-20 ms each); "" asks each time.
+	QEMUVersion string
 	// GDB starts QEMU's gdbstub (loopback only), adds nokaslr and pauses
 	// the VM: before the kernel's first instruction, or before step
 	// GDBStep (1-based) when that is set; the run goes on once the
@@ -295,7 +298,7 @@ func (s *session) provenance(cmdline string) results.Provenance {
 		InitramfsSHA256: s.p.Initramfs.SHA256,
 		Packages:        map[string]string{},
 		Modules:         map[string]string{},
-		QEMU:            vm.Version(s.o.QEMU),
+		QEMU:            s.o.qemuVersion(),
 		Lab:             s.o.LabVersion,
 		Cmdline:         cmdline,
 	}
@@ -342,4 +345,12 @@ func fileSHA256(path string) string {
 func readFile(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b)
+}
+
+// qemuVersion is QEMU's version: the one Matrix asked, else asked now.
+func (o Options) qemuVersion() string {
+	if o.QEMUVersion != "" {
+		return o.QEMUVersion
+	}
+	return vm.Version(o.QEMU)
 }

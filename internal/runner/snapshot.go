@@ -56,7 +56,7 @@ func (s *session) snapshotKey(sp snapshotSpec) string {
 	fmt.Fprintln(h, snapshotVersion)
 	fmt.Fprintln(h, "kernel", s.p.KernelSHA256, "pvh", sp.cfg.Kernel != s.p.Image.KernelPath())
 	fmt.Fprintln(h, "initramfs", s.p.Initramfs.SHA256)
-	fmt.Fprintln(h, "qemu", vm.Version(sp.cfg.QEMU))
+	fmt.Fprintln(h, "qemu", s.o.qemuVersion())
 	fmt.Fprintln(h, "machine", vm.MachineSignature(sp.cfg))
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }

@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -48,33 +45,10 @@ func (v *VM) DumpMemory(path string, timeout time.Duration) error {
 // Version asks the QEMU binary its version ("7.2.22"), within a bound (a
 // binary or wrapper that never answers must not hold up a run); "" when it
 // cannot be run; bin "" is qemu-system-x86_64.
-//
-// The answer is remembered per binary as long as the file found on PATH
-// keeps its size and modification time: a restored cell asked twice
-// (snapshot key, provenance), 10-20 ms each, and a matrix asks per cell.
 func Version(bin string) string {
 	if bin == "" {
 		bin = "qemu-system-x86_64"
 	}
-	var key string
-	if path, err := exec.LookPath(bin); err == nil {
-		if st, err := os.Stat(path); err == nil {
-			key = fmt.Sprintf("%s %d %d", path, st.Size(), st.ModTime().UnixNano())
-			if v, ok := versions.Load(key); ok {
-				return v.(string)
-			}
-		}
-	}
-	v := askVersion(bin)
-	if key != "" && v != "" {
-		versions.Store(key, v)
-	}
-	return v
-}
-
-var versions sync.Map // "path size mtime" -> version
-
-func askVersion(bin string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "--version")
