@@ -87,6 +87,7 @@ func (b *baseline) compare(w io.Writer, runDir string, rs []*results.Result, m *
 	if err != nil {
 		return 0, fmt.Errorf("--baseline: %w", err)
 	}
+	rep.Baseline = true
 	fmt.Fprintln(w)
 	rep.Text(w)
 	m.Sections = append([]results.Section{rep.Section("Against the baseline")}, m.Sections...)

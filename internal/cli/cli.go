@@ -71,7 +71,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
-	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.diffCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd(), g.shellCmd())
+	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.diffCmd(), g.bisectCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd(), g.shellCmd())
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

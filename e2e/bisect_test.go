@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kernel-lab/lab/internal/cli"
+)
+
+// gitRepo makes a repository in dir whose history is the commits given,
+// each a set of files and a subject, and returns their hashes.
+func gitRepo(t *testing.T, dir string, commits []map[string]string, subjects []string) []string {
+	t.Helper()
+	run := func(args ...string) string {
+		cmd := exec.Command("git", append([]string{"-C", dir, "-c", "user.name=lab", "-c", "user.email=lab@example.invalid"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	run("init", "-q")
+	var ids []string
+	for i, files := range commits {
+		for name, text := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run("add", "-A")
+		run("commit", "-q", "-m", subjects[i])
+		ids = append(ids, run("rev-parse", "HEAD"))
+	}
+	return ids
+}
+
+// TestBisectModuleHistory: a module's history of four commits, the third
+// of which drops .owner from docs/examples/mydrv; lab bisect names the
+// third, in four steps, and leaves no worktree behind.
+func TestBisectModuleHistory(t *testing.T) {
+	needVM(t)
+	src := filepath.Join("..", "docs", "examples", "mydrv")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	unsafe := read("mydrv.c")
+	safe := strings.Replace(unsafe, "/* .owner = THIS_MODULE is missing: that is the bug. */", ".owner = THIS_MODULE,", 1)
+	if safe == unsafe {
+		t.Fatal("test data: mydrv.c no longer has the missing .owner comment")
+	}
+	repo := t.TempDir()
+	ids := gitRepo(t, repo, []map[string]string{
+		{"mydrv.c": safe, "Makefile": read("Makefile"), "mydrv-rmmod.yaml": read("mydrv-rmmod.yaml")},
+		{"mydrv.c": "// a comment\n" + safe},
+		{"mydrv.c": "// a comment\n" + unsafe},
+		{"mydrv.c": "// another comment\n" + unsafe},
+	}, []string{"mydrv, with .owner", "a comment", "drop .owner", "another comment"})
+	code, out, dir := runLab(t, "bisect", "--repeat", "2", "--kmods", repo, "--good", ids[0], "--bad", ids[3], filepath.Join(repo, "mydrv-rmmod.yaml"))
+	if code != cli.ExitPass {
+		t.Fatalf("lab bisect = exit %d", code)
+	}
+	if !strings.Contains(out, "first commit where the behaviour changed: "+ids[2][:12]+" drop .owner") {
+		t.Errorf("bisect did not name the third commit:\n%s", out)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "latest", "bisect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Result struct {
+			Outcome      string
+			FirstChanged struct{ ID string } `json:"first_changed"`
+			Changes      []string
+			Steps        []struct{ Decision, Repeats string }
+		}
+	}
+	json.Unmarshal(b, &rec)
+	r := rec.Result
+	if r.Outcome != "found" || r.FirstChanged.ID != ids[2] || len(r.Steps) > 4 {
+		t.Errorf("bisect.json: %s, first changed %s after %d steps; want found, %s, at most 4 steps", r.Outcome, r.FirstChanged.ID, len(r.Steps), ids[2])
+	}
+	want := "step 4 unload mydrv: EAGAIN → ok"
+	if !strings.Contains(strings.Join(r.Changes, "\n"), want) {
+		t.Errorf("changes %q; want %q among them", r.Changes, want)
+	}
+	for _, st := range r.Steps {
+		if st.Repeats != "2/2" {
+			t.Errorf("step %+v: want both repeats agreeing", st)
+		}
+	}
+	if wt, _ := exec.Command("git", "-C", repo, "worktree", "list").Output(); strings.Count(string(wt), "\n") != 1 {
+		t.Errorf("worktrees left behind:\n%s", wt)
+	}
+	// Bad input: exit 2, saying why.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--kmods", repo, "--good", ids[3], "--bad", ids[0]}, "not an ancestor"},
+		{[]string{"--kmods", repo, "--good", "nosuchrev", "--bad", ids[0]}, "no commit"},
+		{[]string{"--kmods", repo, "--good", ids[1], "--bad", ids[1]}, "same commit"},
+		{[]string{"--good", ids[0]}, "give --series"},
+	} {
+		var o, e strings.Builder
+		args := append(append([]string{"--root", "..", "--results", t.TempDir(), "bisect"}, c.args...), filepath.Join(repo, "mydrv-rmmod.yaml"))
+		if code := cli.Main(args, &o, &e); code != cli.ExitError || !strings.Contains(e.String(), c.want) {
+			t.Errorf("lab %v = exit %d, %q; want exit 2 saying %q", args, code, e.String(), c.want)
+		}
+	}
+}

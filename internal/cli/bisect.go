@@ -1,0 +1,353 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kernel-lab/lab/internal/bisect"
+	"github.com/kernel-lab/lab/internal/experiment"
+	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/runner"
+	"github.com/kernel-lab/lab/internal/safefile"
+)
+
+type bisectFlags struct {
+	series, from, to string
+	kmods, good, bad string
+	kernel           string
+	repeat, rounds   int
+	jobs             int
+	fresh            bool
+}
+
+func (g *globals) bisectCmd() *cobra.Command {
+	f := &bisectFlags{}
+	c := &cobra.Command{
+		Use:   "bisect EXPERIMENT (--series IMAGE [--from V] [--to V] | --kmods DIR --good REV --bad REV [--kernel K])",
+		Short: "find the first Debian build of a series, or the first commit of a module, where the experiment's behaviour changed, each step decided on --repeat runs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.bisect(cmd.Context(), f, args[0])
+		},
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.series, "series", "", "bisect over every Debian build of this image's series the mirror serves (e.g. debian-6.1)")
+	fl.StringVar(&f.from, "from", "", "with --series: the first build (Debian version of the kernel package; default the oldest served)")
+	fl.StringVar(&f.to, "to", "", "with --series: the last build (default the newest served)")
+	fl.StringVar(&f.kmods, "kmods", "", "bisect over this module directory's git history (in worktrees: your checkout is not touched)")
+	fl.StringVar(&f.good, "good", "", "with --kmods: the first commit (the reference behaviour)")
+	fl.StringVar(&f.bad, "bad", "", "with --kmods: the last commit")
+	fl.StringVarP(&f.kernel, "kernel", "k", DefaultKernel, "with --kmods: the kernel image to run on")
+	fl.IntVar(&f.repeat, "repeat", 3, "runs of each step, each from a fresh restore; a step is decided only when they agree")
+	fl.IntVar(&f.rounds, "rounds", 3, "how often a step runs its repeats again when some could not complete (a guest that hung)")
+	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "VMs to run at once")
+	fl.BoolVar(&f.fresh, "fresh", false, "run every step anew instead of taking steps decided by an earlier run of the same bisect from the cache")
+	fl.StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto, kvm or tcg (default $LAB_ACCEL, else auto)")
+	fl.StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
+	fl.StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	return c
+}
+
+// bisectPlan is what one form of bisect evaluates: the points, and how
+// one point becomes a kernel image and module directories.
+type bisectPlan struct {
+	form  string // "series" or "kmods"
+	cands []bisect.Candidate
+	// point returns the image and extra module directories of a point,
+	// and a cleanup (a worktree's removal).
+	point func(ctx context.Context, c bisect.Candidate) (*image.Spec, []string, func(), error)
+	// builds by candidate ID, for the changelog (series form).
+	builds map[string]*image.Spec
+	notes  []string
+}
+
+func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) error {
+	if (f.series == "") == (f.kmods == "") {
+		return fmt.Errorf("bisect: give --series IMAGE (Debian builds) or --kmods DIR with --good and --bad (a module's commits)")
+	}
+	if f.repeat < 1 || f.rounds < 1 {
+		return fmt.Errorf("bisect: --repeat and --rounds want 1 or more")
+	}
+	tree, cache, err := g.treeAndCache(parent)
+	if err != nil {
+		return err
+	}
+	exp, err := experiment.Find(g.experimentDirs(tree), name)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var plan *bisectPlan
+	if f.series != "" {
+		plan, err = g.seriesPlan(ctx, tree.ImageDirs(), cache, f)
+	} else {
+		plan, err = g.kmodsPlan(ctx, f, cache)
+	}
+	if err != nil {
+		return err
+	}
+	for _, n := range plan.notes {
+		fmt.Fprintln(g.stderr, "lab:", n)
+	}
+	resultsDir := g.resultsFor(tree)
+	runID := "bisect-" + results.NewRunID(time.Now())
+	dir, err := results.RunDir(resultsDir, runID)
+	if err != nil {
+		return err
+	}
+	expBytes, _ := os.ReadFile(exp.File)
+	base := runner.Options{
+		RepoRoot: tree.Module, CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror,
+		SnapshotMirror: g.snapshotMirror, Accel: g.accel, QEMU: g.qemu, Progress: g.stderr, Log: g.logger(),
+		LabVersion: tree.Version, RunTimeout: 10 * time.Minute, Snapshot: true, Repeat: f.repeat,
+		Commands: needCommands([]*experiment.Spec{exp}),
+	}
+	step := 0
+	eval := func(ctx context.Context, c bisect.Candidate, round int) (*results.Result, error) {
+		key := bisectKey(plan.form, expBytes, c.ID, f, round, tree.Version)
+		memo := filepath.Join(cache, "bisect", key+".json")
+		if !f.fresh {
+			var r results.Result
+			if b, err := safefile.ReadSealed(memo); err == nil && json.Unmarshal(b, &r) == nil {
+				fmt.Fprintf(g.stderr, "lab: bisect: %s: from the cache (an earlier run of this bisect)\n", c.Label)
+				return &r, nil
+			}
+		}
+		spec, kmods, cleanup, err := plan.point(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		defer cleanup()
+		step++
+		fmt.Fprintf(g.stderr, "lab: bisect: step %d: %s (%d repeats)\n", step, c.Label, f.repeat)
+		stepDir := filepath.Join(dir, "steps", fmt.Sprintf("%02d-%s", step, safeName(c.ID)))
+		if err := os.MkdirAll(stepDir, 0o700); err != nil {
+			return nil, err
+		}
+		o := base
+		o.Kmods = append(append([]string(nil), tree.ProjectKmods()...), kmods...)
+		var got *results.Result
+		err = runner.Matrix(ctx, o, []*image.Spec{spec}, []*experiment.Spec{exp}, runID, stepDir, f.jobs, func(r *results.Result) { got = r })
+		if err != nil {
+			return nil, err
+		}
+		if got == nil {
+			return nil, fmt.Errorf("bisect step %s: no result", c.Label)
+		}
+		if got.Verdict == results.Error && got.ErrorKind == results.KindBuild {
+			return nil, &bisect.SkipError{Err: fmt.Errorf("does not build: %s", firstLineOf(got.Error))}
+		}
+		// Interrupted steps are not kept: only what was decided resumes.
+		if b, err := json.Marshal(got); err == nil && ctx.Err() == nil && os.MkdirAll(filepath.Dir(memo), 0o700) == nil {
+			safefile.WriteSealed(memo, b)
+		}
+		return got, nil
+	}
+	rec := &bisectRecord{Experiment: exp.Name, Form: plan.form, Repeat: f.repeat, Started: time.Now().UTC()}
+	save := func(res *bisect.Result) {
+		rec.Result = res
+		if err := writeBisect(dir, rec); err != nil {
+			fmt.Fprintln(g.stderr, "lab: bisect:", err)
+		}
+	}
+	res, err := bisect.Run(ctx, plan.cands, eval, bisect.Options{Rounds: f.rounds, Record: save})
+	if err != nil {
+		if res != nil {
+			save(res)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("bisect stopped (%v): the steps done are in %s; run it again to resume from the cache", context.Cause(ctx), filepath.Join(dir, "bisect.json"))
+		}
+		return err
+	}
+	rec.Changelog = g.changelog(ctx, plan, res, base)
+	rec.Finished = time.Now().UTC()
+	save(res)
+	printBisect(g.stdout, rec)
+	fmt.Fprintf(g.stdout, "\nbisect %s: %s (bisect.json, report.md)\n", runID, dir)
+	if res.Outcome == bisect.Flaky || res.Outcome == bisect.Skipped {
+		g.exit = ExitFail
+	}
+	return nil
+}
+
+// bisectKey names a decided step in the cache: the same experiment file,
+// point, repeats and round of the same lab give the same record.
+func bisectKey(form string, exp []byte, id string, f *bisectFlags, round int, version string) string {
+	h := sha256.New()
+	fmt.Fprintln(h, "bisect 1", form, id, f.kernel, f.series, f.repeat, round, version)
+	h.Write(exp)
+	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+func (g *globals) seriesPlan(ctx context.Context, imageDirs []string, cache string, f *bisectFlags) (*bisectPlan, error) {
+	spec, err := g.imagesIn(imageDirs, f.series)
+	if err != nil {
+		return nil, err
+	}
+	opts := image.FetchOptions{CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror, Progress: g.stderr, Log: g.logger()}
+	builds, skipped, err := image.Builds(ctx, spec, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	plan := &bisectPlan{form: "series", builds: map[string]*image.Spec{}}
+	for _, s := range skipped {
+		plan.notes = append(plan.notes, "bisect: left out, not served whole: "+s)
+	}
+	var have []string
+	for _, b := range builds {
+		have = append(have, b.PackageVersion())
+	}
+	from, to := 0, len(builds)-1
+	for i, b := range builds {
+		if b.PackageVersion() == f.from {
+			from = i
+		}
+		if b.PackageVersion() == f.to {
+			to = i
+		}
+	}
+	for _, want := range [][2]string{{"--from", f.from}, {"--to", f.to}} {
+		if want[1] != "" && !contains(have, want[1]) {
+			return nil, fmt.Errorf("bisect %s %s: the mirror serves no such build of %s; it serves %v", want[0], want[1], f.series, have)
+		}
+	}
+	if len(builds) < 2 || to <= from {
+		return nil, fmt.Errorf("bisect: nothing to bisect: the mirror serves %v of %s between --from and --to", have[from:to+1], f.series)
+	}
+	for _, b := range builds[from : to+1] {
+		id := b.PackageVersion()
+		plan.cands = append(plan.cands, bisect.Candidate{ID: id, Label: id + " (" + b.Release + ")"})
+		plan.builds[id] = b
+	}
+	plan.point = func(ctx context.Context, c bisect.Candidate) (*image.Spec, []string, func(), error) {
+		return plan.builds[c.ID], nil, func() {}, nil
+	}
+	return plan, nil
+}
+
+func (g *globals) kmodsPlan(ctx context.Context, f *bisectFlags, cache string) (*bisectPlan, error) {
+	if f.good == "" || f.bad == "" {
+		return nil, fmt.Errorf("bisect --kmods: give --good REV and --bad REV")
+	}
+	repo, err := bisect.OpenRepo(f.kmods)
+	if err != nil {
+		return nil, err
+	}
+	cands, err := repo.Commits(ctx, f.good, f.bad)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := g.tree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := g.imagesIn(tree.ImageDirs(), f.kernel)
+	if err != nil {
+		return nil, err
+	}
+	plan := &bisectPlan{form: "kmods", cands: cands}
+	if repo.Dirty(ctx) {
+		plan.notes = append(plan.notes, fmt.Sprintf("bisect: %s has uncommitted changes; bisecting its committed history only (commit or stash them to include them)", f.kmods))
+	}
+	worktrees := filepath.Join(cache, "bisect", "worktrees")
+	if err := os.MkdirAll(worktrees, 0o700); err != nil {
+		return nil, err
+	}
+	plan.point = func(ctx context.Context, c bisect.Candidate) (*image.Spec, []string, func(), error) {
+		dir, remove, err := repo.Worktree(ctx, worktrees, c.ID)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if _, err := os.Stat(dir); err != nil {
+			remove()
+			return nil, nil, nil, &bisect.SkipError{Err: fmt.Errorf("%s has no %s", c.Label, repo.Rel)}
+		}
+		return spec, []string{dir}, remove, nil
+	}
+	return plan, nil
+}
+
+// imagesIn loads one image by name.
+func (g *globals) imagesIn(dirs []string, name string) (*image.Spec, error) {
+	for _, dir := range dirs {
+		s, err := image.LoadSpec(filepath.Join(dir, name+".yaml"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		return s, err
+	}
+	return nil, fmt.Errorf("no kernel image %q in %v", name, dirs)
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func safeName(id string) string {
+	b := []byte(id)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+') {
+			b[i] = '_'
+		}
+	}
+	if len(b) > 40 {
+		b = b[:40]
+	}
+	return string(b)
+}
+
+func firstLineOf(s string) string {
+	for i, c := range s {
+		if c == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+// bisectRecord is bisect.json.
+type bisectRecord struct {
+	Experiment string         `json:"experiment"`
+	Form       string         `json:"form"`
+	Repeat     int            `json:"repeat"`
+	Started    time.Time      `json:"started"`
+	Finished   time.Time      `json:"finished,omitzero"`
+	Result     *bisect.Result `json:"result"`
+	// Changelog holds the Debian changelog entries between the two builds
+	// (series form).
+	Changelog []string `json:"changelog,omitempty"`
+}
+
+func writeBisect(dir string, rec *bisectRecord) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := safefile.WriteAtomic(filepath.Join(dir, "bisect.json"), append(b, '\n')); err != nil {
+		return err
+	}
+	var md strings.Builder
+	printBisect(&md, rec)
+	return safefile.WriteAtomic(filepath.Join(dir, "report.md"), []byte("```\n"+md.String()+"```\n"))
+}
