@@ -157,3 +157,93 @@ func TestBisectSeriesNewest(t *testing.T) {
 		t.Errorf("--from 6.1.0-0 = exit %d, %q; want exit 2 naming what the mirror serves", code, e.String())
 	}
 }
+
+// TestBisectKernelTree: a kernel tree's history of four commits on top of
+// Debian's linux-source-6.1, the third of which makes procfs's read of a
+// removed entry return ENXIO instead of EIO; lab bisect --kernel-tree
+// names it, building each step incrementally in one object directory.
+// The repository is made once per source into lab's cache.
+func TestBisectKernelTree(t *testing.T) {
+	needVM(t)
+	built := builtTree(t) // for its .config: tinyconfig and guest.config
+	repo, ids := treeRepo(t)
+	cfg, err := os.ReadFile(filepath.Join(built, ".config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(repo, ".config"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, dir := runLab(t, "bisect", "--kernel-tree", repo, "--good", ids[0], "--bad", ids[3], "--repeat", "2", "proc-safe")
+	if code != cli.ExitPass || !strings.Contains(out, "first commit where the behaviour changed: "+ids[2][:12]+" proc: ENXIO") ||
+		!strings.Contains(out, "step 5 read A: EIO → ENXIO") {
+		t.Errorf("lab bisect --kernel-tree = exit %d:\n%s\nwant the third commit named, with step 5's EIO → ENXIO", code, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "latest", "bisect.json"))
+	var rec struct {
+		BuildTimes map[string]string `json:"build_times"`
+	}
+	json.Unmarshal(b, &rec)
+	t.Logf("build times: %v", rec.BuildTimes)
+	if len(rec.BuildTimes) < 3 {
+		t.Errorf("build times %v; want one per step built", rec.BuildTimes)
+	}
+	if wt, _ := exec.Command("git", "-C", repo, "worktree", "list").Output(); strings.Count(string(wt), "\n") != 1 {
+		t.Errorf("worktrees left behind:\n%s", wt)
+	}
+}
+
+// treeRepo makes (once, in lab's cache) a git repository of
+// linux-source-6.1 with three commits on top, and returns it and the four
+// commits.
+func treeRepo(t *testing.T) (string, []string) {
+	t.Helper()
+	cache, err := image.CacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deb, err := image.DownloadPackage(ctx, "bookworm-security", "linux-source-6.1", image.FetchOptions{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(cache, "trees", "bisect-"+filepath.Base(deb))
+	repo := filepath.Join(dir, "linux")
+	idsFile := filepath.Join(dir, "ready")
+	if b, err := os.ReadFile(idsFile); err == nil {
+		return repo, strings.Fields(string(b))
+	}
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(repo, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh := exec.Command("sh", "-ec", "dpkg-deb --fsys-tarfile "+deb+" | tar -xO ./usr/src/linux-source-6.1.tar.xz | tar -xJ --strip-components=1")
+	sh.Dir = repo
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("unpack: %v\n%s", err, out)
+	}
+	readme := func(extra string) map[string]string {
+		b, _ := os.ReadFile(filepath.Join(repo, "README"))
+		return map[string]string{"README": string(b) + extra}
+	}
+	inode, err := os.ReadFile(filepath.Join(repo, "fs", "proc", "inode.c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// proc_reg_read and proc_reg_read_iter: a read of an entry that was
+	// removed (use_pde fails) returns ENXIO instead of EIO.
+	changed := strings.Replace(string(inode), "\tif (!use_pde(pde))\n\t\treturn -EIO;\n\tret = pde->proc_ops->proc_read_iter(iocb, iter);", "\tif (!use_pde(pde))\n\t\treturn -ENXIO;\n\tret = pde->proc_ops->proc_read_iter(iocb, iter);", 1)
+	changed = strings.Replace(changed, "static ssize_t proc_reg_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)\n{\n\tstruct proc_dir_entry *pde = PDE(file_inode(file));\n\tssize_t rv = -EIO;",
+		"static ssize_t proc_reg_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)\n{\n\tstruct proc_dir_entry *pde = PDE(file_inode(file));\n\tssize_t rv = -ENXIO;", 1)
+	if strings.Count(changed, "-ENXIO") != strings.Count(string(inode), "-ENXIO")+2 {
+		t.Fatal("test data: fs/proc/inode.c's proc_reg_read no longer looks as expected")
+	}
+	ids := gitRepo(t, repo, []map[string]string{
+		{}, readme("\nA line for lab's bisect test.\n"),
+		{"fs/proc/inode.c": changed}, readme("\nA line for lab's bisect test.\nAnother.\n"),
+	}, []string{"linux-source-6.1", "README: a line", "proc: ENXIO for a removed entry", "README: another line"})
+	if err := os.WriteFile(idsFile, []byte(strings.Join(ids, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return repo, ids
+}

@@ -28,6 +28,7 @@ import (
 type bisectFlags struct {
 	series, from, to string
 	kmods, good, bad string
+	tree             string
 	kernel           string
 	repeat, rounds   int
 	jobs             int
@@ -37,8 +38,8 @@ type bisectFlags struct {
 func (g *globals) bisectCmd() *cobra.Command {
 	f := &bisectFlags{}
 	c := &cobra.Command{
-		Use:   "bisect EXPERIMENT (--series IMAGE [--from V] [--to V] | --kmods DIR --good REV --bad REV [--kernel K])",
-		Short: "find the first Debian build of a series, or the first commit of a module, where the experiment's behaviour changed, each step decided on --repeat runs",
+		Use:   "bisect EXPERIMENT (--series IMAGE [--from V] [--to V] | --kmods DIR --good REV --bad REV [--kernel K] | --kernel-tree DIR --good REV --bad REV)",
+		Short: "find the first Debian build of a series, or the first commit of a module or a kernel tree, where the experiment's behaviour changed, each step decided on --repeat runs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.bisect(cmd.Context(), f, args[0])
@@ -49,8 +50,9 @@ func (g *globals) bisectCmd() *cobra.Command {
 	fl.StringVar(&f.from, "from", "", "with --series: the first build (Debian version of the kernel package; default the oldest served)")
 	fl.StringVar(&f.to, "to", "", "with --series: the last build (default the newest served)")
 	fl.StringVar(&f.kmods, "kmods", "", "bisect over this module directory's git history (in worktrees: your checkout is not touched)")
-	fl.StringVar(&f.good, "good", "", "with --kmods: the first commit (the reference behaviour)")
-	fl.StringVar(&f.bad, "bad", "", "with --kmods: the last commit")
+	fl.StringVar(&f.tree, "kernel-tree", "", "bisect over this kernel tree's git history, built with its .config plus what lab's guest needs, in a worktree with one object directory (your checkout is not touched)")
+	fl.StringVar(&f.good, "good", "", "with --kmods or --kernel-tree: the first commit (the reference behaviour)")
+	fl.StringVar(&f.bad, "bad", "", "with --kmods or --kernel-tree: the last commit")
 	fl.StringVarP(&f.kernel, "kernel", "k", DefaultKernel, "with --kmods: the kernel image to run on")
 	fl.IntVar(&f.repeat, "repeat", 3, "runs of each step, each from a fresh restore; a step is decided only when they agree")
 	fl.IntVar(&f.rounds, "rounds", 3, "how often a step runs its repeats again when some could not complete (a guest that hung)")
@@ -72,12 +74,16 @@ type bisectPlan struct {
 	point func(ctx context.Context, c bisect.Candidate) (*image.Spec, []string, func(), error)
 	// builds by candidate ID, for the changelog (series form).
 	builds map[string]*image.Spec
-	notes  []string
+	// buildTimes by candidate ID (kernel tree form).
+	buildTimes map[string]string
+	notes      []string
+	// keyExtra is what else a step's record depends on (a tree's .config).
+	keyExtra string
 }
 
 func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) error {
-	if (f.series == "") == (f.kmods == "") {
-		return fmt.Errorf("bisect: give --series IMAGE (Debian builds) or --kmods DIR with --good and --bad (a module's commits)")
+	if n := countSet(f.series, f.kmods, f.tree); n != 1 {
+		return fmt.Errorf("bisect: give one of --series IMAGE (Debian builds), --kmods DIR (a module's commits) or --kernel-tree DIR (a kernel's commits), the last two with --good and --bad")
 	}
 	if f.repeat < 1 || f.rounds < 1 {
 		return fmt.Errorf("bisect: --repeat and --rounds want 1 or more")
@@ -93,10 +99,17 @@ func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) er
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var plan *bisectPlan
-	if f.series != "" {
+	switch {
+	case f.series != "":
 		plan, err = g.seriesPlan(ctx, tree.ImageDirs(), cache, f)
-	} else {
+	case f.kmods != "":
 		plan, err = g.kmodsPlan(ctx, f, cache)
+	default:
+		var done func()
+		plan, done, err = g.treePlan(ctx, f, cache, filepath.Join(tree.Module, "e2e", "testdata", "guest.config"))
+		if done != nil {
+			defer done()
+		}
 	}
 	if err != nil {
 		return err
@@ -119,7 +132,7 @@ func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) er
 	}
 	step := 0
 	eval := func(ctx context.Context, c bisect.Candidate, round int) (*results.Result, error) {
-		key := bisectKey(plan.form, expBytes, c.ID, f, round, tree.Version)
+		key := bisectKey(plan.form+" "+plan.keyExtra, expBytes, c.ID, f, round, tree.Version)
 		memo := filepath.Join(cache, "bisect", key+".json")
 		if !f.fresh {
 			var r results.Result
@@ -176,6 +189,7 @@ func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) er
 		return err
 	}
 	rec.Changelog = g.changelog(ctx, plan, res, base)
+	rec.BuildTimes = plan.buildTimes
 	rec.Finished = time.Now().UTC()
 	save(res)
 	printBisect(g.stdout, rec)
@@ -190,7 +204,7 @@ func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) er
 // point, repeats and round of the same lab give the same record.
 func bisectKey(form string, exp []byte, id string, f *bisectFlags, round int, version string) string {
 	h := sha256.New()
-	fmt.Fprintln(h, "bisect 1", form, id, f.kernel, f.series, f.repeat, round, version)
+	fmt.Fprintln(h, "bisect 1", form, id, f.kernel, f.series, f.tree, f.repeat, round, version)
 	h.Write(exp)
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }
@@ -295,6 +309,16 @@ func (g *globals) imagesIn(dirs []string, name string) (*image.Spec, error) {
 	return nil, fmt.Errorf("no kernel image %q in %v", name, dirs)
 }
 
+func countSet(xs ...string) int {
+	n := 0
+	for _, x := range xs {
+		if x != "" {
+			n++
+		}
+	}
+	return n
+}
+
 func contains(xs []string, x string) bool {
 	for _, y := range xs {
 		if y == x {
@@ -337,6 +361,8 @@ type bisectRecord struct {
 	// Changelog holds the Debian changelog entries between the two builds
 	// (series form).
 	Changelog []string `json:"changelog,omitempty"`
+	// BuildTimes are each step's kernel build (kernel tree form).
+	BuildTimes map[string]string `json:"build_times,omitempty"`
 }
 
 func writeBisect(dir string, rec *bisectRecord) error {

@@ -20,7 +20,7 @@ func printBisect(w io.Writer, rec *bisectRecord) {
 	if res == nil {
 		return
 	}
-	what := map[string]string{"series": "build", "kmods": "commit"}[rec.Form]
+	what := map[string]string{"series": "build", "kmods": "commit", "tree": "commit"}[rec.Form]
 	fmt.Fprintf(w, "lab bisect %s: %d steps, %d repeats each\n", rec.Experiment, len(res.Steps), rec.Repeat)
 	for _, st := range res.Steps {
 		line := fmt.Sprintf("  %-44s %-9s", st.Candidate.Label, st.Decision)

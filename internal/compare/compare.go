@@ -62,6 +62,9 @@ type Report struct {
 	A     string `json:"a"`
 	B     string `json:"b"`
 	Cells []Cell `json:"cells"`
+	// Baseline is set when A is a baseline the run must not regress from:
+	// the text then heads regressions REGRESSION.
+	Baseline bool `json:"baseline,omitempty"`
 }
 
 // Mapping pairs A's kernel images with B's ("debian-6.1" → "debian-6.12").

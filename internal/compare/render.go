@@ -75,7 +75,7 @@ func (r *Report) Text(w io.Writer) {
 			continue
 		}
 		head := c.Status
-		if c.Regression {
+		if c.Regression && r.Baseline {
 			head = "REGRESSION"
 		}
 		fmt.Fprintf(w, "  %s: %s\n", head, c.Name())
