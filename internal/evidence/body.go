@@ -141,7 +141,11 @@ func (r *report) body(msg, t string) bool {
 	}
 
 	switch {
-	case strings.HasPrefix(t, "Call Trace:") || (r.o.Kind == KindMemoryLeak && strings.HasPrefix(t, "backtrace")):
+	case strings.HasPrefix(t, "Call Trace:") || strings.HasPrefix(t, "Call trace:") || strings.HasPrefix(t, "Backtrace:") ||
+		(r.o.Kind == KindMemoryLeak && strings.HasPrefix(t, "backtrace")):
+		if t[5] == 't' {
+			r.setArch(ArchARM64) // arm64 spells it "Call trace:"
+		}
 		r.phase = inTrace
 		r.regsDone = true
 		r.wantsDie = false
@@ -163,6 +167,7 @@ func (r *report) body(msg, t string) bool {
 			r.o.ErrorCode = m[1]
 		}
 	case strings.HasPrefix(t, "RIP: "):
+		r.setArch(ArchAMD64)
 		if !r.regsDone && r.o.RIP == "" {
 			r.o.RIP = parseRIP(t[len("RIP: "):])
 		}
@@ -210,12 +215,14 @@ func (r *report) body(msg, t string) bool {
 	case r.o.Kind == KindLockdep && r.o.Location == "" && reSuspicious.MatchString(t):
 		r.o.Location = reSuspicious.FindStringSubmatch(t)[1]
 	case strings.Contains(t, " [#"):
-		if m := reDie.FindStringSubmatch(t); m != nil && r.o.OopsNumber == 0 {
-			r.o.ErrorCode = m[2]
-			r.o.OopsNumber = atoi(m[3])
+		if _, code, n, ok := parseDie(t); ok && r.o.OopsNumber == 0 {
+			r.o.ErrorCode = code
+			r.o.OopsNumber = n
 			r.wantsDie = false
 		}
 	case hasAnyPrefix(t, knownPrefixes) || reHexDump.MatchString(t):
+	case r.armTrace(t):
+	case r.archLine(t):
 	default:
 		r.pending = append(r.pending, msg)
 		if r.lenient {
@@ -247,14 +254,32 @@ func (r *report) sanitizerFrame(t string) bool {
 	return true
 }
 
-// stripAddr drops the "[<ffffffff811f4bf6>] " before old and kmemleak frames.
+// stripAddr drops the "[<ffffffff811f4bf6>] " before old, kmemleak and
+// riscv frames, and powerpc's "[c00000000b1e7d10] [c0000000008b4b40] "
+// (stack pointer and return address).
 func stripAddr(s string) string {
-	if strings.HasPrefix(s, "[<") {
-		if i := strings.Index(s, ">]"); i > 0 {
-			s = strings.TrimSpace(s[i+2:])
+	for len(s) > 2 && s[0] == '[' {
+		i := strings.IndexByte(s, ']')
+		if i < 0 {
+			break
 		}
+		if in := strings.TrimSuffix(strings.TrimPrefix(s[1:i], "<"), ">"); !isHex(in) {
+			break
+		}
+		s = strings.TrimSpace(s[i+1:])
 	}
 	return s
+}
+
+// addFrame keeps a reliable frame of the trace.
+func (r *report) addFrame(s string) {
+	r.frames++
+	if !r.frozen {
+		r.o.CallTrace = append(r.o.CallTrace, s)
+		if r.irq <= 0 {
+			r.taskFrames = append(r.taskFrames, s)
+		}
+	}
 }
 
 // traceLine takes a line of the call trace and tells whether it was one.
@@ -263,6 +288,11 @@ func (r *report) traceLine(msg, t string) bool {
 	unreliable := strings.HasPrefix(s, "? ")
 	if unreliable {
 		s = s[2:]
+	}
+	if n := len(s); n > 0 && s[n-1] == ')' {
+		var un bool
+		s, un = frameSuffix(s)
+		unreliable = unreliable || un
 	}
 	switch {
 	case isFrame(s):
@@ -291,9 +321,21 @@ func (r *report) traceLine(msg, t string) bool {
 			r.o.Complete = true
 		}
 	case hasAnyPrefix(t, regDumpPrefixes):
+		if strings.HasPrefix(t, "RIP: ") {
+			r.setArch(ArchAMD64)
+		}
 		if strings.HasPrefix(t, "RIP: 0010:") && r.nestedRIP == "" && !r.frozen {
 			r.nestedRIP = parseRIP(t[len("RIP: "):])
 		}
+	case strings.Contains(t, " from "):
+		fr, ok := armFrame(t)
+		if !ok {
+			return false
+		}
+		r.setArch(ArchARM)
+		r.addFrame(fr)
+	case strings.HasPrefix(t, "--- interrupt:") || strings.HasPrefix(t, "LR = ") || strings.HasPrefix(t, "Exception stack("):
+		// powerpc's interrupt frame and arm's exception stack dump.
 	default:
 		return false
 	}

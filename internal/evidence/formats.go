@@ -32,7 +32,10 @@ var (
 	// fs/proc/generic.c:733 at remove_proc_entry+0x20a/0x260, CPU#0:
 	// rmmod/101", in 7.x with the failed condition first: "WARNING:
 	// [!list_empty(&x)] mm/foo.c:3026 at f+0x44c/0xbc0, CPU#0: comm/1".
-	reWarnNew = regexp.MustCompile(`^WARNING: (?:\[(.*)\] )?(?:(\S+:\d+) )?at (\S+(?: \[[^\]]+\])?), CPU#(\d+): (.*)/(\d+)$`)
+	// Symbolized (syzbot), the frame is followed by its file, or is an
+	// inline level "f file.c:12 [inline]" printed on a line of its own
+	// before the line of the function it was inlined into.
+	reWarnNew = regexp.MustCompile(`^WARNING: (?:\[(.*)\] )?(?:(\S+:\d+) )?at (\S+(?: \[[^\]]+\])?)( \S+:\d+(?::\d+)?(?: \[inline\])?)?, CPU#(\d+): (.*)/(\d+)$`)
 	// reWarnOld is the 2.6 form: "WARNING: at fs/proc/generic.c:725 remove_proc_entry+0x1a2/0x1b0()".
 	reWarnOld = regexp.MustCompile(`^WARNING: at (\S+:\d+) (\S+)`)
 )
@@ -94,12 +97,13 @@ func (s *stream) header(t string) *report {
 		r := newReport(KindHardLockup, endStack, t, "hard LOCKUP")
 		r.o.CPU = atoi(m[1])
 		return r
+	case strings.HasPrefix(t, "Unable to handle kernel ") || strings.HasPrefix(t, "Unhandled fault: "):
+		return archFaultHeader(t)
 	case hash && strings.Contains(t, " [#"):
-		m := reDie.FindStringSubmatch(t)
-		if m == nil {
+		trap, code, n, ok := parseDie(t)
+		if !ok {
 			return nil
 		}
-		trap := m[1]
 		var r *report
 		switch {
 		case strings.Contains(trap, "general protection fault"):
@@ -115,16 +119,22 @@ func (s *stream) header(t string) *report {
 		case trap == "invalid opcode":
 			r = newReport(KindBug, endTrace, t, trap)
 		default:
-			r = newReport(KindOops, endTrace, t, trap)
+			r = newReport(KindOops, endTrace, t, dieBase(trap))
+			r.lenient = code == "" || trap != dieBase(trap) // arm, arm64, riscv: long register dumps
 		}
-		r.o.ErrorCode = m[2]
-		r.o.OopsNumber = atoi(m[3])
+		r.o.ErrorCode = code
+		r.o.OopsNumber = n
 		return r
 	}
 	return otherHeader(t)
 }
 
 func bugHeader(t string) *report {
+	if strings.HasPrefix(t, "BUG: Kernel NULL") || strings.HasPrefix(t, "BUG: Unable to handle ") {
+		if r := ppcFaultHeader(t); r != nil {
+			return r
+		}
+	}
 	if m := rePageFault.FindStringSubmatch(t); m != nil {
 		r := newReport(KindPageFault, endTrace, t, "BUG: unable to handle page fault")
 		r.o.Address = m[1]
@@ -163,6 +173,12 @@ func bugHeader(t string) *report {
 		r.o.Location = at
 	}
 	classifyBug(r, rest[:cut])
+	if strings.HasPrefix(rest, "stack guard page was hit") {
+		// x86's handle_stack_overflow prints it, then die()'s "kernel
+		// stack overflow (...): 0000 [#1]", registers and the trace.
+		r.end = endTrace
+		r.wantsDie = true
+	}
 	return r
 }
 
@@ -178,9 +194,12 @@ func warnHeader(t string) *report {
 		r.o.Condition = m[1]
 		r.o.Location = m[2]
 		caller = m[3]
-		r.o.CPU = atoi(m[4])
-		r.o.Comm = m[5]
-		r.o.PID = atoi(m[6])
+		if strings.HasSuffix(m[4], " [inline]") {
+			caller += m[4] // an inline level: not a function a title names
+		}
+		r.o.CPU = atoi(m[5])
+		r.o.Comm = m[6]
+		r.o.PID = atoi(m[7])
 	} else if m := reWarnOld.FindStringSubmatch(t); m != nil {
 		r.o.Location = m[1]
 		caller = strings.TrimSuffix(m[2], "()")

@@ -235,9 +235,9 @@ func (r *report) title() string {
 	return r.base + " in " + f
 }
 
-// blame fills RIPFunction and Guilty; skip tells the functions a title
-// looks past.
-func (r *report) blame(skip func(string) bool) {
+// blame fills RIPFunction and Guilty by the report's policy (see
+// policyOf); skips is the parser's memo of skipRules.
+func (r *report) blame(skips *skipCache) {
 	r.o.RIPFunction = funcName(r.o.RIP)
 	if r.o.RIPFunction == "" {
 		r.o.RIPFunction = funcName(r.culprit)
@@ -245,8 +245,10 @@ func (r *report) blame(skip func(string) bool) {
 	if r.o.RIPFunction == "" {
 		r.o.RIPFunction = r.culpritName
 	}
+	pol := r.policyOf()
+	skip := skips.policySkip(pol)
 	if r.culpritName != "" && !skip(r.culpritName) {
-		r.o.Guilty = r.culpritName
+		r.o.Guilty = canonical(r.culpritName)
 		return
 	}
 	var banner []string
@@ -261,5 +263,13 @@ func (r *report) blame(skip func(string) bool) {
 		rips = append(rips, r.nestedRIP)
 		frames = r.taskFrames
 	}
-	r.o.Guilty = guilty(skip, banner, rips, frames)
+	switch pol {
+	case policyHung:
+		r.o.Guilty = hungGuilty(skip, frames)
+	case policyStall:
+		r.o.Guilty = stallGuilty(skip, banner, rips, frames)
+	default:
+		r.o.Guilty = guilty(skip, banner, rips, frames)
+	}
+	r.o.Guilty = canonical(r.o.Guilty)
 }

@@ -235,6 +235,14 @@ func (p *parser) feed(l kline) {
 		if r.o.Kind == KindPanic && p.panicJoins(s, t, msg) {
 			return
 		}
+		if c := s.cur; c != nil && r.o.Kind == KindWarning && c.o.Kind == KindWarning &&
+			len(c.o.Text) == 1 && c.o.Location == r.o.Location && isInlineFrame(c.culprit) {
+			// A symbolizer printed the WARNING line once per inline
+			// level: the same report, now naming the real function.
+			c.culprit = r.culprit
+			c.text(msg)
+			return
+		}
 		p.finish(s)
 		if r.o.Kind == KindWarning || r.o.Kind == KindBug {
 			r.o.Detail = strings.Join(s.prelude, "\n")
@@ -392,7 +400,10 @@ func (p *parser) release() {
 		r.o.CallTrace = []string{} // "call_trace": [] rather than null
 	}
 	classifyWarn(r)
-	r.blame(p.skip.skipped)
+	if r.o.Arch == "" {
+		r.o.Arch = archFrom(r.o.CallTrace)
+	}
+	r.blame(&p.skip)
 	r.o.Title = r.title()
 	if r.o.Time > 0 {
 		key := strconv.FormatFloat(r.o.Time, 'f', -1, 64) + "\x00" + r.o.Message + "\x00" + r.o.RIP

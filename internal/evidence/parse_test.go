@@ -198,6 +198,7 @@ func TestParseFields(t *testing.T) {
 	o := got[0]
 	want := Report{
 		Kind:            KindPageFault,
+		Arch:            ArchAMD64,
 		Title:           "BUG: unable to handle page fault in vfs_read",
 		Message:         "BUG: unable to handle page fault for address: ffffffffc0483190",
 		Address:         "ffffffffc0483190",

@@ -56,6 +56,10 @@ const (
 // report names no CPU (hung-task reports).
 type Report struct {
 	Kind Kind `json:"kind"`
+	// Arch is the architecture the report came from ("amd64", "arm64",
+	// "arm", "powerpc", "riscv"), told by its register dump, its fault
+	// banner or its trace's entry frames; empty when nothing told.
+	Arch string `json:"arch,omitempty"`
 	// Title names the report the way a bug tracker would, with the guilty
 	// function: "BUG: unable to handle page fault in vfs_read",
 	// "WARNING in remove_proc_entry", "INFO: task rmmod blocked in
@@ -76,7 +80,9 @@ type Report struct {
 	Location string `json:"location,omitempty"`
 	// RIP is the faulting instruction as printed after "RIP: 0010:":
 	// "vfs_read+0x7f/0x2e0", "device_read+0x1d/0x60 [chardev]" or
-	// "0xffffffffc05b3198" when it lies outside any known symbol.
+	// "0xffffffffc05b3198" when it lies outside any known symbol. On other
+	// architectures it is their PC: arm64's "pc : ", arm's "PC is at ",
+	// powerpc's "NIP [...] ", riscv's "epc : ".
 	RIP string `json:"rip,omitempty"`
 	// RIPFunction is the function of RIP ("vfs_read"), or where RIP is
 	// not printed (WARNING without registers, sanitizer reports) the one
