@@ -45,14 +45,7 @@ func gitRepo(t *testing.T, dir string, commits []map[string]string, subjects []s
 // third, in four steps, and leaves no worktree behind.
 func TestBisectModuleHistory(t *testing.T) {
 	needVM(t)
-	src := filepath.Join("..", "docs", "examples", "mydrv")
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(src, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
+	read := func(name string) string { return mydrvFile(t, name) }
 	unsafe := read("mydrv.c")
 	safe := strings.Replace(unsafe, "/* .owner = THIS_MODULE is missing: that is the bug. */", ".owner = THIS_MODULE,", 1)
 	if safe == unsafe {
@@ -109,7 +102,7 @@ func TestBisectModuleHistory(t *testing.T) {
 		{[]string{"--kmods", repo, "--good", ids[3], "--bad", ids[0]}, "not an ancestor"},
 		{[]string{"--kmods", repo, "--good", "nosuchrev", "--bad", ids[0]}, "no commit"},
 		{[]string{"--kmods", repo, "--good", ids[1], "--bad", ids[1]}, "same commit"},
-		{[]string{"--good", ids[0]}, "give --series"},
+		{[]string{"--good", ids[0]}, "give one of --series"},
 	} {
 		var o, e strings.Builder
 		args := append(append([]string{"--root", "..", "--results", t.TempDir(), "bisect"}, c.args...), filepath.Join(repo, "mydrv-rmmod.yaml"))
@@ -222,6 +215,16 @@ func treeRepo(t *testing.T) (string, []string) {
 	if out, err := sh.CombinedOutput(); err != nil {
 		t.Fatalf("unpack: %v\n%s", err, out)
 	}
+	// Debian's tarball ignores everything at its top level (its packaging
+	// repository holds only debian/): a kernel tree's repository does not.
+	ignore, err := os.ReadFile(filepath.Join(repo, ".gitignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ignore = []byte(strings.Replace(strings.Replace(string(ignore), "\n/*\n", "\n", 1), "\n!/debian/\n", "\n", 1))
+	if err := os.WriteFile(filepath.Join(repo, ".gitignore"), ignore, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	readme := func(extra string) map[string]string {
 		b, _ := os.ReadFile(filepath.Join(repo, "README"))
 		return map[string]string{"README": string(b) + extra}
@@ -246,4 +249,40 @@ func treeRepo(t *testing.T) (string, []string) {
 		t.Fatal(err)
 	}
 	return repo, ids
+}
+
+// TestBisectFlakyStep: a module whose second commit makes its read oops
+// on a coin toss (get_random_u32). The bisect must not guess: the step's
+// repeats disagree, and it says the step is flaky and exits 1. With 16
+// repeats, all alike by chance is 2 in 65536.
+func TestBisectFlakyStep(t *testing.T) {
+	needVM(t)
+	read := func(name string) string { return mydrvFile(t, name) }
+	safe := strings.Replace(read("mydrv.c"), "/* .owner = THIS_MODULE is missing: that is the bug. */", ".owner = THIS_MODULE,", 1)
+	flaky := strings.Replace(safe, "#include <linux/module.h>\n", "#include <linux/module.h>\n#include <linux/random.h>\n", 1)
+	flaky = strings.Replace(flaky, "\treturn simple_read_from_buffer(buf, len, pos, greeting, sizeof(greeting) - 1);",
+		"\tif (get_random_u32() & 1)\n\t\treturn *(volatile int *)NULL;\n\treturn simple_read_from_buffer(buf, len, pos, greeting, sizeof(greeting) - 1);", 1)
+	if flaky == safe {
+		t.Fatal("test data: mydrv.c's read no longer looks as expected")
+	}
+	exp := "name: mydrv-read\nsummary: read mydrv\nmodules: [mydrv]\nsteps:\n  - load: mydrv\n  - open: {holder: A, path: /dev/mydrv}\n  - read: A\n    timeout: 2s\n"
+	repo := t.TempDir()
+	ids := gitRepo(t, repo, []map[string]string{
+		{"mydrv.c": safe, "Makefile": read("Makefile"), "mydrv-read.yaml": exp},
+		{"mydrv.c": flaky},
+	}, []string{"mydrv", "a read that oopses on a coin toss"})
+	code, out, _ := runLab(t, "bisect", "--repeat", "16", "--kmods", repo, "--good", ids[0], "--bad", ids[1], filepath.Join(repo, "mydrv-read.yaml"))
+	if code != cli.ExitFail || !strings.Contains(out, "no answer: a step's repeats disagreed") || !strings.Contains(out, ids[1][:12]+" a read that oopses on a coin toss is flaky") {
+		t.Errorf("lab bisect over a flaky commit = exit %d:\n%s\nwant exit 1, the step named flaky", code, out)
+	}
+}
+
+// mydrvFile is a file of README's example module, docs/examples/mydrv.
+func mydrvFile(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "docs", "examples", "mydrv", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

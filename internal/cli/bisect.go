@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -237,7 +238,7 @@ func (g *globals) seriesPlan(ctx context.Context, imageDirs []string, cache stri
 		}
 	}
 	for _, want := range [][2]string{{"--from", f.from}, {"--to", f.to}} {
-		if want[1] != "" && !contains(have, want[1]) {
+		if want[1] != "" && !slices.Contains(have, want[1]) {
 			return nil, fmt.Errorf("bisect %s %s: the mirror serves no such build of %s; it serves %v", want[0], want[1], f.series, have)
 		}
 	}
@@ -317,15 +318,6 @@ func countSet(xs ...string) int {
 		}
 	}
 	return n
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func safeName(id string) string {

@@ -47,7 +47,7 @@ func (g *globals) diffCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().StringArrayVar(&maps, "map", nil, "compare image KERNEL-A of A with KERNEL-B of B (KERNEL-A=KERNEL-B, e.g. debian-6.1=debian-6.12); repeatable")
+	c.Flags().StringArrayVar(&maps, "map", nil, "compare image KERNEL-A of A with KERNEL-B of B (KERNEL-A=KERNEL-B, e.g. debian-6.1=debian-6.12; only the mapped images take part); repeatable")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the comparison as JSON")
 	return c
 }
