@@ -134,7 +134,7 @@ func Symbolizer(src Sources) (sym *evidence.Symbolizer, close func(), err error)
 		files = append(files, f)
 		m := evidence.Module{Name: name, Sections: l.Sections, Object: f}
 		if l.Event == "unload" {
-			m.UnloadedAt = l.GoneAt
+			m.UnloadedAt, m.Unloading = l.GoneAt, true
 		}
 		mods = append(mods, m)
 	}

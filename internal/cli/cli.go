@@ -451,7 +451,7 @@ func exitCode(verdict string) int {
 func (g *globals) listCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "list",
-		Short: "list the experiments with their summaries and modules",
+		Short: "list the experiments by family, each with its summary and modules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tree, err := g.tree(cmd.Context())
@@ -462,8 +462,15 @@ func (g *globals) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// By family, the name up to its first dash (chardev, proc,
+			// timer …), one line an experiment.
+			family := ""
 			for _, s := range specs {
-				fmt.Fprintf(g.stdout, "%-22s %s\n%-22s modules: %s\n", s.Name, s.Summary, "", strings.Join(s.Modules, ", "))
+				if f, _, _ := strings.Cut(s.Name, "-"); f != family {
+					family = f
+					fmt.Fprintf(g.stdout, "%s\n", family)
+				}
+				fmt.Fprintf(g.stdout, "  %-20s %s (modules: %s)\n", s.Name, s.Summary, strings.Join(s.Modules, ", "))
 			}
 			return nil
 		},

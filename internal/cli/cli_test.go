@@ -51,7 +51,7 @@ func TestList(t *testing.T) {
 	if code := Main([]string{"--root", "../..", "list"}, &out, &errb); code != 0 {
 		t.Fatalf("lab list = exit %d: %s", code, errb.String())
 	}
-	for _, want := range []string{"chardev-unsafe", "chardev-safe", "modules: chardev_unsafe"} {
+	for _, want := range []string{"chardev\n  chardev-getput ", "  chardev-unsafe ", "(modules: chardev_unsafe)\n", "\ntimer\n  timer-safe "} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("lab list output lacks %q:\n%s", want, out.String())
 		}

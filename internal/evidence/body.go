@@ -85,6 +85,7 @@ type report struct {
 	taint       bool // taint and release already taken
 	mods        bool
 	frozen      bool // the trace is taken: a panic on this report's account prints its own
+	aside       bool // frames of another task's dump (an RCU stall's grace-period kthread): not the report's
 	depth       int  // open <IRQ>/<TASK> markers in the trace
 	irq         int  // open <IRQ>, <NMI>, <SOFTIRQ> markers
 	frames      int
@@ -132,7 +133,7 @@ func (r *report) body(msg, t string) bool {
 			return false
 		}
 		r.phase = inBody
-		if r.end == endStack {
+		if r.end == endStack && !(r.o.Kind == KindRCUStall && r.rcuContinues(t)) {
 			// Without markers (5.10 and older) the stack ends where the
 			// frames do.
 			r.o.Complete = r.frames > 0 && r.depth <= 0
@@ -155,6 +156,8 @@ func (r *report) body(msg, t string) bool {
 	case r.wantsDetail && !hasAnyPrefix(t, knownPrefixes) && !strings.HasPrefix(t, "CPU: "):
 		r.o.Detail = t
 		r.wantsDetail = false
+	case r.o.Kind == KindRCUStall && strings.HasPrefix(t, "rcu: "):
+		r.rcuContinues(t)
 	case strings.HasPrefix(t, "CPU: "):
 		r.cpuLine(t)
 	case strings.HasPrefix(t, "Tainted: ") || strings.HasPrefix(t, "Not tainted"):
@@ -274,7 +277,7 @@ func stripAddr(s string) string {
 // addFrame keeps a reliable frame of the trace.
 func (r *report) addFrame(s string) {
 	r.frames++
-	if !r.frozen {
+	if !r.frozen && !r.aside {
 		r.o.CallTrace = append(r.o.CallTrace, s)
 		if r.irq <= 0 {
 			r.taskFrames = append(r.taskFrames, s)
@@ -297,7 +300,7 @@ func (r *report) traceLine(msg, t string) bool {
 	switch {
 	case isFrame(s):
 		r.frames++
-		if !unreliable && !r.frozen {
+		if !unreliable && !r.frozen && !r.aside {
 			r.o.CallTrace = append(r.o.CallTrace, s)
 			if r.irq <= 0 {
 				r.taskFrames = append(r.taskFrames, s)
@@ -324,7 +327,7 @@ func (r *report) traceLine(msg, t string) bool {
 		if strings.HasPrefix(t, "RIP: ") {
 			r.setArch(ArchAMD64)
 		}
-		if strings.HasPrefix(t, "RIP: 0010:") && r.nestedRIP == "" && !r.frozen {
+		if strings.HasPrefix(t, "RIP: 0010:") && r.nestedRIP == "" && !r.frozen && !r.aside {
 			r.nestedRIP = parseRIP(t[len("RIP: "):])
 		}
 	case strings.Contains(t, " from "):

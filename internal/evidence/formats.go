@@ -36,8 +36,9 @@ var (
 	// inline level "f file.c:12 [inline]" printed on a line of its own
 	// before the line of the function it was inlined into.
 	reWarnNew = regexp.MustCompile(`^WARNING: (?:\[(.*)\] )?(?:(\S+:\d+) )?at (\S+(?: \[[^\]]+\])?)( \S+:\d+(?::\d+)?(?: \[inline\])?)?, CPU#(\d+): (.*)/(\d+)$`)
-	// reWarnOld is the 2.6 form: "WARNING: at fs/proc/generic.c:725 remove_proc_entry+0x1a2/0x1b0()".
-	reWarnOld = regexp.MustCompile(`^WARNING: at (\S+:\d+) (\S+)`)
+	// reWarnOld is the 2.6 form: "WARNING: at fs/proc/generic.c:725 remove_proc_entry+0x1a2/0x1b0()";
+	// powerpc printed it without the function ("WARNING: at arch/powerpc/.../eeh.c:390").
+	reWarnOld = regexp.MustCompile(`^WARNING: at (\S+:\d+)(?: (\S+))?`)
 )
 
 // header returns a new report when t is the first line of one.

@@ -93,6 +93,11 @@ func guilty(skip func(string) bool, cands ...[]string) string {
 	return ""
 }
 
+// isDecoded tells decode_stacktrace.sh's " (file.c:123 ...)" after a name.
+func isDecoded(rest string) bool {
+	return strings.HasPrefix(rest, " (") && strings.IndexByte(rest, ':') > 0 && strings.HasSuffix(rest, ")")
+}
+
 // funcName returns the function of a frame: "vfs_read" for
 // "vfs_read+0x7f/0x2e0", "device_read" for "device_read.cold+0x5/0x9
 // [chardev]", "refcount_dec" for a symbolized inline frame
@@ -106,13 +111,20 @@ func funcName(frame string) string {
 	}
 	i := strings.IndexByte(s, '+')
 	if i <= 0 {
-		// Only a symbolized inline frame names a function without an offset.
-		if sp <= 0 || !strings.HasSuffix(frame, " [inline]") {
+		// Only a symbolized inline frame, and decode_stacktrace.sh's
+		// "f (fs/x.c:1332 (discriminator 1))", name a function without
+		// an offset.
+		if sp <= 0 || !strings.HasSuffix(frame, " [inline]") && !isDecoded(frame[sp:]) {
 			return ""
 		}
 		i = len(s)
 	}
 	s = s[:i]
+	if len(s) > 1 && s[0] == '.' {
+		// ppc64 ELFv1 (big-endian, before 5.x) prints the text symbol of
+		// a function descriptor: ".eeh_dev_check_failure".
+		s = s[1:]
+	}
 	if i := strings.IndexByte(s, '.'); i > 0 {
 		s = s[:i]
 	}

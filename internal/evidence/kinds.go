@@ -124,8 +124,9 @@ func otherHeader(t string) *report {
 		r.o.AccessSize = atoi(m[2])
 		return r
 	case strings.HasPrefix(t, "[ INFO: ") && strings.HasSuffix(t, " ]"):
-		// lockdep before 4.10: "[ INFO: possible recursive locking detected ]".
-		return lockdepHeader(t[len("[ INFO: "):len(t)-2], t)
+		// lockdep before 4.10: "[ INFO: possible recursive locking detected ]",
+		// "[ INFO: suspicious RCU usage. ]" (with a full stop then).
+		return lockdepHeader(strings.TrimSuffix(t[len("[ INFO: "):len(t)-2], "."), t)
 	}
 	return nil
 }
@@ -272,4 +273,26 @@ func (r *report) blame(skips *skipCache) {
 		r.o.Guilty = guilty(skip, banner, rips, frames)
 	}
 	r.o.Guilty = canonical(r.o.Guilty)
+}
+
+// rcuContinues tells whether a line after a trace of an RCU stall report
+// still belongs to it. The stall prints, in either order, the stalled
+// task's trace (or its CPU's NMI backtrace) and the grace-period
+// kthread's dump; the kthread's frames are set aside, not blamed. The
+// report ends at the dump of the CPU the kthread last ran on, or at a
+// second backtrace once the stalled task's frames are taken.
+func (r *report) rcuContinues(t string) bool {
+	switch {
+	case strings.HasPrefix(t, "rcu: Stack dump where"):
+		return false
+	case strings.HasPrefix(t, "rcu: "):
+		r.aside = r.aside || strings.Contains(t, "grace-period kthread stack dump")
+		return true
+	case strings.HasPrefix(t, "NMI backtrace for cpu") || strings.HasPrefix(t, "Sending NMI"):
+		if len(r.taskFrames) == 0 {
+			r.aside = false
+			return true
+		}
+	}
+	return false
 }

@@ -54,6 +54,11 @@ type Module struct {
 	Object io.ReaderAt
 	// UnloadedAt is the kernel time (s) of the unload; 0 if never unloaded.
 	UnloadedAt float64
+	// Unloading says an unload of the module was asked for, whether or not
+	// its time is known: a report can come before the line that says when
+	// delete_module returned (a timer firing on the freed module at once
+	// panics the kernel first).
+	Unloading bool
 }
 
 type symbol struct {
@@ -325,13 +330,34 @@ func (s *Symbolizer) Annotate(o *Report) {
 		r := Resolved{What: raw.what, Address: raw.hex, Symbol: sym}
 		if mod != nil {
 			r.Module = mod.Name
-			if mod.UnloadedAt > 0 && (o.Time == 0 || o.Time >= mod.UnloadedAt) {
+			switch {
+			case mod.UnloadedAt > 0 && (o.Time == 0 || o.Time >= mod.UnloadedAt):
 				r.Unloaded = true
 				if o.Time > 0 {
 					r.UnloadedBefore = o.Time - mod.UnloadedAt
 				}
+			case mod.UnloadedAt == 0 && mod.Unloading && o.goneBy(mod.Name):
+				r.Unloaded = true
 			}
 		}
 		o.Resolved = append(o.Resolved, r)
 	}
+}
+
+// goneBy says the kernel itself reports module name as unloaded when it
+// printed o: "[last unloaded: NAME]" is written by delete_module once the
+// module's exit function has returned, just before its memory is freed,
+// and the module is no longer among "Modules linked in". A report from the
+// exit function (a WARNING while tearing down) has neither.
+func (o *Report) goneBy(name string) bool {
+	last, _, _ := strings.Cut(o.LastUnloaded, "(")
+	if strings.TrimSpace(last) != name {
+		return false
+	}
+	for _, m := range o.ModulesLinkedIn {
+		if m == name {
+			return false
+		}
+	}
+	return true
 }

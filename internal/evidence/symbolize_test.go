@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -202,5 +203,30 @@ func TestUnresolvedAndAddSymbols(t *testing.T) {
 	}
 	if rest := s.Unresolved(oopses); len(rest) != 1 || rest[0] != 0xffffffffb7983ae0 {
 		t.Errorf("still unresolved %x; want only ffffffffb7983ae0", rest)
+	}
+}
+
+// TestGoneByTheKernelsWord: workqueue-unsafe on debian-6.1 (a real run)
+// panicked in the timer softirq before the agent could log when
+// delete_module returned, so the unload's time is unknown; the kernel's
+// own "[last unloaded: workqueue_unsafe(OE)]", with the module no longer
+// linked in, says it was gone. proc-forced's WARNINGs come from its exit
+// function, while it is still linked in ("proc_forced(OE-)"): not gone.
+func TestGoneByTheKernelsWord(t *testing.T) {
+	read := func(name string) []Report {
+		b, err := os.ReadFile(filepath.Join("testdata", "real", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ParseBytes(b)
+	}
+	wq := read("debian-6.1-workqueue-unsafe.console.log")
+	if len(wq) == 0 || !wq[0].goneBy("workqueue_unsafe") || wq[0].goneBy("virtio_net") {
+		t.Errorf("workqueue-unsafe's page fault: goneBy(workqueue_unsafe) false or goneBy(virtio_net) true: %+v", wq)
+	}
+	for _, o := range read("debian-6.1-proc-forced.console.log") {
+		if o.Kind == KindWarning && o.goneBy("proc_forced") {
+			t.Errorf("proc-forced's WARNING from its exit function counts the module as gone: %s", o.Title)
+		}
 	}
 }

@@ -150,9 +150,10 @@ func Observation(r *Result) string {
 	return strings.Join(parts, ", ")
 }
 
-// shortTitle drops the words every page-fault title shares.
+// shortTitle drops the words every page-fault title shares, and the
+// addresses of a title that had to fall back to the report's first line.
 func shortTitle(t string) string {
-	t = strings.TrimPrefix(t, "BUG: ")
+	t = strings.TrimPrefix(Stable(t), "BUG: ")
 	t = strings.TrimPrefix(t, "unable to handle ")
 	return t
 }
@@ -165,28 +166,30 @@ type Difference struct {
 	Says    []string
 }
 
-// Differences lists, per experiment, how the kernels' behaviour differs:
-// the oops site, the errno of each step, the final process states. Kernels
-// that agree are not listed.
+// Differences lists, per experiment, how the kernels' behaviour differs,
+// by their cells' behaviour signatures (signature.go): two kernels differ
+// when their signatures do, never by an address or a count of repeated
+// reports. Kernels that agree are not listed.
 func (m *Matrix) Differences() []Difference {
 	var out []Difference
 	for _, e := range m.Experiments {
-		sigs := map[string]string{}
+		says := map[string]string{}
 		distinct := map[string]bool{}
 		for _, k := range m.Kernels {
 			r := m.Cell(e, k)
 			if r == nil {
 				continue
 			}
-			sigs[k] = signature(r)
-			distinct[sigs[k]] = true
+			sig := SignatureOf(r)
+			says[k] = sig.Summary()
+			distinct[sig.Key()] = true
 		}
 		if len(distinct) < 2 {
 			continue
 		}
 		d := Difference{Experiment: e}
 		for _, k := range m.Kernels {
-			if s, ok := sigs[k]; ok {
+			if s, ok := says[k]; ok {
 				d.Kernels = append(d.Kernels, k)
 				d.Says = append(d.Says, s)
 			}
@@ -194,48 +197,6 @@ func (m *Matrix) Differences() []Difference {
 		out = append(out, d)
 	}
 	return out
-}
-
-// signature is what a kernel did, in terms that are comparable across
-// kernels: function names without offsets, errnos, state letters.
-func signature(r *Result) string {
-	if r.Verdict == Error && r.Panic == "" {
-		return "error: " + r.ErrorKind
-	}
-	var parts []string
-	for _, st := range r.Steps {
-		if !st.OK && st.Errno != "" {
-			parts = append(parts, fmt.Sprintf("step %d %s %s", st.Index, st.Action, st.Errno))
-		}
-		if st.NoAnswer {
-			parts = append(parts, fmt.Sprintf("step %d %s no answer", st.Index, st.Action))
-		}
-	}
-	var sites []string
-	for _, o := range r.Oopses {
-		if o.IsCrash() || o.IsWarning() {
-			sites = append(sites, string(o.Kind)+" in "+function(o.RIP))
-		}
-	}
-	if len(sites) > 0 {
-		parts = append(parts, strings.Join(sites, " then "))
-	}
-	for _, p := range r.Processes {
-		parts = append(parts, fmt.Sprintf("%s %s", p.Comm, p.State))
-	}
-	if len(parts) == 0 {
-		return "nothing reported"
-	}
-	return strings.Join(parts, "; ")
-}
-
-// function is "vfs_read" of "vfs_read+0x8a/0x310".
-func function(rip string) string {
-	f, _, _ := strings.Cut(rip, "+")
-	if f == "" {
-		return "?"
-	}
-	return f
 }
 
 // Builds says, per kernel, which build ran: its release and kernel package

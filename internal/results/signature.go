@@ -57,7 +57,10 @@ type ReportIdentity struct {
 // with its status.
 type ProcessEnd struct {
 	Holder string `json:"holder"`
-	State  string `json:"state"`
+	// Comm is the process's name as the kernel reports it (holder-A,
+	// rmmod): for people, as the holder name says the same.
+	Comm  string `json:"comm,omitempty"`
+	State string `json:"state"`
 }
 
 // SignatureOf computes r's signature from the rest of the record.
@@ -69,7 +72,7 @@ func SignatureOf(r *Result) Signature {
 	}
 	seen := map[ReportIdentity]bool{}
 	for _, o := range r.Oopses {
-		id := ReportIdentity{Kind: string(o.Kind), Title: Stable(o.Title), Guilty: o.Guilty}
+		id := ReportIdentity{Kind: string(o.Kind), Title: Stable(o.Title), Guilty: Stable(o.Guilty)}
 		if o.Kind == evidence.KindPanic {
 			s.Panic = true
 		}
@@ -83,7 +86,7 @@ func SignatureOf(r *Result) Signature {
 		if who == "" {
 			who = p.Comm
 		}
-		s.Processes = append(s.Processes, ProcessEnd{Holder: who, State: endState(p)})
+		s.Processes = append(s.Processes, ProcessEnd{Holder: who, Comm: p.Comm, State: endState(p)})
 	}
 	return s
 }
@@ -127,12 +130,21 @@ func endState(p Process) string {
 	return p.State[:1]
 }
 
-var reAddress = regexp.MustCompile(`0x[0-9a-fA-F]+|\b[0-9a-fA-F]{8,16}\b`)
+var (
+	reAddress = regexp.MustCompile(`0x[0-9a-fA-F]+|\b[0-9a-fA-F]{8,16}\b`)
+	// reClone is a compiler's suffix on a function it cloned or split
+	// (__run_timers.part.0 on 5.10's gcc-10 build, __run_timers on
+	// 6.12's): the same function.
+	reClone = regexp.MustCompile(`\.(?:part|isra|constprop|cold|lto_priv|llvm)(?:\.[0-9]+)*\b`)
+)
 
-// Stable replaces the addresses in a report's text by "ADDR": a title
+// Stable replaces the addresses in a report's text by "ADDR" (a title
 // falls back to the report's first line when no function can be named,
-// and that line can carry the faulting address.
-func Stable(s string) string { return reAddress.ReplaceAllString(s, "ADDR") }
+// and that line can carry the faulting address) and drops compiler clone
+// suffixes from function names.
+func Stable(s string) string {
+	return reClone.ReplaceAllString(reAddress.ReplaceAllString(s, "ADDR"), "")
+}
 
 // Key is the signature as one comparable string.
 func (s Signature) Key() string { return strings.Join(s.Lines(), "\n") }
@@ -163,22 +175,53 @@ func (s Signature) Lines() []string {
 func (r ReportIdentity) Words() string { return shortTitle(r.Title) }
 
 // Label is a few words that tell this signature from others of the same
-// cell: its reports ("page fault in vfs_read, page fault in filp_close"),
-// else "no report", with the verdict when it is not pass.
+// cell: its Summary (the steps that did not end ok, the reports, the
+// processes' states), led by the verdict when it is not pass.
 func (s Signature) Label() string {
-	var parts []string
-	for _, r := range s.Reports {
-		parts = append(parts, r.Words())
-	}
-	l := strings.Join(parts, ", ")
-	if l == "" {
+	l := s.Summary()
+	if l == "nothing reported" {
 		l = "no report"
 	}
-	if s.Verdict != Pass {
+	if s.Verdict == Fail {
 		l = s.Verdict + ": " + l
-		if s.ErrorKind != "" {
-			l = s.Verdict + " (" + s.ErrorKind + ")"
-		}
 	}
 	return l
+}
+
+// Summary is the signature in one line, what a matrix says of a kernel
+// where kernels differ: the steps that did not end ok, the reports in
+// order, a panic, and each process's final state ("step 5 read no
+// answer; page fault in vfs_read then page fault in filp_close; holder-A
+// X").
+func (s Signature) Summary() string {
+	if s.Verdict == Error {
+		return "error: " + s.ErrorKind
+	}
+	var parts []string
+	for _, st := range s.Steps {
+		if !strings.HasPrefix(st.Outcome, "ok") {
+			parts = append(parts, fmt.Sprintf("step %d %s %s", st.Index, st.Action, st.Outcome))
+		}
+	}
+	var reports []string
+	for _, r := range s.Reports {
+		reports = append(reports, r.Words())
+	}
+	if len(reports) > 0 {
+		parts = append(parts, strings.Join(reports, " then "))
+	}
+	if s.Panic {
+		parts = append(parts, "panic")
+	}
+	for _, p := range s.Processes {
+		who := p.Comm
+		if who == "" {
+			who = p.Holder
+		}
+		parts = append(parts, who+" "+p.State)
+	}
+	if len(parts) == 0 {
+		return "nothing reported"
+	}
+	return strings.Join(parts, "; ")
 }
