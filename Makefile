@@ -2,7 +2,7 @@
 GO ?= go
 TEST_TIMEOUT ?= 80m
 
-.PHONY: setup lab run test check unit clean
+.PHONY: setup lab run test check unit catalogue clean
 
 # Install host packages (apt) and Go modules that lab needs.
 setup:
@@ -33,6 +33,14 @@ test: setup check
 # Tests that need no network and no VM.
 unit:
 	$(GO) test -short ./...
+
+# The module-lifetime catalogue (README, "The catalogue") on all four
+# kernels, three repeats a cell: minutes, not part of make test.
+CATALOGUE = chardev-safe chardev-unsafe proc-safe proc-leak debugfs-safe debugfs-unsafe \
+	sysfs-safe sysfs-unsafe timer-safe timer-unsafe workqueue-safe workqueue-unsafe \
+	kthread-safe kthread-unsafe notifier-safe notifier-unsafe
+catalogue: lab
+	./bin/lab matrix --repeat 3 $(CATALOGUE)
 
 clean:
 	rm -rf bin
