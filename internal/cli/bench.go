@@ -77,9 +77,9 @@ func (g *globals) benchCmd() *cobra.Command {
 	c.Flags().IntVarP(&rounds, "rounds", "n", 3, "rounds (medians are printed)")
 	c.Flags().IntVar(&repeatK, "repeat", 10, "also time lab run --repeat K against lab run, as separate processes (below 2: skip)")
 	c.Flags().StringVar(&repeatExp, "repeat-experiment", "chardev-unsafe", "experiment the --repeat timing runs")
-	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto, kvm or tcg")
-	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
-	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	c.Flags().StringVar(&g.accel, "accel", accelDefault(), usageAccel)
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", usageQEMU)
+	c.Flags().StringVar(&g.resultsDir, "results", "", usageResults)
 	return c
 }
 

@@ -59,9 +59,9 @@ func (g *globals) bisectCmd() *cobra.Command {
 	fl.IntVar(&f.rounds, "rounds", 3, "how often a step runs its repeats again when some could not complete (a guest that hung)")
 	fl.IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "VMs to run at once")
 	fl.BoolVar(&f.fresh, "fresh", false, "run every step anew instead of taking steps decided by an earlier run of the same bisect from the cache")
-	fl.StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto, kvm or tcg (default $LAB_ACCEL, else auto)")
-	fl.StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
-	fl.StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	fl.StringVar(&g.accel, "accel", accelDefault(), usageAccel)
+	fl.StringVar(&g.qemu, "qemu", "qemu-system-x86_64", usageQEMU)
+	fl.StringVar(&g.resultsDir, "results", "", usageResults)
 	return c
 }
 

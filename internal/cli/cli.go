@@ -56,6 +56,19 @@ type globals struct {
 // Main runs lab with args and returns the exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	g := &globals{stdout: stdout, stderr: stderr}
+	root := g.newRoot()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(image.WithListsMemo(context.Background())); err != nil {
+		fmt.Fprintln(stderr, "lab:", err)
+		return ExitError
+	}
+	return g.exit
+}
+
+// newRoot is lab's command tree.
+func (g *globals) newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "lab",
 		Short:         "a reproducible Linux kernel lab: rmmod while the file is open, on real kernels in QEMU",
@@ -66,20 +79,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	pf.StringVar(&g.root, "root", "", "lab's checkout (default: the one the working directory is in, else the source of the installed version in the Go module cache)")
 	pf.StringVar(&g.project, "project", "", "your directory: its experiments/, images/ and kmods/ are read before lab's own, results/ and added images go there (default: the checkout, else the working directory)")
 	pf.StringArrayVar(&g.experiments, "experiments", nil, "a directory of experiment YAML files, read before the project's and lab's own; repeatable")
-	pf.StringVar(&g.cache, "cache", "", "cache directory (default $XDG_CACHE_HOME/lab or ~/.cache/lab)")
+	pf.StringVar(&g.cache, "cache", "", "cache directory (default $"+image.EnvCache+", else $XDG_CACHE_HOME/lab or ~/.cache/lab)")
 	pf.StringVar(&g.mirror, "mirror", "", "Debian archive URI (default: $"+image.EnvMirror+", else the host's apt sources)")
 	pf.StringVar(&g.securityMirror, "security-mirror", "", "Debian security archive URI (default: $"+image.EnvSecurityMirror+", else the host's apt sources)")
 	pf.StringVar(&g.snapshotMirror, "snapshot-mirror", "", "snapshot archive URI for locked packages the mirror no longer serves; {archive} and {timestamp} take each package's archive and lock date (default: $"+image.EnvSnapshotMirror+")")
 	pf.BoolVarP(&g.verbose, "verbose", "v", false, "log what lab does")
 	root.AddCommand(g.runCmd(), g.matrixCmd(), g.reportCmd(), g.diffCmd(), g.bisectCmd(), g.listCmd(), g.imagesCmd(), g.evidenceCmd(), g.doctorCmd(), g.benchCmd(), g.shellCmd())
-	root.SetArgs(args)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	if err := root.ExecuteContext(image.WithListsMemo(context.Background())); err != nil {
-		fmt.Fprintln(stderr, "lab:", err)
-		return ExitError
-	}
-	return g.exit
+	return root
 }
 
 func (g *globals) logger() *slog.Logger {
@@ -138,6 +144,13 @@ func accelSource(cmd *cobra.Command) string {
 	return "--accel"
 }
 
+// The help of flags several commands have, one text each.
+var (
+	usageAccel   = "accelerator: auto (KVM when a probe boot under it works, else TCG), kvm or tcg (default $" + accel.EnvAccel + ", else auto)"
+	usageQEMU    = "QEMU binary"
+	usageResults = "results directory (default <project>/results; lab shell keeps its console log there)"
+)
+
 // runFlags are the flags lab run and lab matrix share.
 type runFlags struct {
 	kernels             []string
@@ -158,9 +171,9 @@ type runFlags struct {
 
 func (g *globals) addRunFlags(c *cobra.Command, f *runFlags, defaultKernels []string, what string) {
 	c.Flags().StringSliceVarP(&f.kernels, "kernel", "k", defaultKernels, what)
-	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto (KVM when a probe boot under it works, else TCG), kvm or tcg (default $"+accel.EnvAccel+", else auto)")
-	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
-	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory (default <root>/results)")
+	c.Flags().StringVar(&g.accel, "accel", accelDefault(), usageAccel)
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", usageQEMU)
+	c.Flags().StringVar(&g.resultsDir, "results", "", usageResults)
 	c.Flags().DurationVar(&f.timeout, "timeout", 120*time.Minute, "give up on the whole command after this long")
 	c.Flags().DurationVar(&f.runTimeout, "run-timeout", 10*time.Minute, "give up on one experiment on one kernel after this long (result: error guest-hang)")
 	c.Flags().StringArrayVar(&f.trees, "kernel-tree", nil, "a kernel build tree (make bzImage modules done in it) to run on, with its own System.map and compiler; repeatable")
@@ -206,7 +219,7 @@ func (g *globals) matrixCmd() *cobra.Command {
 	}
 	g.addRunFlags(c, f, nil, "kernel images to compare (default: every image in images/)")
 	c.Flags().IntVarP(&f.jobs, "jobs", "j", runtime.NumCPU(), "VMs to run at once (each takes a core under TCG)")
-	c.Flags().StringVar(&f.shard, "shard", "", "run only shard I/N of the matrix (split by the kernels' and experiments' names; see docs/ci.md), for `lab report --merge`")
+	c.Flags().StringVar(&f.shard, "shard", "", "run only shard `I/N` of the matrix (split by the kernels' and experiments' names; see docs/ci.md), for lab report --merge")
 	return c
 }
 

@@ -105,8 +105,8 @@ func (g *globals) doctorCmd() *cobra.Command {
 	c.Flags().BoolVar(&asJSON, "json", false, "print the checks as JSON")
 	c.Flags().BoolVar(&offline, "offline", false, "do not ask the mirrors whether they serve the locked packages")
 	c.Flags().BoolVar(&reprobe, "reprobe", false, "probe KVM again even when the cache remembers an answer")
-	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "the accelerator runs would ask for (default $"+accel.EnvAccel+", else auto)")
-	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
+	c.Flags().StringVar(&g.accel, "accel", accelDefault(), usageAccel)
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", usageQEMU)
 	return c
 }
 

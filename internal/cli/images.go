@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,7 +27,7 @@ func (g *globals) fetchOptions(cache string) image.FetchOptions {
 }
 
 func (g *globals) imagesCmd() *cobra.Command {
-	var offline bool
+	var offline, markdown bool
 	c := &cobra.Command{
 		Use:   "images",
 		Short: "list the kernel images: locked build, what the mirror serves now, cached or not, stale or not",
@@ -40,10 +41,15 @@ func (g *globals) imagesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if markdown {
+				imagesMarkdown(g.stdout, specs)
+				return nil
+			}
 			return g.listImages(cmd.Context(), specs, cache, offline)
 		},
 	}
 	c.Flags().BoolVar(&offline, "offline", false, "do not ask the mirror what it serves now")
+	c.Flags().BoolVar(&markdown, "markdown", false, "print README's kernel table from the images and their locks (a test checks README holds it)")
 	c.AddCommand(g.imagesUpdateCmd(), g.imagesAddCmd())
 	return c
 }
@@ -302,4 +308,24 @@ func (g *globals) treeAndCache(ctx context.Context) (tree source.Tree, cache str
 	}
 	cache, err = g.cacheDir()
 	return tree, cache, err
+}
+
+// imagesMarkdown writes README's table of kernel images from the specs and
+// their locks, so that the table cannot drift from images/*.lock.
+func imagesMarkdown(w io.Writer, specs []*image.Spec) {
+	fmt.Fprintln(w, "| image | kernel | from | modules built with |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- |")
+	for _, s := range specs {
+		name := "`" + s.Name + "`"
+		if s.Name == DefaultKernel {
+			name += " (default)"
+		}
+		built := "host " + s.Compiler
+		if s.BuildRoot != nil {
+			built = fmt.Sprintf("%s in a Debian %s build root (debootstrap, made once, needs root)", s.Compiler, s.BuildRoot.Suite)
+		} else if s.BuiltWith() != s.Compiler {
+			built += fmt.Sprintf(" (the kernel was built with %s)", s.BuiltWith())
+		}
+		fmt.Fprintf(w, "| %s | %s (%s) | %s | %s |\n", name, s.PackageVersion(), s.Release, s.Suite, built)
+	}
 }

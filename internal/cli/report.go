@@ -41,7 +41,7 @@ func (g *globals) reportCmd() *cobra.Command {
 		},
 	}
 	bf.add(c)
-	c.Flags().StringVar(&merge, "merge", "", "merge the run directories given (shards from `lab matrix --shard`, from several machines) into the new run directory OUT; exit status as lab matrix")
+	c.Flags().StringVar(&merge, "merge", "", "merge the run directories given (shards from lab matrix --shard, from several machines) into the new run directory `OUT`; exit status as lab matrix")
 	return c
 }
 

@@ -36,9 +36,9 @@ func (g *globals) shellCmd() *cobra.Command {
 	}
 	c.Flags().StringVarP(&kernel, "kernel", "k", DefaultKernel, "kernel image (a name in images/)")
 	c.Flags().StringSliceVar(&load, "load", nil, "modules to load before the shell starts (from kmods/ or --kmods); repeatable")
-	c.Flags().StringVar(&g.accel, "accel", accelDefault(), "accelerator: auto, kvm or tcg")
-	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", "QEMU binary")
-	c.Flags().StringVar(&g.resultsDir, "results", "", "results directory, where the console log is kept (default <root>/results)")
+	c.Flags().StringVar(&g.accel, "accel", accelDefault(), usageAccel)
+	c.Flags().StringVar(&g.qemu, "qemu", "qemu-system-x86_64", usageQEMU)
+	c.Flags().StringVar(&g.resultsDir, "results", "", usageResults)
 	c.Flags().StringArrayVar(&f.kmods, "kmods", nil, "your module directory, built beside lab's kmods/; repeatable")
 	c.Flags().BoolVar(&f.gdb, "gdb", false, "start QEMU's gdbstub on 127.0.0.1 (and nokaslr), pause before the kernel starts and print the gdb command")
 	c.Flags().IntVar(&f.gdbStep, "gdb-step", 0, "with --gdb (implied): pause before loading the Nth --load module instead")
