@@ -230,3 +230,33 @@ func TestGoneByTheKernelsWord(t *testing.T) {
 		}
 	}
 }
+
+// TestNoUseAfterUnloadBeforeTheUnload: the same real fault, but the module
+// unloaded only after the report was printed (its time later than the
+// report's): the address is the live module's, not a use after unload; and
+// with no unload at all, neither.
+func TestNoUseAfterUnloadBeforeTheUnload(t *testing.T) {
+	_, oopses := chardevUnsafe(t)
+	ko, _ := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
+	var l layout
+	b, _ := os.ReadFile("testdata/symbolize/chardev_unsafe.layout.json")
+	json.Unmarshal(b, &l)
+	for _, unloadedAt := range []float64{oopses[0].Time + 1, 0} {
+		s, err := NewSymbolizer(strings.NewReader(testSystemMap), []Module{{Name: l.Name, Sections: l.Sections, Object: bytes.NewReader(ko), UnloadedAt: unloadedAt}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := oopses[0]
+		s.Annotate(&o)
+		named := false
+		for _, r := range o.Resolved {
+			named = named || r.Module == "chardev_unsafe"
+			if r.Unloaded {
+				t.Errorf("unloaded at %v, report at %v: %s is marked a use after unload", unloadedAt, o.Time, r)
+			}
+		}
+		if !named {
+			t.Errorf("unloaded at %v: no address named in the module", unloadedAt)
+		}
+	}
+}

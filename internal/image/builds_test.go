@@ -80,3 +80,34 @@ func TestBuilds(t *testing.T) {
 		t.Errorf("skipped = %q; want the image without headers named", skipped)
 	}
 }
+
+// TestResolvePicksTheNewest: a suite serving two builds of the series (and
+// two versions of linux-kbuild-6.1) resolves to the newer build, with the
+// newer kbuild, as lab images update and a followed series must.
+func TestResolvePicksTheNewest(t *testing.T) {
+	key := archivetest.NewKey(t)
+	ar := archivetest.Serve(t, key)
+	ar.Publish(t, "", "testing", append(archivetest.Kernel("6.1", "6.1.0-2", "6.1.2-1"), archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1")...))
+	spec := &Spec{Name: "t-6.1", Suite: "testing", Series: "6.1", Compiler: "gcc-12"}
+	opts := FetchOptions{CacheDir: filepath.Join(t.TempDir(), "cache"), Mirror: ar.URL, SecurityMirror: ar.URL, Keyring: key.Keyring, Log: testLog(t)}
+	l, err := Resolve(context.Background(), spec, opts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range l.Packages {
+		got[p.Name] = p.Version
+	}
+	if l.Release != "6.1.0-2-amd64" || got["linux-image-6.1.0-2-amd64"] != "6.1.2-1" || got["linux-kbuild-6.1"] != "6.1.2-1" {
+		t.Errorf("Resolve = %s %v; want the newer build 6.1.0-2-amd64 (6.1.2-1) with kbuild 6.1.2-1", l.Release, got)
+	}
+	// One ABI, two revisions of its packages (6.1.192-1 and -2 were both
+	// linux-image-6.1.0-56-amd64): the newer revision.
+	ar.Publish(t, "", "testing", append(archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-2"), archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1")...))
+	if l, err = Resolve(context.Background(), spec, opts, true); err != nil {
+		t.Fatal(err)
+	}
+	if l.Release != "6.1.0-1-amd64" || l.Packages[0].Version != "6.1.1-2" {
+		t.Errorf("Resolve over two revisions = %s %s; want 6.1.0-1-amd64 at 6.1.1-2", l.Release, l.Packages[0].Version)
+	}
+}

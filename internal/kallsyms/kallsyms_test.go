@@ -187,3 +187,18 @@ func TestReadTextBaseStopsEarly(t *testing.T) {
 		t.Errorf("a core without _end parsed")
 	}
 }
+
+// TestHoldingBounds: a module holds [base, base+size): its last byte is
+// its own, the byte after it is the next module's or nobody's.
+func TestHoldingBounds(t *testing.T) {
+	mods := []protocol.ModuleExtent{{Name: "a", Base: 0xffffffffc0000000, Size: 0x3000}, {Name: "b", Base: 0xffffffffc0003000, Size: 0x1000}}
+	for addr, want := range map[uint64]string{
+		0xffffffffc0000000: "a", 0xffffffffc0002fff: "a", 0xffffffffc0003000: "b", 0xffffffffc0003fff: "b",
+		0xffffffffc0004000: "", 0xffffffffbfffffff: "",
+	} {
+		m, ok := Holding(mods, addr)
+		if (want == "") == ok || m.Name != want {
+			t.Errorf("Holding(%#x) = %q, %v; want %q", addr, m.Name, ok, want)
+		}
+	}
+}

@@ -115,3 +115,22 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitSpreadsWhenShardsOutnumberKernels: with more shards than
+// kernels, a kernel's experiments are spread over its shards, not all
+// sent to its first (8 shards over 4 kernels: each kernel's two shards
+// both get some of the 21 experiments; 16 shards: no shard of a kernel
+// holds all of them).
+func TestSplitSpreadsWhenShardsOutnumberKernels(t *testing.T) {
+	exps := []string{"chardev-getput", "chardev-safe", "chardev-unsafe", "debugfs-safe", "debugfs-unsafe", "kthread-safe", "kthread-unsafe",
+		"notifier-safe", "notifier-unsafe", "proc-forced", "proc-leak", "proc-permanent", "proc-safe", "proc-slow", "proc-slow-hung",
+		"sysfs-safe", "sysfs-unsafe", "timer-safe", "timer-unsafe", "workqueue-safe", "workqueue-unsafe"}
+	for _, n := range []int{8, 16} {
+		for i := 1; i <= n; i++ {
+			ks, es := (Shard{i, n}).Split(kernels, exps)
+			if len(ks) != 1 || len(es) == 0 || len(es) == len(exps) {
+				t.Errorf("shard %d/%d = %v × %d experiments; want one kernel and a part of its %d experiments", i, n, ks, len(es), len(exps))
+			}
+		}
+	}
+}

@@ -211,6 +211,15 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 			if s, ok := d.scalar(vn, key); ok {
 				fv.SetString(s)
 			}
+		case reflect.Int, reflect.Int64:
+			if s, ok := d.scalar(vn, key); ok {
+				i, err := strconv.ParseInt(s, 10, 64)
+				if err != nil || vn.ShortTag() != "!!int" {
+					d.Errorf(vn.Line, "wrong type for %q: want a whole number, got %s", key, KindName(vn))
+					continue
+				}
+				fv.SetInt(i)
+			}
 		case reflect.Pointer:
 			if vn.Kind == yaml.ScalarNode && vn.ShortTag() == "!!null" {
 				continue
@@ -243,6 +252,10 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value, what string) {
 				out = reflect.Append(out, ev)
 			}
 			fv.Set(out)
+		default:
+			// A field of a kind this walker does not read would stay
+			// silently empty: say so, it is lab's bug, not the file's.
+			d.Errorf(kn.Line, "field %q: lab cannot read a %s field here", key, fv.Kind())
 		}
 	}
 }
