@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/protocol"
 )
 
@@ -16,7 +16,7 @@ import (
 // answers, any other client key is refused, and a server with another host
 // key is refused by the client (the host pins the agent's key).
 func TestSSHKeys(t *testing.T) {
-	keys, err := guest.NewKeys()
+	keys, err := agentclient.NewKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +30,7 @@ func TestSSHKeys(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := guest.Dial(ctx, l.Addr().String(), keys)
+	c, err := agentclient.Dial(ctx, l.Addr().String(), keys)
 	if err != nil {
 		t.Fatalf("Dial with the run's keys: %v", err)
 	}
@@ -44,19 +44,19 @@ func TestSSHKeys(t *testing.T) {
 	}
 	c.Close()
 
-	other, _ := guest.NewKeys()
+	other, _ := agentclient.NewKeys()
 	wrongClient := *keys
 	wrongClient.Client = other.Client
 	short, cancel2 := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel2()
-	if _, err := guest.Dial(short, l.Addr().String(), &wrongClient); err == nil {
+	if _, err := agentclient.Dial(short, l.Addr().String(), &wrongClient); err == nil {
 		t.Errorf("Dial with a foreign client key succeeded; want refused")
 	}
 	wrongHost := *keys
 	wrongHost.Host = other.Host
 	short3, cancel3 := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel3()
-	if _, err := guest.Dial(short3, l.Addr().String(), &wrongHost); err == nil || !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := agentclient.Dial(short3, l.Addr().String(), &wrongHost); err == nil || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Dial expecting another host key = %v; want refused until the deadline", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/agentclient"
 )
 
 // TestShellSession runs lab shell's session against the agent's SSH server
@@ -19,7 +19,7 @@ import (
 // real pty of the asked size (stty reads it back), a window-change resizes
 // it, its output comes back and its exit status too.
 func TestShellSession(t *testing.T) {
-	keys, err := guest.NewKeys()
+	keys, err := agentclient.NewKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestShellSession(t *testing.T) {
 	go New(slog.New(slog.DiscardHandler)).ServeKeys(l, keys.HostPEM, keys.AuthorizedKey)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := guest.Dial(ctx, l.Addr().String(), keys)
+	c, err := agentclient.Dial(ctx, l.Addr().String(), keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +39,14 @@ func TestShellSession(t *testing.T) {
 
 	inR, inW := io.Pipe()
 	var out syncBuffer
-	resize := make(chan guest.WinSize, 1)
+	resize := make(chan agentclient.WinSize, 1)
 	type result struct {
 		code int
 		err  error
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, err := c.Shell(inR, &out, "xterm", guest.WinSize{Cols: 91, Rows: 33}, resize)
+		code, err := c.Shell(inR, &out, "xterm", agentclient.WinSize{Cols: 91, Rows: 33}, resize)
 		done <- result{code, err}
 	}()
 	waitOut := func(want string) {
@@ -62,7 +62,7 @@ func TestShellSession(t *testing.T) {
 	waitOut("hi-2")
 	waitOut("33 91")
 	waitOut("/dev/pts/")
-	resize <- guest.WinSize{Cols: 120, Rows: 40}
+	resize <- agentclient.WinSize{Cols: 120, Rows: 40}
 	time.Sleep(300 * time.Millisecond)
 	io.WriteString(inW, "stty size; exit 7\n")
 	select {

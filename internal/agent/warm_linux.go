@@ -6,7 +6,7 @@ import (
 	"net"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/protocol"
 )
 
@@ -18,7 +18,7 @@ import (
 // precomputed points, goroutine stacks grown, the heap sized) is done once
 // and saved in the snapshot, instead of done again in each restored run.
 func (a *Agent) Warm() error {
-	keys, err := guest.NewKeys()
+	keys, err := agentclient.NewKeys()
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func (a *Agent) Warm() error {
 	go a.ServeKeys(l, keys.HostPEM, keys.AuthorizedKey)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := guest.Dial(ctx, l.Addr().String(), keys)
+	c, err := agentclient.Dial(ctx, l.Addr().String(), keys)
 	if err != nil {
 		return fmt.Errorf("warm: %w", err)
 	}

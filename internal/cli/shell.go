@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kernel-lab/lab/internal/accel"
-	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/runner"
 )
@@ -118,7 +118,7 @@ func (g *globals) checkAccel() error {
 // forwards the terminal's size as it changes. restore undoes raw mode; it
 // may be called more than once.
 func terminalIO(in *os.File, out io.Writer) (runner.ShellIO, func()) {
-	sio := runner.ShellIO{Stdin: in, Stdout: out, Term: os.Getenv("TERM"), Size: guest.WinSize{Cols: 80, Rows: 24}}
+	sio := runner.ShellIO{Stdin: in, Stdout: out, Term: os.Getenv("TERM"), Size: agentclient.WinSize{Cols: 80, Rows: 24}}
 	if sio.Term == "" {
 		sio.Term = "vt100"
 	}
@@ -127,13 +127,13 @@ func terminalIO(in *os.File, out io.Writer) (runner.ShellIO, func()) {
 		return sio, func() {}
 	}
 	if w, h, err := term.GetSize(fd); err == nil {
-		sio.Size = guest.WinSize{Cols: w, Rows: h}
+		sio.Size = agentclient.WinSize{Cols: w, Rows: h}
 	}
 	old, err := term.MakeRaw(fd)
 	if err != nil {
 		return sio, func() {}
 	}
-	resize := make(chan guest.WinSize, 1)
+	resize := make(chan agentclient.WinSize, 1)
 	sio.Resize = resize
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
@@ -144,7 +144,7 @@ func terminalIO(in *os.File, out io.Writer) (runner.ShellIO, func()) {
 			case <-winch:
 				if w, h, err := term.GetSize(fd); err == nil {
 					select {
-					case resize <- guest.WinSize{Cols: w, Rows: h}:
+					case resize <- agentclient.WinSize{Cols: w, Rows: h}:
 					default:
 					}
 				}

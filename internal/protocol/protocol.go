@@ -3,7 +3,7 @@
 // console markers the agent writes and the host reads (both written and
 // parsed here), the paths inside the initramfs and the rules for names and
 // paths an experiment may use. The agent (internal/agent), the host client
-// (internal/guest), the experiment loader and the runner all use it, and
+// (internal/agentclient), the experiment loader and the runner all use it, and
 // none of them imports another for these.
 //
 // These are wire types: result.json has its own (internal/results), so a

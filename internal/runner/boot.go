@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
@@ -48,7 +48,7 @@ func kernelCmdline(extra string) string {
 // boot starts QEMU and waits for the agent's ready marker on the console.
 func (s *session) boot(ctx context.Context, acc string) error {
 	s.newAttempt(acc)
-	keys, err := guest.NewKeys()
+	keys, err := agentclient.NewKeys()
 	if err != nil {
 		return fail(results.KindBoot, err)
 	}
@@ -117,7 +117,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 }
 
 // dial connects to the ready agent of m with the run's keys.
-func (s *session) dial(ctx context.Context, m *vm.VM, keys *guest.Keys, w *consoleWatch) error {
+func (s *session) dial(ctx context.Context, m *vm.VM, keys *agentclient.Keys, w *consoleWatch) error {
 	// Dialing retries until its deadline; a QEMU that dies meanwhile ends
 	// it at once, and is what the error names.
 	dctx, cancel := context.WithTimeout(ctx, s.t.Dial)
@@ -129,7 +129,7 @@ func (s *session) dial(ctx context.Context, m *vm.VM, keys *guest.Keys, w *conso
 		case <-dctx.Done():
 		}
 	}()
-	c, err := guest.Dial(dctx, fmt.Sprintf("127.0.0.1:%d", m.HostPort), keys)
+	c, err := agentclient.Dial(dctx, fmt.Sprintf("127.0.0.1:%d", m.HostPort), keys)
 	if err != nil {
 		if isClosed(m.Exited()) {
 			return fail(results.KindQEMUExited, fmt.Errorf("while connecting to the agent: %v%s", m.ExitError(), w.tail()))

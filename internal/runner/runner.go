@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/experiment"
-	"github.com/kernel-lab/lab/internal/guest"
 	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/kmod"
@@ -75,7 +75,7 @@ type Options struct {
 	// guest hangs.
 	Dump bool
 	// Snapshot restores each run from a snapshot of a booted guest
-	// (snapshot.go); Cold forces a cold boot even then.
+	// (booted_guest.go); Cold forces a cold boot even then.
 	Snapshot bool
 	Cold     bool
 	// Repeat runs each cell this many times, each from a fresh restore
@@ -248,7 +248,7 @@ type session struct {
 	r       *results.Result
 	dir     string
 	machine *vm.VM
-	client  *guest.Client
+	client  *agentclient.Client
 	// kernelPrinted: the kernel of the current boot printed its first
 	// line, so a death after it is the guest's, not the accelerator's.
 	kernelPrinted bool

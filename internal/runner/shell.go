@@ -6,9 +6,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/experiment"
-	"github.com/kernel-lab/lab/internal/guest"
 	"github.com/kernel-lab/lab/internal/logx"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
@@ -20,8 +20,8 @@ type ShellIO struct {
 	Stdout io.Writer
 	// Term is $TERM; Size the terminal's size, Resize its later sizes.
 	Term   string
-	Size   guest.WinSize
-	Resize <-chan guest.WinSize
+	Size   agentclient.WinSize
+	Resize <-chan agentclient.WinSize
 }
 
 // Shell boots the prepared kernel, loads modules (as load steps, so their

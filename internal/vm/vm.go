@@ -50,7 +50,7 @@ type Config struct {
 	Stderr string
 	// GuestPort is forwarded from a free port on 127.0.0.1 (0: none).
 	GuestPort int
-	// KeyChannel and Incoming are for snapshots (snapshot.go).
+	// KeyChannel and Incoming are for snapshots (savevm.go).
 	KeyChannel bool
 	Incoming   bool
 	// GDB starts QEMU's gdbstub on a free port of 127.0.0.1 (VM.GDBPort);

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/guest"
+	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/safefile"
@@ -236,7 +236,7 @@ func (s *session) restore(ctx context.Context, acc string) error {
 	}
 	s.r.Provenance = s.provenance(cmdline)
 	s.t = s.o.timeouts(acc)
-	keys, err := guest.NewKeys()
+	keys, err := agentclient.NewKeys()
 	if err != nil {
 		return err
 	}

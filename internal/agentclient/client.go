@@ -1,6 +1,7 @@
-// Package guest is the host side of the agent protocol (internal/protocol):
+// Package agentclient is the host's client of the guest agent, the host
+// side of the agent protocol (internal/protocol):
 // fresh SSH keys per run, and a client that sends one step per channel.
-package guest
+package agentclient
 
 import (
 	"context"
