@@ -122,9 +122,16 @@ func TestQEMUFailsToStart(t *testing.T) {
 		{"no binary", "/nonexistent/qemu-system-x86_64", "install qemu-system-x86"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, r, _ := faultRun(t, "../../experiments/chardev-safe", "--qemu", tc.qemu)
+			code, r, cell := faultRun(t, "../../experiments/chardev-safe", "--qemu", tc.qemu)
 			if code != cli.ExitError || r.ErrorKind != results.KindQEMUExited || !strings.Contains(r.Error, tc.want) {
 				t.Errorf("%s = exit %d, %s: %q; want exit 2, qemu-exited, naming %q", tc.name, code, r.ErrorKind, r.Error, tc.want)
+			}
+			// A QEMU that started leaves its command line, to be run by hand.
+			if tc.name != "no binary" {
+				b, err := os.ReadFile(filepath.Join(cell, "qemu.cmdline"))
+				if err != nil || !strings.HasPrefix(string(b), "'"+tc.qemu+"' '-nodefaults'") || !strings.Contains(strings.Join(r.Notes, "\n"), "qemu.cmdline") {
+					t.Errorf("%s: qemu.cmdline %q (%v), notes %q; want the command line, named in a note", tc.name, b, err, r.Notes)
+				}
 			}
 		})
 	}

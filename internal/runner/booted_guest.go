@@ -322,7 +322,7 @@ func (s *session) bootOrRestore(ctx context.Context, acc string) error {
 // what the note says about them.
 func (s *session) keepFailedRestore() string {
 	moved := false
-	for _, name := range []string{"console.log", "qemu.stderr"} {
+	for _, name := range []string{"console.log", "qemu.stderr", "qemu.cmdline"} {
 		if os.Rename(filepath.Join(s.dir, name), filepath.Join(s.dir, "restore-"+name)) == nil {
 			moved = true
 		}

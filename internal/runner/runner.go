@@ -233,6 +233,9 @@ func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, ru
 			r.ErrorKind = results.KindGuestHang
 			r.Error = fmt.Sprintf("%v: %v", context.Cause(rctx), err)
 		}
+		if cl := vm.CmdlinePath(filepath.Join(dir, "qemu.stderr")); fileExists(cl) && r.ErrorKind != results.KindInterrupted {
+			r.Notes = append(r.Notes, "QEMU's command line is in qemu.cmdline (run it again by hand with it)")
+		}
 	}
 	experiment.Judge(exp, r)
 	if werr := results.Write(dir, r); werr != nil && o.Log != nil {
@@ -353,4 +356,9 @@ func (o Options) qemuVersion() string {
 		return o.QEMUVersion
 	}
 	return vm.Version(o.QEMU)
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

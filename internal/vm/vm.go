@@ -92,6 +92,12 @@ type VM struct {
 	stopOnce  sync.Once
 }
 
+// CmdlinePath is where Start writes QEMU's command line for a VM whose
+// stderr goes to stderr: qemu.stderr → qemu.cmdline.
+func CmdlinePath(stderr string) string {
+	return strings.TrimSuffix(stderr, ".stderr") + ".cmdline"
+}
+
 // ErrExited says QEMU is gone.
 var ErrExited = errors.New("qemu exited")
 
@@ -156,6 +162,15 @@ func (v *VM) start(ctx context.Context) error {
 	defer stderr.Close()
 	args := v.Args(sock)
 	v.cfg.Log.Debug("starting qemu", "args", strings.Join(args, " "))
+	// The command line beside QEMU's stderr, quoted for a shell: a boot
+	// that failed can be run again by hand.
+	line := shellQuote(v.cfg.QEMU)
+	for _, a := range args {
+		line += " " + shellQuote(a)
+	}
+	if err := os.WriteFile(CmdlinePath(v.cfg.Stderr), []byte(line+"\n"), 0o600); err != nil {
+		return err
+	}
 	cmd := exec.CommandContext(ctx, v.cfg.QEMU, args...)
 	cmd.Stdout = stderr
 	cmd.Stderr = stderr
