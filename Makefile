@@ -2,7 +2,7 @@
 GO ?= go
 TEST_TIMEOUT ?= 80m
 
-.PHONY: setup lab run test check unit catalogue clean
+.PHONY: setup lab run test check unit catalogue mutate clean
 
 # Install host packages (apt) and Go modules that lab needs.
 setup:
@@ -42,5 +42,19 @@ CATALOGUE = chardev-safe chardev-unsafe proc-safe proc-leak debugfs-safe debugfs
 catalogue: lab
 	./bin/lab matrix --repeat 3 $(CATALOGUE)
 
+# Mutation testing (gremlins, pinned) over the packages that need no VM:
+# each package's score is killed ÷ (killed + lived + not covered), mutants
+# judged equivalent (.gremlins-equivalent) left out; exit 1 under 85%.
+# Minutes per package; not part of make test (docs/testing.md).
+GREMLINS ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+MUTATE ?= attribute bisect compare experiment kallsyms protocol results safefile shard textutil yamlx
+mutate:
+	@mkdir -p .mutate
+	@for p in $(MUTATE); do \
+		echo "gremlins: internal/$$p"; \
+		$(GO) run $(GREMLINS) unleash --workers 1 -o .mutate/$$p.json ./internal/$$p >/dev/null || exit 2; \
+	done
+	$(GO) run ./scripts/mutscore $(foreach p,$(MUTATE),.mutate/$(p).json)
+
 clean:
-	rm -rf bin
+	rm -rf bin .mutate

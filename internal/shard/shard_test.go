@@ -109,6 +109,12 @@ func TestParse(t *testing.T) {
 	if s, err := Parse("2/4"); err != nil || s != (Shard{2, 4}) || s.String() != "2/4" {
 		t.Errorf("Parse(2/4) = %v, %v", s, err)
 	}
+	// The bounds themselves are shards: the only one, the first, the last.
+	for _, edge := range []string{"1/1", "1/4", "4/4"} {
+		if s, err := Parse(edge); err != nil || s.String() != edge {
+			t.Errorf("Parse(%s) = %v, %v", edge, s, err)
+		}
+	}
 	for _, bad := range []string{"0/2", "3/2", "x/y", "1/0", "-1/2", "1", "", "1/2/3", "/2"} {
 		if s, err := Parse(bad); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
 			t.Errorf("Parse(%q) = %v, %v; want an error naming it", bad, s, err)

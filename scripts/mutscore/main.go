@@ -1,0 +1,122 @@
+// Command mutscore reads the JSON reports gremlins wrote (one per package,
+// gremlins unleash -o) and prints, per package, the mutation score the
+// project holds itself to: killed ÷ (killed + lived + not covered), with
+// the mutants judged equivalent (listed in .gremlins-equivalent, each with
+// its reason) left out of the count. It exits 1 when a package is under
+// the goal. make mutate runs it; docs/testing.md has the table.
+//
+// gremlins' own "test efficacy" leaves out the mutants no test covers,
+// which would hide an untested function: they count here.
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+type report struct {
+	Files []struct {
+		FileName  string `json:"file_name"`
+		Mutations []struct {
+			Type   string `json:"type"`
+			Status string `json:"status"`
+			Line   int    `json:"line"`
+			Column int    `json:"column"`
+		} `json:"mutations"`
+	} `json:"files"`
+}
+
+func main() {
+	goal := flag.Float64("goal", 85, "the score every package must reach, in percent")
+	equivFile := flag.String("equivalent", ".gremlins-equivalent", "mutants judged equivalent: 'FILE:LINE:COLUMN TYPE  # reason' a line")
+	flag.Parse()
+	equiv, err := readEquivalent(*equivFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutscore:", err)
+		os.Exit(2)
+	}
+	failed := false
+	fmt.Printf("%-22s %7s %6s %8s %6s %7s\n", "package", "killed", "lived", "uncov.", "equiv.", "score")
+	for _, path := range flag.Args() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mutscore:", err)
+			os.Exit(2)
+		}
+		var r report
+		if err := json.Unmarshal(b, &r); err != nil {
+			fmt.Fprintf(os.Stderr, "mutscore: %s: %v\n", path, err)
+			os.Exit(2)
+		}
+		pkg := strings.TrimSuffix(filepath.Base(path), ".json")
+		var killed, lived, uncovered, skipped int
+		var survivors []string
+		for _, f := range r.Files {
+			for _, m := range f.Mutations {
+				id := fmt.Sprintf("%s:%d:%d %s", f.FileName, m.Line, m.Column, m.Type)
+				if equiv[id] {
+					skipped++
+					continue
+				}
+				switch m.Status {
+				case "KILLED", "TIMED OUT":
+					killed++
+				case "LIVED":
+					lived++
+					survivors = append(survivors, "lived "+id)
+				case "NOT COVERED":
+					uncovered++
+					survivors = append(survivors, "not covered "+id)
+				}
+			}
+		}
+		total := killed + lived + uncovered
+		score := 100.0
+		if total > 0 {
+			score = 100 * float64(killed) / float64(total)
+		}
+		mark := ""
+		if score < *goal {
+			mark, failed = "  < goal", true
+		}
+		fmt.Printf("%-22s %7d %6d %8d %6d %6.1f%%%s\n", pkg, killed, lived, uncovered, skipped, score, mark)
+		sort.Strings(survivors)
+		for _, s := range survivors {
+			fmt.Printf("    %s\n", s)
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}
+
+func readEquivalent(path string) (map[string]bool, error) {
+	out := map[string]bool{}
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		id, reason, ok := strings.Cut(line, "#")
+		if !ok || strings.TrimSpace(reason) == "" {
+			return nil, fmt.Errorf("%s:%d: an equivalent mutant needs its reason after #", path, n)
+		}
+		out[strings.Join(strings.Fields(id), " ")] = true
+	}
+	return out, sc.Err()
+}
