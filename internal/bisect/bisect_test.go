@@ -19,6 +19,7 @@ type history struct {
 	skip      map[int]bool
 	flaky     map[int]bool
 	errors    map[int]int // rounds of this point whose repeats do not complete
+	allErrors bool        // in those rounds no repeat completes (else one of three)
 	evaluated []int
 }
 
@@ -53,7 +54,7 @@ func (h *history) eval(_ context.Context, c Candidate, round int) (*results.Resu
 	var rs []*results.Result
 	for k := range 3 {
 		v := results.Pass
-		if round <= h.errors[i] && k == 2 {
+		if round <= h.errors[i] && (k == 2 || h.allErrors) {
 			v = results.Error
 		}
 		rs = append(rs, cell(changed != (h.flaky[i] && k == 1), v))
@@ -152,5 +153,64 @@ func TestIncompleteRepeatsRunAgain(t *testing.T) {
 	res, _ = Run(context.Background(), h.cands(), h.eval, Options{Rounds: 2})
 	if res.Outcome != Found || res.Steps[0].Rounds != 2 {
 		t.Errorf("a reference whose every round has an error: %s after %d rounds", res.Outcome, res.Steps[0].Rounds)
+	}
+}
+
+func TestAround(t *testing.T) {
+	for _, c := range []struct {
+		mid, lo, hi int
+		want        []int
+	}{
+		{5, 0, 10, []int{5, 6, 4, 7, 3, 8, 2, 9, 1}},
+		{5, 4, 6, []int{5}},
+		{2, 0, 6, []int{2, 3, 1, 4, 5}},
+	} {
+		if got := around(c.mid, c.lo, c.hi); !slices.Equal(got, c.want) {
+			t.Errorf("around(%d, %d, %d) = %v; want %v", c.mid, c.lo, c.hi, got, c.want)
+		}
+	}
+}
+
+func TestRunBounds(t *testing.T) {
+	h := &history{n: 1, change: 1}
+	if _, err := Run(context.Background(), h.cands(), h.eval, Options{}); err == nil || !strings.Contains(err.Error(), "nothing to bisect") {
+		t.Errorf("one point: %v; want nothing to bisect", err)
+	}
+	// Two points: the answer is the second, from the two ends alone.
+	h = &history{n: 2, change: 1}
+	res, err := Run(context.Background(), h.cands(), h.eval, Options{})
+	if err != nil || res.Outcome != Found || res.FirstChanged.ID != "1" || len(h.evaluated) != 2 {
+		t.Errorf("two points: %v %+v after %v", err, res, h.evaluated)
+	}
+	// One round only: a step whose only round did not complete is
+	// undecided, not run again.
+	h = &history{n: 3, change: 2, errors: map[int]int{0: 1}}
+	h.allErrors = true
+	res, _ = Run(context.Background(), h.cands(), h.eval, Options{Rounds: 1})
+	if res.Outcome != Flaky || res.Steps[0].Rounds != 1 || res.Steps[0].Decision != "undecided" {
+		t.Errorf("one round with an incomplete reference: %s, %+v", res.Outcome, res.Steps[0])
+	}
+	// No Rounds given: three.
+	h = &history{n: 3, change: 2, errors: map[int]int{0: 2}}
+	h.allErrors = true
+	res, _ = Run(context.Background(), h.cands(), h.eval, Options{})
+	if res.Outcome != Found || res.Steps[0].Rounds != 3 || res.Steps[0].Repeats != "3/3" {
+		t.Errorf("default rounds: %s, %+v; want the reference decided in its 3rd round", res.Outcome, res.Steps[0])
+	}
+}
+
+func TestConfidenceSaysWhatAgreed(t *testing.T) {
+	res := &Result{Outcome: NoChange, LastSame: &Candidate{Label: "a"}, FirstChanged: &Candidate{Label: "b"},
+		Steps: []Step{{Repeats: "3/3"}, {Repeats: "3/3"}}}
+	if c := confidence(res); c != "no change from a to b (3/3 at both ends)" {
+		t.Errorf("confidence = %q", c)
+	}
+	res = &Result{Outcome: Found, FirstChanged: &Candidate{Label: "c"}, Steps: []Step{{Repeats: "3/3"}, {Repeats: "5/5"}, {Repeats: ""}}}
+	if c := confidence(res); c != "first changed: c (every completed repeat agreeing at each of 2 steps)" {
+		t.Errorf("confidence = %q", c)
+	}
+	res = &Result{Outcome: Skipped, LastSame: &Candidate{Label: "a"}, FirstChanged: &Candidate{Label: "d"}}
+	if c := confidence(res); !strings.Contains(c, "between a and d") {
+		t.Errorf("confidence = %q", c)
 	}
 }

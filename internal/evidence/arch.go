@@ -12,6 +12,7 @@ const (
 	ArchARM     = "arm"
 	ArchPowerPC = "powerpc"
 	ArchRISCV   = "riscv"
+	ArchS390    = "s390"
 )
 
 // Fault banners of arm64, arm, powerpc and riscv. Their die() lines and
@@ -142,6 +143,18 @@ func (r *report) archLine(t string) bool {
 	case strings.HasPrefix(t, "epc : ") || strings.HasPrefix(t, "epc: "):
 		r.setArch(ArchRISCV)
 		r.archPC(strings.TrimSpace(t[strings.IndexByte(t, ':')+1:]))
+	case strings.HasPrefix(t, "Krnl PSW : "):
+		// s390's "Krnl PSW : 0704f00180000000 000003ff8086d03a
+		// (will_oops_init+0x3a/0x1000 [will_oops])": the PSW's address
+		// is the PC. Its register and code dumps run over many lines.
+		r.setArch(ArchS390)
+		r.lenient = true
+		if i := strings.IndexByte(t, '('); i > 0 {
+			r.archPC(strings.TrimSuffix(t[i+1:], ")"))
+		}
+	case strings.HasPrefix(t, "EIP is at "):
+		// 32-bit x86 before 4.x: "EIP is at wdev_priv.part.8+0x3/0x5 [wl]".
+		r.archPC(t[len("EIP is at "):])
 	case strings.HasPrefix(t, "status: ") && strings.Contains(t, " badaddr: "):
 		// riscv's show_regs ends so; its frames follow without "Call Trace:".
 		r.setArch(ArchRISCV)
@@ -166,6 +179,7 @@ var archKnownPrefixes = []string{
 	"ESR = ", "EC = ", "SET = ", "EA = ", "FSC = ", "Data abort info:", "ISV = ", "CM = ", "ISS2 = ", "TnD = ", "GCS = ",
 	"user pgtable:", "swapper pgtable:", "pgd = ", "[<", "Instruction dump:", "Faulting instruction address:",
 	"LE PAGE_SIZE", "BE PAGE_SIZE", "CR: ", "XER: ", "IRQMASK:", "Exception stack(", "Backtrace:", "Function entered at",
+	"Krnl ", "R:", "Last Breaking-Event-Address:", "EIP: ",
 }
 
 // archPC takes the faulting PC as the report's RIP, once.

@@ -93,6 +93,8 @@ type report struct {
 	nestedRIP   string    // first register dump inside the trace (a stalled task's RIP)
 	taskFrames  []string  // reliable frames outside <IRQ>/<NMI>
 	stack       *[]string // where frames printed outside "Call Trace:" go (sanitizer stacks)
+	lockAt      []string  // lockdep: the frames of the "at:" lines that name the locks (lockdep.go)
+	lockNext    bool      // lockdep: the next line holds such an "at:"
 	pending     []string  // unrecognised lines, kept only if a recognised one follows
 }
 
@@ -223,6 +225,7 @@ func (r *report) body(msg, t string) bool {
 			r.o.OopsNumber = n
 			r.wantsDie = false
 		}
+	case r.o.Kind == KindLockdep && r.lockdepLine(t):
 	case hasAnyPrefix(t, knownPrefixes) || reHexDump.MatchString(t):
 	case r.armTrace(t):
 	case r.archLine(t):
@@ -287,8 +290,12 @@ func (r *report) addFrame(s string) {
 
 // traceLine takes a line of the call trace and tells whether it was one.
 func (r *report) traceLine(msg, t string) bool {
+	paren := strings.HasPrefix(t, "([<") && strings.HasSuffix(t, ")")
+	if paren {
+		t = t[1 : len(t)-1] // s390's first frame, from r14: "([<addr>] f+0x36/0x1000 [m])"
+	}
 	s := stripAddr(t)
-	unreliable := strings.HasPrefix(s, "? ")
+	unreliable := paren || strings.HasPrefix(s, "? ")
 	if unreliable {
 		s = s[2:]
 	}

@@ -13,7 +13,9 @@ var (
 	// The watchdog's lines carry its pr_fmt prefix, "watchdog: " or (4.x,
 	// and the perf-based hard lockup detector) "NMI watchdog: "; since 6.7
 	// the hard lockup line also names the reporting CPU.
-	reSoftLockup = regexp.MustCompile(`^(?:(?:NMI )?watchdog: )?BUG: soft lockup - CPU#(\d+) stuck for (\d+)s! \[(.*):(\d+)\]`)
+	// Authors quoting one in a mail often cut the "[comm:pid]" off; the
+	// banner still names the report.
+	reSoftLockup = regexp.MustCompile(`^(?:(?:NMI )?watchdog: )?BUG: soft lockup - CPU#(\d+) stuck for (\d+)s!(?: \[(.*):(\d+)\])?`)
 	reHardLockup = regexp.MustCompile(`^(?:(?:NMI )?watchdog: )?(?:CPU\d+: )?Watchdog detected hard LOCKUP on cpu (\d+)`)
 	reKernelBug  = regexp.MustCompile(`^kernel BUG at (.*?)!?$`)
 	// reHungTask matches khungtaskd's line: "blocked for more than", since

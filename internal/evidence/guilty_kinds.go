@@ -25,6 +25,7 @@ const (
 	policyUBSAN                     // UBSAN: past the overflow helpers
 	policyRCUUsage                  // suspicious RCU usage: past the RCU accessors
 	policyKASAN                     // KASAN: past arm64's tag-check fault path (HW tags mode)
+	policyBadPage                   // bad page state: past the page free and put paths
 	nPolicies
 )
 
@@ -39,7 +40,7 @@ type kindRule struct {
 // matches; here they are anchored patterns with \w* where a substring
 // was meant.
 var kindRules = [nPolicies]kindRule{
-	policyHung: {`\w*(?:sched|_slowlock|_slowpath|rwsem|completion|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|rcu_barrier|kthread)\w*|\w*_lock(?:_\w+)?|\w*_down(?:_\w+)?|down(?:_\w+)?|_*mutex_\w+|_*rt_mutex_\w+|\w*msleep\w*|schedule_timeout\w*|do_nanosleep|hrtimer_nanosleep|\w*_sleep\w*|ldsem_\w+|__ldsem_\w+|io_schedule\w*|__filemap_fdatawait_range|filemap_fdatawait\w*|folio_wait\w*|__folio_lock\w*`,
+	policyHung: {`\w*(?:sched|_slowlock|_slowpath|rwsem|completion|wait|synchronize|context_switch|__switch_to|cancel_delayed_work|rcu_barrier|kthread)\w*|\w*_lock(?:_\w+)?|\w*_down(?:_\w+)?|down(?:_\w+)?|_*mutex_\w+|_*rt_mutex_\w+|\w*msleep\w*|schedule_timeout\w*|do_nanosleep|hrtimer_nanosleep|\w*_sleep\w*|usleep_range\w*|ldsem_\w+|__ldsem_\w+|io_schedule\w*|__filemap_fdatawait_range|filemap_fdatawait\w*|folio_wait\w*|__folio_lock\w*`,
 		"a hung task sleeps in a lock or wait primitive; the frame that called it is the one that hangs"},
 	policySpinlock: {`\w*spin_\w*|\w*_lock(?:_\w+)?|\w*_unlock(?:_\w+)?|__task_rq_lock|task_rq_lock|spin_dump|spin_bug|rq_lock\w*`,
 		"a spinlock report is printed from inside the lock call; the caller took the lock"},
@@ -67,6 +68,8 @@ var kindRules = [nPolicies]kindRule{
 		"RCU accessors and allocators are where the check runs, not the bug"},
 	policyKASAN: {`\w*kernel_fault\w*|\w*tag_check\w*|\w*mem_abort\w*|el1_\w+|el1h_\w+`,
 		"KASAN hardware tags report from arm64's fault path"},
+	policyBadPage: {`\w*(?:free|put|get|update|release)_page\w*|\w*free_unref\w*|_*folio\w*|\w*truncate_inode_pages\w*|\w*page_frag_free\w*|\w*alloc\w*|\w*vmap\w*|\w*page_owner\w*`,
+		"a bad page is found where some helper frees, puts or gets it (check_free_page_bad, folios_put_refs, free_pages_and_swap_cache); the page's user called that helper"},
 }
 
 // reKind holds kindRules compiled, nil for policies without extra skips.
@@ -148,6 +151,8 @@ func (r *report) policyOf() policy {
 		return policyUBSAN
 	case KindKASAN:
 		return policyKASAN
+	case KindBadPage:
+		return policyBadPage
 	case KindLockdep:
 		if strings.Contains(r.o.Message, "suspicious RCU usage") {
 			return policyRCUUsage

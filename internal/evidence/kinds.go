@@ -127,6 +127,10 @@ func otherHeader(t string) *report {
 		// lockdep before 4.10: "[ INFO: possible recursive locking detected ]",
 		// "[ INFO: suspicious RCU usage. ]" (with a full stop then).
 		return lockdepHeader(strings.TrimSuffix(t[len("[ INFO: "):len(t)-2], "."), t)
+	case strings.HasPrefix(t, "[ BUG: ") && strings.HasSuffix(t, " ]"):
+		// ... and its "[ BUG: bad unlock balance detected! ]", "[ BUG:
+		// held lock freed! ]".
+		return lockdepHeader(t[len("[ BUG: "):len(t)-2], t)
 	}
 	return nil
 }
@@ -256,11 +260,22 @@ func (r *report) blame(skips *skipCache) {
 	if r.culprit != "" {
 		banner = []string{r.culprit}
 	}
+	if r.o.Kind == KindLockdep && len(r.lockAt) > 0 {
+		if f := r.lockdepDirect(); f != "" {
+			r.o.Guilty = canonical(f)
+			return
+		}
+		banner = append(r.lockAt, banner...)
+	}
 	rips := []string{r.o.RIP}
 	frames := r.o.CallTrace
-	if r.o.Kind == KindRCUStall || r.o.Kind == KindSoftLockup || r.o.Kind == KindHardLockup {
+	if r.o.Kind == KindRCUStall || r.o.Kind == KindSoftLockup {
 		// The stall is where the interrupted task was: the register dump
-		// inside the trace after the IRQ, and frames outside <IRQ>.
+		// inside the trace after the IRQ, and frames outside <IRQ> (the
+		// timer interrupt that caught it). A hard lockup keeps its <IRQ>
+		// frames: the NMI that caught it prints none of its own, so
+		// frames in an interrupt are the handler that kept interrupts
+		// off.
 		rips = append(rips, r.nestedRIP)
 		frames = r.taskFrames
 	}

@@ -236,9 +236,12 @@ func (p *parser) feed(l kline) {
 			return
 		}
 		if c := s.cur; c != nil && r.o.Kind == KindWarning && c.o.Kind == KindWarning &&
-			len(c.o.Text) == 1 && c.o.Location == r.o.Location && isInlineFrame(c.culprit) {
+			onlyWarnLines(c.o.Text) && c.o.Location == r.o.Location && isInlineFrame(c.culprit) {
 			// A symbolizer printed the WARNING line once per inline
-			// level: the same report, now naming the real function.
+			// level (two levels or more: ODEBUG's debug_print_object
+			// inlined into __debug_check_no_obj_freed inlined into
+			// debug_check_no_obj_freed): the same report, now naming
+			// the next level or the real function.
 			c.culprit = r.culprit
 			c.text(msg)
 			return
@@ -435,6 +438,17 @@ func isHex(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// onlyWarnLines tells whether a report holds nothing yet but its
+// WARNING lines.
+func onlyWarnLines(text []string) bool {
+	for _, l := range text {
+		if !strings.Contains(l, "WARNING: ") {
+			return false
+		}
+	}
+	return true
 }
 
 func atoi(s string) int {
