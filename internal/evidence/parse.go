@@ -235,13 +235,15 @@ func (p *parser) feed(l kline) {
 		if r.o.Kind == KindPanic && p.panicJoins(s, t, msg) {
 			return
 		}
-		if c := s.cur; c != nil && r.o.Kind == KindWarning && c.o.Kind == KindWarning &&
-			onlyWarnLines(c.o.Text) && c.o.Location == r.o.Location && isInlineFrame(c.culprit) {
-			// A symbolizer printed the WARNING line once per inline
-			// level (two levels or more: ODEBUG's debug_print_object
-			// inlined into __debug_check_no_obj_freed inlined into
-			// debug_check_no_obj_freed): the same report, now naming
-			// the next level or the real function.
+		if c := s.cur; c != nil && r.o.Kind == c.o.Kind && bannerRepeats(r.o.Kind) &&
+			onlyBannerLines(c.o.Text) && c.o.Location == r.o.Location && isInlineFrame(c.culprit) {
+			// A symbolizer printed the WARNING or sanitizer banner once
+			// per inline level (two levels or more: ODEBUG's
+			// debug_print_object inlined into __debug_check_no_obj_freed
+			// inlined into debug_check_no_obj_freed; KASAN's
+			// debug_spin_unlock inlined into do_raw_spin_unlock): the
+			// same report, now naming the next level or the real
+			// function.
 			c.culprit = r.culprit
 			c.text(msg)
 			return
@@ -440,11 +442,17 @@ func isHex(s string) bool {
 	return s != ""
 }
 
-// onlyWarnLines tells whether a report holds nothing yet but its
-// WARNING lines.
-func onlyWarnLines(text []string) bool {
+// bannerRepeats tells the kinds whose banner names a frame that a
+// symbolizer prints once per inline level.
+func bannerRepeats(k Kind) bool {
+	return k == KindWarning || k == KindKASAN || k == KindKMSAN || k == KindKFENCE
+}
+
+// onlyBannerLines tells whether a report holds nothing yet but its
+// banner lines ("WARNING: ...", "BUG: KASAN: ...").
+func onlyBannerLines(text []string) bool {
 	for _, l := range text {
-		if !strings.Contains(l, "WARNING: ") {
+		if !strings.Contains(l, "WARNING: ") && !strings.Contains(l, "BUG: K") {
 			return false
 		}
 	}

@@ -74,3 +74,31 @@ func TestWriteAtomicReplaces(t *testing.T) {
 		t.Errorf("directory holds %d entries; want only the file", len(entries))
 	}
 }
+
+func TestCopy(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "console.log"), filepath.Join(dir, "copy.log")
+	os.WriteFile(src, []byte("kernel said\n"), 0o600)
+	os.WriteFile(dst, []byte("old"), 0o600)
+	if err := Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "kernel said\n" {
+		t.Errorf("copy holds %q", b)
+	}
+	if err := Copy(dst, filepath.Join(dir, "missing")); err == nil {
+		t.Error("Copy of a missing file succeeded")
+	}
+	if b, _ := os.ReadFile(dst); string(b) != "kernel said\n" {
+		t.Errorf("a failed copy changed the destination: %q", b)
+	}
+	if err := Copy(filepath.Join(dir, "no", "such", "dir"), src); err == nil {
+		t.Error("Copy into a missing directory succeeded")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("%d entries after the copies; want the two files, no temporary one", len(entries))
+	}
+	if _, err := SHA256(filepath.Join(dir, "missing")); err == nil {
+		t.Error("SHA256 of a missing file succeeded")
+	}
+}
