@@ -1,7 +1,10 @@
 package attribute
 
 import (
+	"encoding/json"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kernel-lab/lab/internal/evidence"
@@ -97,5 +100,61 @@ func TestMarkUnloads(t *testing.T) {
 				t.Errorf("%s: layout %d (%s %s) gone at %v; want %v", tc.name, i, l.Event, l.Name, l.GoneAt, tc.want[i])
 			}
 		}
+	}
+}
+
+// TestSymbolize names the real debian-6.1 chardev-unsafe oops (console,
+// the layout recorded before the unload and the module's .ko, from one
+// run: internal/evidence/testdata/symbolize) through the sources a run
+// gathers: CR2 is fops+0x10 in the freed module; a report printed before
+// the module's unload time names it without calling it freed.
+func TestSymbolize(t *testing.T) {
+	dir := filepath.Join("..", "evidence", "testdata", "symbolize")
+	console, err := os.ReadFile(filepath.Join(dir, "debian-6.1-chardev-unsafe.console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l results.ModuleLayout
+	b, _ := os.ReadFile(filepath.Join(dir, "chardev_unsafe.layout.json"))
+	if err := json.Unmarshal(b, &l); err != nil {
+		t.Fatal(err)
+	}
+	reports := evidence.ParseBytes(console)
+	src := func(goneAt float64) Sources {
+		load, unload := l, l
+		load.Event, unload.Event, unload.GoneAt = "load", "unload", goneAt
+		return Sources{SystemMap: filepath.Join(dir, "missing-System.map"),
+			Objects: map[string]string{"chardev_unsafe": filepath.Join(dir, "chardev_unsafe.ko")},
+			Layouts: []results.ModuleLayout{load, unload}}
+	}
+	r := &results.Result{Oopses: append([]evidence.Report(nil), reports...)}
+	Symbolize(r, src(reports[0].Time-0.05))
+	cr2 := ""
+	for _, x := range r.Oopses[0].Resolved {
+		if x.What == "CR2" {
+			cr2 = x.String()
+		}
+	}
+	if cr2 != "CR2 "+r.Oopses[0].CR2+" = chardev_unsafe:fops+0x10 (module unloaded 0.05 s before)" {
+		t.Errorf("CR2 resolved as %q", cr2)
+	}
+	if got := NameAddress(src(0), strings.TrimPrefix(r.Oopses[0].CR2, "0x")); got != " = chardev_unsafe:fops+0x10" {
+		t.Errorf("NameAddress(CR2) = %q", got)
+	}
+	if got := NameAddress(src(0), "not hex"); got != "" {
+		t.Errorf("NameAddress(not hex) = %q", got)
+	}
+	r = &results.Result{Oopses: append([]evidence.Report(nil), reports...)}
+	Symbolize(r, src(reports[0].Time+1))
+	for _, x := range r.Oopses[0].Resolved {
+		if x.Unloaded {
+			t.Errorf("a report before the unload calls %s freed", x)
+		}
+	}
+	// No reports: nothing to do, no note.
+	empty := &results.Result{}
+	Symbolize(empty, src(0))
+	if len(empty.Notes) != 0 {
+		t.Errorf("notes %q", empty.Notes)
 	}
 }

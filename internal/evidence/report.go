@@ -57,7 +57,7 @@ const (
 type Report struct {
 	Kind Kind `json:"kind"`
 	// Arch is the architecture the report came from ("amd64", "arm64",
-	// "arm", "powerpc", "riscv"), told by its register dump, its fault
+	// "arm", "powerpc", "riscv", "s390"), told by its register dump, its fault
 	// banner or its trace's entry frames; empty when nothing told.
 	Arch string `json:"arch,omitempty"`
 	// Title names the report the way a bug tracker would, with the guilty
