@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // Result is one probe's answer.
@@ -122,7 +124,7 @@ func (p Prober) Probe(ctx context.Context) (*Result, error) {
 		cmd.Wait()
 		r.Reason = fmt.Sprintf("the kernel printed nothing within %s under KVM", bound)
 		if s := strings.TrimSpace(stderr.String()); s != "" {
-			r.Reason += "; QEMU said: " + firstLine(s)
+			r.Reason += "; QEMU said: " + textutil.FirstLine(s)
 		}
 		r.MS = time.Since(start).Milliseconds()
 		return r, nil
@@ -161,9 +163,4 @@ func deathReason(stderr string, werr error) string {
 		return werr.Error()
 	}
 	return "it exited without a word"
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
 }

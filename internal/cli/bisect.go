@@ -24,6 +24,7 @@ import (
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/runner"
 	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 type bisectFlags struct {
@@ -164,7 +165,7 @@ func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) er
 			return nil, fmt.Errorf("bisect step %s: no result", c.Label)
 		}
 		if got.Verdict == results.Error && got.ErrorKind == results.KindBuild {
-			return nil, &bisect.SkipError{Err: fmt.Errorf("does not build: %s", firstLineOf(got.Error))}
+			return nil, &bisect.SkipError{Err: fmt.Errorf("does not build: %s", textutil.FirstLine(got.Error))}
 		}
 		// Interrupted steps are not kept: only what was decided resumes.
 		if b, err := json.Marshal(got); err == nil && ctx.Err() == nil && os.MkdirAll(filepath.Dir(memo), 0o700) == nil {
@@ -331,15 +332,6 @@ func safeName(id string) string {
 		b = b[:40]
 	}
 	return string(b)
-}
-
-func firstLineOf(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
-	}
-	return s
 }
 
 // bisectRecord is bisect.json.

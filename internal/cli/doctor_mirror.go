@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // checkMirrors says which archive lab reads each image's suite from and
@@ -49,7 +50,7 @@ func checkMirrors(ctx context.Context, e *doctorEnv) Check {
 			continue
 		case err != nil:
 			raise(CheckFail)
-			notes = append(notes, fmt.Sprintf("%s: %s", s.Name, firstLine(err.Error())))
+			notes = append(notes, fmt.Sprintf("%s: %s", s.Name, textutil.FirstLine(err.Error())))
 			continue
 		}
 		if !s.Locked() {
@@ -61,7 +62,7 @@ func checkMirrors(ctx context.Context, e *doctorEnv) Check {
 		switch {
 		case err != nil:
 			raise(CheckFail)
-			notes = append(notes, fmt.Sprintf("%s: %s", s.Name, firstLine(err.Error())))
+			notes = append(notes, fmt.Sprintf("%s: %s", s.Name, textutil.FirstLine(err.Error())))
 		case !served:
 			raise(CheckWarn)
 			notes = append(notes, fmt.Sprintf("%s: locked %s is gone, the mirror serves %s (runs follow the series; --locked refuses; lab images update %s)", s.Name, s.PackageVersion(), l.KernelPackage().Version, s.Name))

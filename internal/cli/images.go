@@ -17,6 +17,7 @@ import (
 	"github.com/kernel-lab/lab/internal/runner"
 	"github.com/kernel-lab/lab/internal/safefile"
 	"github.com/kernel-lab/lab/internal/source"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 func (g *globals) fetchOptions(cache string) image.FetchOptions {
@@ -131,7 +132,7 @@ func (g *globals) mirrorState(ctx context.Context, s *image.Spec, cache string) 
 		if errors.As(err, &gone) {
 			return "none", "series gone: " + strings.Join(gone.Serves, ", ")
 		}
-		return "?", "mirror: " + firstLine(err.Error())
+		return "?", "mirror: " + textutil.FirstLine(err.Error())
 	}
 	now = l.KernelPackage().Version
 	switch {
@@ -140,7 +141,7 @@ func (g *globals) mirrorState(ctx context.Context, s *image.Spec, cache string) 
 	case !sameBuild(s.Packages, l.Packages):
 		served, err := image.Served(ctx, s, opts)
 		if err != nil {
-			return now, "mirror: " + firstLine(err.Error())
+			return now, "mirror: " + textutil.FirstLine(err.Error())
 		}
 		if !served {
 			return now, "stale: locked build gone (runs follow the series; --locked refuses)"
@@ -164,11 +165,6 @@ func sameBuild(a, b []image.Package) bool {
 		}
 	}
 	return true
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
 }
 
 func (g *globals) imagesUpdateCmd() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // Rate is an expected share of passing repeats: Op is one of >=, >, <=,
@@ -69,7 +70,7 @@ func JudgeRepeats(s *Spec, agg *results.Result, reps []*results.Result) {
 		case results.Fail:
 			failed = append(failed, fmt.Sprintf("repeat %d: %s", i+1, r.Reason))
 		case results.Error:
-			errored = append(errored, fmt.Sprintf("repeat %d: %s: %s", i+1, r.ErrorKind, firstLine(r.Error)))
+			errored = append(errored, fmt.Sprintf("repeat %d: %s: %s", i+1, r.ErrorKind, textutil.FirstLine(r.Error)))
 		}
 	}
 	rate := s.Expect.For(agg.Kernel.Name).Rate
@@ -106,9 +107,4 @@ func firstIndex(reps []*results.Result, verdict string) int {
 		}
 	}
 	return 0
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
 }

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/textutil"
 )
 
 // WriteReports renders report.md, report.html and junit.xml into dir from
@@ -177,7 +178,7 @@ func Markdown(w io.Writer, m *Matrix) error {
 		for _, r := range bad {
 			why := r.Reason
 			if r.Verdict == Error {
-				why = r.ErrorKind + ": " + firstLine(r.Error)
+				why = r.ErrorKind + ": " + textutil.FirstLine(r.Error)
 			}
 			fmt.Fprintf(w, "- %s on %s: %s — %s\n", mdEscape(r.Experiment), r.Kernel.Name, r.Verdict, mdEscape(why))
 		}
@@ -190,11 +191,6 @@ func verdictOf(r *Result) string {
 		return ""
 	}
 	return r.Verdict
-}
-
-func firstLine(s string) string {
-	l, _, _ := strings.Cut(s, "\n")
-	return l
 }
 
 // mdEscape keeps kernel text from breaking (or injecting into) the table.

@@ -17,3 +17,10 @@ func LastLines(text string, n int) []string {
 	}
 	return lines
 }
+
+// FirstLine is text up to its first newline: an error or a report in one
+// line.
+func FirstLine(text string) string {
+	l, _, _ := strings.Cut(text, "\n")
+	return l
+}

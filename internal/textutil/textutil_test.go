@@ -22,3 +22,11 @@ func TestLastLines(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstLine(t *testing.T) {
+	for in, want := range map[string]string{"a\nb\n": "a", "one": "one", "": "", "\nx": ""} {
+		if got := FirstLine(in); got != want {
+			t.Errorf("FirstLine(%q) = %q; want %q", in, got, want)
+		}
+	}
+}
