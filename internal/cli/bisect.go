@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -24,6 +23,7 @@ import (
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/runner"
 	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/source"
 	"github.com/kernel-lab/lab/internal/textutil"
 )
 
@@ -103,9 +103,9 @@ func (g *globals) bisect(parent context.Context, f *bisectFlags, name string) er
 	var plan *bisectPlan
 	switch {
 	case f.series != "":
-		plan, err = g.seriesPlan(ctx, tree.ImageDirs(), cache, f)
+		plan, err = g.seriesPlan(ctx, tree, cache, f)
 	case f.kmods != "":
-		plan, err = g.kmodsPlan(ctx, f, cache)
+		plan, err = g.kmodsPlan(ctx, tree, f, cache)
 	default:
 		var done func()
 		plan, done, err = g.treePlan(ctx, f, cache, filepath.Join(tree.Module, "e2e", "testdata", "guest.config"))
@@ -211,11 +211,12 @@ func bisectKey(form string, exp []byte, id string, f *bisectFlags, round int, ve
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }
 
-func (g *globals) seriesPlan(ctx context.Context, imageDirs []string, cache string, f *bisectFlags) (*bisectPlan, error) {
-	spec, err := g.imagesIn(imageDirs, f.series)
+func (g *globals) seriesPlan(ctx context.Context, tree source.Tree, cache string, f *bisectFlags) (*bisectPlan, error) {
+	specs, err := g.images(tree, []string{f.series})
 	if err != nil {
 		return nil, err
 	}
+	spec := specs[0]
 	opts := image.FetchOptions{CacheDir: cache, Mirror: g.mirror, SecurityMirror: g.securityMirror, Progress: g.stderr, Log: g.logger()}
 	builds, skipped, err := image.Builds(ctx, spec, opts, true)
 	if err != nil {
@@ -257,7 +258,7 @@ func (g *globals) seriesPlan(ctx context.Context, imageDirs []string, cache stri
 	return plan, nil
 }
 
-func (g *globals) kmodsPlan(ctx context.Context, f *bisectFlags, cache string) (*bisectPlan, error) {
+func (g *globals) kmodsPlan(ctx context.Context, tree source.Tree, f *bisectFlags, cache string) (*bisectPlan, error) {
 	if f.good == "" || f.bad == "" {
 		return nil, fmt.Errorf("bisect --kmods: give --good REV and --bad REV")
 	}
@@ -269,14 +270,11 @@ func (g *globals) kmodsPlan(ctx context.Context, f *bisectFlags, cache string) (
 	if err != nil {
 		return nil, err
 	}
-	tree, err := g.tree(ctx)
+	specs, err := g.images(tree, []string{f.kernel})
 	if err != nil {
 		return nil, err
 	}
-	spec, err := g.imagesIn(tree.ImageDirs(), f.kernel)
-	if err != nil {
-		return nil, err
-	}
+	spec := specs[0]
 	plan := &bisectPlan{form: "kmods", cands: cands}
 	if repo.Dirty(ctx) {
 		plan.notes = append(plan.notes, fmt.Sprintf("bisect: %s has uncommitted changes; bisecting its committed history only (commit or stash them to include them)", f.kmods))
@@ -297,18 +295,6 @@ func (g *globals) kmodsPlan(ctx context.Context, f *bisectFlags, cache string) (
 		return spec, []string{dir}, remove, nil
 	}
 	return plan, nil
-}
-
-// imagesIn loads one image by name.
-func (g *globals) imagesIn(dirs []string, name string) (*image.Spec, error) {
-	for _, dir := range dirs {
-		s, err := image.LoadSpec(filepath.Join(dir, name+".yaml"))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		return s, err
-	}
-	return nil, fmt.Errorf("no kernel image %q in %v", name, dirs)
 }
 
 func countSet(xs ...string) int {
