@@ -220,7 +220,8 @@ func decide(ctx context.Context, c Candidate, pos int, eval Evaluate, rounds int
 			return nil, err
 		}
 		incomplete := 0
-		for _, s := range shares(r) {
+		round, _ := r.Shares()
+		for _, s := range round {
 			if s.Signature.Verdict == results.Error {
 				incomplete += s.Count
 				continue
@@ -234,7 +235,7 @@ func decide(ctx context.Context, c Candidate, pos int, eval Evaluate, rounds int
 		}
 		if len(counts) > 1 {
 			var parts []string
-			for _, s := range shares(r) {
+			for _, s := range round {
 				parts = append(parts, fmt.Sprintf("%d× %s", s.Count, s.Label))
 			}
 			st.Decision, st.Why = "flaky", "the repeats disagree: "+strings.Join(parts, "; ")
@@ -254,15 +255,6 @@ func decide(ctx context.Context, c Candidate, pos int, eval Evaluate, rounds int
 		st.Decision = "reference"
 	}
 	return st, nil
-}
-
-// shares is a cell's distribution: its repeats', or its one signature.
-func shares(r *results.Result) []results.Share {
-	if r.Repeats != nil && len(r.Repeats.Distribution) > 0 {
-		return r.Repeats.Distribution
-	}
-	sig := results.SignatureOf(r)
-	return []results.Share{{Label: sig.Label(), Count: 1, Signature: sig}}
 }
 
 func changes(a, b *Step) []string {

@@ -218,7 +218,7 @@ func diffCell(a, b *results.Result) Cell {
 	if a.Repeats != nil && a.Repeats.N > 1 || b.Repeats != nil && b.Repeats.N > 1 {
 		return diffRates(a, b)
 	}
-	changes := Signatures(sigOf(a), sigOf(b))
+	changes := Signatures(a.Behaviour(), b.Behaviour())
 	c := Cell{Status: Same, Changes: changes}
 	if len(changes) > 0 {
 		c.Status = Changed
@@ -229,29 +229,18 @@ func diffCell(a, b *results.Result) Cell {
 	return c
 }
 
-func sigOf(r *results.Result) results.Signature {
-	if r.Signature != nil {
-		return *r.Signature
-	}
-	return results.SignatureOf(r)
-}
-
-// shares is a cell's distribution: its repeats', or its one signature.
+// shares is a cell's distribution by signature key, its size, and the
+// keys most frequent first.
 func shares(r *results.Result) (map[string]results.Share, int, []string) {
+	list, n := r.Shares()
 	out := map[string]results.Share{}
 	var order []string
-	if r.Repeats != nil && r.Repeats.N > 0 {
-		for _, s := range r.Repeats.Distribution {
-			k := s.Signature.Key()
-			out[k] = s
-			order = append(order, k)
-		}
-		return out, r.Repeats.N, order
+	for _, s := range list {
+		k := s.Signature.Key()
+		out[k] = s
+		order = append(order, k)
 	}
-	sig := sigOf(r)
-	k := sig.Key()
-	out[k] = results.Share{Label: sig.Label(), Count: 1, Signature: sig}
-	return out, 1, []string{k}
+	return out, n, order
 }
 
 // diffRates compares two distributions: a signature's rate changed when

@@ -45,6 +45,25 @@ type SpreadPoint struct {
 	Title  string  `json:"title"`
 }
 
+// Behaviour is r's signature: the one its record carries, else computed
+// from the record.
+func (r *Result) Behaviour() Signature {
+	if r.Signature != nil {
+		return *r.Signature
+	}
+	return SignatureOf(r)
+}
+
+// Shares is r's distribution of signatures over n runs: its repeats', or
+// for a cell run once its one signature, once.
+func (r *Result) Shares() (shares []Share, n int) {
+	if r.Repeats != nil && r.Repeats.N > 0 {
+		return r.Repeats.Distribution, r.Repeats.N
+	}
+	sig := r.Behaviour()
+	return []Share{{Label: sig.Label(), Count: 1, Rate: 1, Repeats: []int{1}, Signature: sig}}, 1
+}
+
 // wilsonZ is the normal quantile of a two-sided 95% interval.
 const wilsonZ = 1.959963984540054
 
