@@ -220,8 +220,8 @@ func decide(ctx context.Context, c Candidate, pos int, eval Evaluate, rounds int
 			return nil, err
 		}
 		incomplete := 0
-		round, _ := r.Shares()
-		for _, s := range round {
+		got, _ := r.Shares()
+		for _, s := range got {
 			if s.Signature.Verdict == results.Error {
 				incomplete += s.Count
 				continue
@@ -235,7 +235,7 @@ func decide(ctx context.Context, c Candidate, pos int, eval Evaluate, rounds int
 		}
 		if len(counts) > 1 {
 			var parts []string
-			for _, s := range round {
+			for _, s := range got {
 				parts = append(parts, fmt.Sprintf("%d× %s", s.Count, s.Label))
 			}
 			st.Decision, st.Why = "flaky", "the repeats disagree: "+strings.Join(parts, "; ")
