@@ -359,7 +359,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		err = werr
 	}
 	m := results.NewMatrix(run, all)
-	regressions, cerr := base.compare(g.stdout, runDir, all, m)
+	regressed, cerr := base.compare(g.stdout, runDir, all, m)
 	if cerr != nil && err == nil {
 		err = cerr
 	}
@@ -371,7 +371,7 @@ func (g *globals) run(parent context.Context, f *runFlags, names []string, matri
 		fmt.Fprintln(g.stdout)
 		results.Table(g.stdout, m)
 	}
-	if regressions > 0 && !f.baseline.allowChanged() {
+	if regressed {
 		worst = max(worst, ExitFail)
 	}
 	fmt.Fprintf(g.stdout, "\nrun %s: %s (report.md, report.html, junit.xml)\n", runID, runDir)

@@ -36,8 +36,7 @@ func (g *globals) reportCmd() *cobra.Command {
 			if len(rs) == 0 {
 				return fmt.Errorf("%s: no result.json files", args[0])
 			}
-			m := results.NewMatrix(run, rs)
-			return g.reportWith(base, args[0], rs, m, func() error { return results.WriteReports(args[0], m) })
+			return g.reportWith(base, args[0], rs, results.NewMatrix(run, rs), false)
 		},
 	}
 	bf.add(c)
@@ -54,7 +53,7 @@ func (g *globals) merge(out string, dirs []string, base *baseline) error {
 		return err
 	}
 	m := results.NewMatrix(run, rs)
-	if err := g.reportWith(base, out, rs, m, func() error { return results.WriteReports(out, m) }); err != nil {
+	if err := g.reportWith(base, out, rs, m, true); err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "\nmerged %d run directories: %s (report.md, report.html, junit.xml)\n", len(dirs), out)
@@ -80,20 +79,24 @@ func matrixExit(m *results.Matrix) int {
 	return worst
 }
 
-// reportWith compares the run with the baseline (when there is one),
-// writes the reports with the comparison in them, and prints the matrix;
-// a regression the baseline does not allow makes the exit status 1.
-func (g *globals) reportWith(base *baseline, dir string, rs []*results.Result, m *results.Matrix, write func() error) error {
-	regressions, err := base.compare(g.stdout, dir, rs, m)
+// reportWith compares the run in dir with the baseline (when there is
+// one), writes the reports with the comparison in them, and prints the
+// matrix; a regression the baseline does not allow makes the exit status
+// 1. written says dir holds the reports already (Merge writes them), so
+// they are written again only to add the comparison.
+func (g *globals) reportWith(base *baseline, dir string, rs []*results.Result, m *results.Matrix, written bool) error {
+	regressed, err := base.compare(g.stdout, dir, rs, m)
 	if err != nil {
 		return err
 	}
-	if err := write(); err != nil {
-		return err
+	if !written || base != nil {
+		if err := results.WriteReports(dir, m); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(g.stdout)
 	results.Table(g.stdout, m)
-	if regressions > 0 && !base.flags.allowChanged() {
+	if regressed {
 		g.exit = max(g.exit, ExitFail)
 	}
 	return nil
