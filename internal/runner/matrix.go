@@ -115,7 +115,8 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 				t.reps[u.repeat-1] = r
 				t.left--
 				if t.left == 0 {
-					agg := Aggregate(c.exp, t.reps, runDir)
+					agg := aggregate(c.exp, t.reps)
+					writeCell(runDir, agg)
 					if done != nil {
 						done(agg)
 					}
@@ -165,10 +166,10 @@ feed:
 					got = append(got, r)
 				}
 			}
-			agg := Aggregate(c.exp, got, runDir)
+			agg := aggregate(c.exp, got)
 			agg.Verdict, agg.ErrorKind = results.Error, results.KindInterrupted
 			agg.Error = fmt.Sprintf("only %d of %d repeats ran: %v", len(got), n, context.Cause(ctx))
-			results.Write(filepath.Join(runDir, c.p.Image.Spec.Name, c.exp.Name), agg)
+			writeCell(runDir, agg)
 			if done != nil {
 				done(agg)
 			}
