@@ -80,6 +80,7 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 	n := max(o.Repeat, 1)
 	type unit struct {
 		c      cell
+		ci     int // the cell's index in cells
 		repeat int // 1-based; 0 without --repeat
 		dir    string
 		dirErr error
@@ -89,7 +90,7 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 		reps []*results.Result
 		left int
 	}
-	tallies := map[*experiment.Spec]map[*Prepared]*tally{}
+	tallies := make([]*tally, len(cells)) // by cell, with repeats
 	work := make(chan unit)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -111,7 +112,7 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 					continue
 				}
 				fmt.Fprintf(o.progressWriter(), "lab: %s on %s, repeat %d/%d: %s (%.1f s)\n", c.exp.Name, c.p.Image.Spec.Name, u.repeat, n, r.Verdict, time.Since(start).Seconds())
-				t := tallies[c.exp][c.p]
+				t := tallies[u.ci]
 				t.reps[u.repeat-1] = r
 				t.left--
 				if t.left == 0 {
@@ -126,17 +127,14 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 		}()
 	}
 	if n > 1 {
-		for _, c := range cells {
-			if tallies[c.exp] == nil {
-				tallies[c.exp] = map[*Prepared]*tally{}
-			}
-			tallies[c.exp][c.p] = &tally{reps: make([]*results.Result, n), left: n}
+		for ci := range cells {
+			tallies[ci] = &tally{reps: make([]*results.Result, n), left: n}
 		}
 	}
 feed:
-	for _, c := range cells {
+	for ci, c := range cells {
 		for i := range n {
-			u := unit{c: c}
+			u := unit{c: c, ci: ci}
 			if n > 1 {
 				u.repeat = i + 1
 			}
@@ -158,8 +156,8 @@ feed:
 	wg.Wait()
 	// A cell cut short keeps the repeats it finished, as an incomplete
 	// cell: its verdict is the interruption's.
-	for _, c := range cells {
-		if t := tallies[c.exp][c.p]; t != nil && t.left > 0 && t.left < n {
+	for ci, c := range cells {
+		if t := tallies[ci]; t != nil && t.left > 0 && t.left < n {
 			var got []*results.Result
 			for _, r := range t.reps {
 				if r != nil {
