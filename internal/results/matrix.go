@@ -180,7 +180,7 @@ func (m *Matrix) Differences() []Difference {
 			if r == nil {
 				continue
 			}
-			sig := SignatureOf(r)
+			sig := r.Behaviour()
 			says[k] = sig.Summary()
 			distinct[sig.Key()] = true
 		}

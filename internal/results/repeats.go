@@ -92,7 +92,7 @@ func Distribute(rs []*Result) *Repeats {
 		if r.Verdict == Pass {
 			rp.Passed++
 		}
-		sig := SignatureOf(r)
+		sig := r.Behaviour()
 		k := sig.Key()
 		j, ok := index[k]
 		if !ok {
