@@ -5,6 +5,10 @@
 // its reason) left out of the count. It exits 1 when a package is under
 // the goal. make mutate runs it; docs/testing.md has the table.
 //
+// An equivalent mutant is named by its file, its kind and the code of its
+// line, not the line's number, so that an edit above it does not undo the
+// judgement: rate.go CONDITIONALS_BOUNDARY `return p >= r.Value-eps`.
+//
 // gremlins' own "test efficacy" leaves out the mutants no test covers,
 // which would hide an untested function: they count here.
 package main
@@ -34,7 +38,8 @@ type report struct {
 
 func main() {
 	goal := flag.Float64("goal", 85, "the score every package must reach, in percent")
-	equivFile := flag.String("equivalent", ".gremlins-equivalent", "mutants judged equivalent: 'FILE:LINE:COLUMN TYPE  # reason' a line")
+	equivFile := flag.String("equivalent", ".gremlins-equivalent", "mutants judged equivalent: 'FILE TYPE `CODE`  # reason' a line")
+	src := flag.String("src", "internal", "where each package's source is (a report PKG.json is of SRC/PKG)")
 	flag.Parse()
 	equiv, err := readEquivalent(*equivFile)
 	if err != nil {
@@ -58,9 +63,11 @@ func main() {
 		var killed, lived, uncovered, skipped int
 		var survivors []string
 		for _, f := range r.Files {
+			source, _ := os.ReadFile(filepath.Join(*src, pkg, f.FileName))
+			lines := strings.Split(string(source), "\n")
 			for _, m := range f.Mutations {
 				id := fmt.Sprintf("%s:%d:%d %s", f.FileName, m.Line, m.Column, m.Type)
-				if equiv[id] {
+				if m.Line >= 1 && m.Line <= len(lines) && equiv.holds(f.FileName, m.Type, lines[m.Line-1]) {
 					skipped++
 					continue
 				}
@@ -96,8 +103,21 @@ func main() {
 	}
 }
 
-func readEquivalent(path string) (map[string]bool, error) {
-	out := map[string]bool{}
+// equivalents are the mutants judged equivalent, as file and kind to the
+// code their line holds.
+type equivalents map[[2]string][]string
+
+func (e equivalents) holds(file, kind, line string) bool {
+	for _, code := range e[[2]string{file, kind}] {
+		if strings.Contains(line, code) {
+			return true
+		}
+	}
+	return false
+}
+
+func readEquivalent(path string) (equivalents, error) {
+	out := equivalents{}
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return out, nil
@@ -112,11 +132,16 @@ func readEquivalent(path string) (map[string]bool, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		id, reason, ok := strings.Cut(line, "#")
-		if !ok || strings.TrimSpace(reason) == "" {
+		fields := strings.SplitN(line, "`", 3)
+		if len(fields) != 3 || len(strings.Fields(fields[0])) != 2 || fields[1] == "" {
+			return nil, fmt.Errorf("%s:%d: want FILE TYPE `CODE`  # reason", path, n)
+		}
+		if _, reason, ok := strings.Cut(fields[2], "#"); !ok || strings.TrimSpace(reason) == "" {
 			return nil, fmt.Errorf("%s:%d: an equivalent mutant needs its reason after #", path, n)
 		}
-		out[strings.Join(strings.Fields(id), " ")] = true
+		ft := strings.Fields(fields[0])
+		key := [2]string{ft[0], ft[1]}
+		out[key] = append(out[key], fields[1])
 	}
 	return out, sc.Err()
 }
