@@ -69,7 +69,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 	s.t = s.o.timeouts(acc)
 	kernelOut, agentReady := s.t.KernelOutput, s.t.AgentReady
 	start := time.Now()
-	m, err := vm.Start(ctx, vm.Config{
+	m, err := s.o.machines().start(ctx, vm.Config{
 		QEMU: s.o.QEMU, Kernel: s.p.BootKernel, Initrd: initrd, Append: cmdline,
 		Accel: acc, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
 		GuestPort: protocol.Port, Log: s.o.Log,
@@ -117,7 +117,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 }
 
 // dial connects to the ready agent of m with the run's keys.
-func (s *session) dial(ctx context.Context, m *vm.VM, keys *agentclient.Keys, w *consoleWatch) error {
+func (s *session) dial(ctx context.Context, m machine, keys *agentclient.Keys, w *consoleWatch) error {
 	// Dialing retries until its deadline; a QEMU that dies meanwhile ends
 	// it at once, and is what the error names.
 	dctx, cancel := context.WithTimeout(ctx, s.t.Dial)
@@ -129,7 +129,7 @@ func (s *session) dial(ctx context.Context, m *vm.VM, keys *agentclient.Keys, w 
 		case <-dctx.Done():
 		}
 	}()
-	c, err := agentclient.Dial(dctx, fmt.Sprintf("127.0.0.1:%d", m.HostPort), keys)
+	c, err := s.o.machines().dial(dctx, m.agentAddr(), keys)
 	if err != nil {
 		if isClosed(m.Exited()) {
 			return fail(results.KindQEMUExited, fmt.Errorf("while connecting to the agent: %v%s", m.ExitError(), w.tail()))

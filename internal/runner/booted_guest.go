@@ -153,7 +153,7 @@ func (s *session) makeSnapshot(ctx context.Context, sp snapshotSpec, path string
 	cfg := sp.cfg
 	cfg.Console, cfg.Stderr = filepath.Join(tmp, "console.log"), filepath.Join(tmp, "qemu.stderr")
 	t := s.o.timeouts(sp.accel)
-	m, err := vm.Start(ctx, cfg)
+	m, err := s.o.machines().start(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -256,7 +256,7 @@ func (s *session) restore(ctx context.Context, acc string) error {
 	cfg := sp.cfg
 	cfg.Incoming = true
 	cfg.Console, cfg.Stderr = s.consolePath(), filepath.Join(s.dir, "qemu.stderr")
-	m, err := vm.Start(ctx, cfg)
+	m, err := s.o.machines().start(ctx, cfg)
 	if err != nil {
 		return err
 	}

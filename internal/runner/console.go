@@ -12,7 +12,6 @@ import (
 	"github.com/kernel-lab/lab/internal/attribute"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/textutil"
-	"github.com/kernel-lab/lab/internal/vm"
 )
 
 var errTimeout = errors.New("timeout")
@@ -23,17 +22,24 @@ type consoleWatch struct {
 	offset  int64
 	partial string
 	lines   []string
+	// pending are lines read but not yet matched: a wait that ends at one
+	// line leaves those after it, read in the same poll, to the next wait
+	// (a kernel's first line and the agent's ready line can come in one).
+	pending []string
 }
 
 // waitFor reads new console lines until match says true, match fails, QEMU
 // exits, the guest panics, ctx ends or limit passes (errTimeout).
-func (w *consoleWatch) waitFor(ctx context.Context, m *vm.VM, limit time.Duration, match func(string) (bool, error)) error {
+func (w *consoleWatch) waitFor(ctx context.Context, m machine, limit time.Duration, match func(string) (bool, error)) error {
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		for _, line := range w.read() {
+		w.pending = append(w.pending, w.read()...)
+		for len(w.pending) > 0 {
+			line := w.pending[0]
+			w.pending = w.pending[1:]
 			ok, err := match(line)
 			if err != nil {
 				return err

@@ -86,8 +86,8 @@ func (s *session) loadedModules() []GDBModule {
 // again. where says where the VM is paused.
 func (s *session) gdbWait(ctx context.Context, where string) error {
 	w := s.progress()
-	fmt.Fprintf(w, "lab: the VM is paused %s; QEMU's gdbstub listens on 127.0.0.1:%d. Attach with:\n", where, s.machine.GDBPort)
-	fmt.Fprintf(w, "  %s\n", GDBCommand(s.machine.GDBPort, s.loadedModules()))
+	fmt.Fprintf(w, "lab: the VM is paused %s; QEMU's gdbstub listens on 127.0.0.1:%d. Attach with:\n", where, s.machine.gdbPort())
+	fmt.Fprintf(w, "  %s\n", GDBCommand(s.machine.gdbPort(), s.loadedModules()))
 	fmt.Fprintf(w, "lab: waiting for the VM to run (type continue in gdb)\n")
 	if err := s.machine.WaitRunning(ctx); err != nil {
 		return fmt.Errorf("waiting for gdb to continue the VM: %w", err)

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/accel"
-	"github.com/kernel-lab/lab/internal/agentclient"
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/image"
@@ -90,6 +89,13 @@ type Options struct {
 	// debugger continues the VM (gdb.go).
 	GDB     bool
 	GDBStep int
+
+	// backend starts the machines and dials the agents: QEMU and SSH
+	// when nil; the runner's tests play scripted guests (machine.go).
+	backend backend
+	// waits replaces DefaultTimeouts for every accelerator when set (the
+	// fake guests' tests answer in milliseconds).
+	waits *Timeouts
 }
 
 type runError struct {
@@ -250,8 +256,8 @@ type session struct {
 	exp     *experiment.Spec
 	r       *results.Result
 	dir     string
-	machine *vm.VM
-	client  *agentclient.Client
+	machine machine
+	client  agentConn
 	// kernelPrinted: the kernel of the current boot printed its first
 	// line, so a death after it is the guest's, not the accelerator's.
 	kernelPrinted bool

@@ -65,6 +65,9 @@ func DefaultTimeouts(acc string) Timeouts {
 
 // timeouts are the defaults for acc with the options' overrides.
 func (o Options) timeouts(acc string) Timeouts {
+	if o.waits != nil {
+		return *o.waits
+	}
 	t := DefaultTimeouts(acc)
 	// A short KernelOutputTimeout is for telling a silent KVM quickly; a
 	// TCG boot (the retry of that very cell) still gets its full wait, or a
