@@ -65,6 +65,7 @@ func (b *fakeBackend) start(ctx context.Context, cfg vm.Config) (machine, error)
 	}
 	if cfg.Stderr != "" {
 		os.WriteFile(cfg.Stderr, nil, 0o600)
+		os.WriteFile(vm.CmdlinePath(cfg.Stderr), []byte("qemu-system-x86_64 -accel "+cfg.Accel+" -append '"+cfg.Append+"'\n"), 0o600)
 	}
 	b.mu.Lock()
 	b.vms = append(b.vms, m)

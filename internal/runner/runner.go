@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kernel-lab/lab/internal/accel"
@@ -241,6 +242,8 @@ func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, ru
 		}
 		if cl := vm.CmdlinePath(filepath.Join(dir, "qemu.stderr")); fileExists(cl) && r.ErrorKind != results.KindInterrupted {
 			r.Notes = append(r.Notes, "QEMU's command line is in qemu.cmdline (run it again by hand with it)")
+			// Printed too: the person who saw the failure can paste it.
+			fmt.Fprintf(o.progressWriter(), "lab: %s on %s failed (%s); QEMU ran as:\n  %s\n", exp.Name, spec.Name, r.ErrorKind, strings.TrimSpace(readFile(cl)))
 		}
 	}
 	experiment.Judge(exp, r)

@@ -183,9 +183,14 @@ func TestRunOnFakeGuests(t *testing.T) {
 // A guest that hangs gets its registers kept beside the console, and its
 // memory dumped when asked for.
 func TestHungGuestDiagnosis(t *testing.T) {
-	r, _, dir := fakeRun(t, script{steps: map[int]behaviour{3: hangs}}, func(o *Options) { o.Dump = true })
+	var progress syncBuffer
+	r, _, dir := fakeRun(t, script{steps: map[int]behaviour{3: hangs}}, func(o *Options) { o.Dump, o.Progress = true, &progress })
 	if r.ErrorKind != results.KindGuestHang {
 		t.Fatalf("error kind %q: %s", r.ErrorKind, r.Error)
+	}
+	// The command line of the failed boot is printed, to run by hand.
+	if out := progress.String(); !strings.Contains(out, "fake-unsafe on fake-6.1 failed (guest-hang); QEMU ran as:\n  qemu-system-x86_64 -accel tcg -append 'console=ttyS0") {
+		t.Errorf("progress does not print QEMU's command line:\n%s", out)
 	}
 	regs, err := os.ReadFile(filepath.Join(dir, "registers.txt"))
 	if err != nil || !strings.Contains(string(regs), fakeRIP) {
