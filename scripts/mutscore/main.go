@@ -40,6 +40,7 @@ func main() {
 	goal := flag.Float64("goal", 85, "the score every package must reach, in percent")
 	equivFile := flag.String("equivalent", ".gremlins-equivalent", "mutants judged equivalent: 'FILE TYPE `CODE`  # reason' a line")
 	src := flag.String("src", "internal", "where each package's source is (a report PKG.json is of SRC/PKG)")
+	cases := flag.Bool("cases", true, "run the mutants gremlins leaves NOT COVERED in case clauses' conditions (cases.go)")
 	flag.Parse()
 	equiv, err := readEquivalent(*equivFile)
 	if err != nil {
@@ -60,7 +61,7 @@ func main() {
 			os.Exit(2)
 		}
 		pkg := strings.TrimSuffix(filepath.Base(path), ".json")
-		var killed, lived, uncovered, skipped int
+		var killed, lived, uncovered, skipped, ranCases int
 		var survivors []string
 		for _, f := range r.Files {
 			source, _ := os.ReadFile(filepath.Join(*src, pkg, f.FileName))
@@ -78,6 +79,22 @@ func main() {
 					lived++
 					survivors = append(survivors, "lived "+id)
 				case "NOT COVERED":
+					if *cases && m.Line >= 1 && m.Line <= len(lines) && caseMutant(lines[m.Line-1]) {
+						k, err := runCaseMutant(filepath.Join(*src, pkg), filepath.Join(*src, pkg, f.FileName), lines, m.Line, m.Column, m.Type)
+						switch {
+						case err != nil:
+							fmt.Fprintf(os.Stderr, "mutscore: %s: %v\n", id, err)
+						case k:
+							killed++
+							ranCases++
+							continue
+						default:
+							lived++
+							ranCases++
+							survivors = append(survivors, "lived (case, run by mutscore) "+id)
+							continue
+						}
+					}
 					uncovered++
 					survivors = append(survivors, "not covered "+id)
 				}
@@ -93,6 +110,9 @@ func main() {
 			mark, failed = "  < goal", true
 		}
 		fmt.Printf("%-22s %7d %6d %8d %6d %6.1f%%%s\n", pkg, killed, lived, uncovered, skipped, score, mark)
+		if ranCases > 0 {
+			fmt.Printf("    (%d mutants in case clauses, which gremlins does not run, run by mutscore and counted above)\n", ranCases)
+		}
 		sort.Strings(survivors)
 		for _, s := range survivors {
 			fmt.Printf("    %s\n", s)
