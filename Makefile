@@ -49,7 +49,7 @@ catalogue: lab
 GREMLINS ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 # (results is left out of the default list: its Chromium tests would start
 # a browser for every mutant; name it to include it.)
-MUTATE ?= attribute bisect compare experiment kallsyms protocol safefile shard textutil yamlx
+MUTATE ?= attribute bisect compare experiment kallsyms protocol safefile shard symbolize textutil yamlx
 mutate:
 	@mkdir -p .mutate
 	@for p in $(MUTATE); do \

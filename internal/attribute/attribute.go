@@ -1,22 +1,20 @@
 // Package attribute ties the kernel's reports to what the run did: the step
 // that was running when each was printed, the process a hung-task report
 // names, the unloads that freed a module's memory, and the symbols of raw
-// addresses (the kernel's and each module's, freed or not). It reads the
-// console log through the protocol's markers and the evidence package's
-// reports, and writes into the result. (It lives outside internal/evidence,
-// which only parses console text.)
+// addresses (the kernel's and each module's, freed or not, named by
+// internal/symbolize). It reads the console log through the protocol's
+// markers and the evidence package's reports, and writes into the result.
+// (It lives outside internal/evidence, which only parses console text.)
 package attribute
 
 import (
-	"io"
-	"os"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/symbolize"
 )
 
 // PanicLine returns the kernel's panic line from console text (one line
@@ -42,11 +40,12 @@ func Steps(console string, r *results.Result) {
 		}
 	}
 	for oi, o := range r.Oopses {
-		j := sort.Search(len(marks), func(k int) bool { return marks[k].line > o.Line }) - 1
-		if j < 0 {
+		// The first marker after the report; the one before it is its step.
+		next := sort.Search(len(marks), func(k int) bool { return marks[k].line > o.Line })
+		if next == 0 {
 			continue
 		}
-		n := marks[j].step
+		n := marks[next-1].step
 		if n >= 1 && n <= len(r.Steps) {
 			r.Steps[n-1].Oopses = append(r.Steps[n-1].Oopses, oi)
 		}
@@ -95,100 +94,19 @@ func MarkUnloads(console string, layouts []results.ModuleLayout) {
 	}
 }
 
-// Sources are what names addresses: the image's System.map (used when it
-// is a real one: Debian ships a placeholder and keeps the real one in the
-// -dbg package), the built .ko of each module by name, the recorded
-// layouts, and symbols the running kernel named (kallsyms).
-type Sources struct {
-	SystemMap  string
-	Objects    map[string]string
-	Layouts    []results.ModuleLayout
-	KernelSyms []evidence.KernelSymbol
-}
-
-// Symbolizer builds a symbolizer from src, the latest layout per module: a
-// module unloaded before a report makes its addresses a use after unload.
-// close releases the files it reads.
-func Symbolizer(src Sources) (sym *evidence.Symbolizer, close func(), err error) {
-	var files []*os.File
-	closeAll := func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}
-	latest := map[string]results.ModuleLayout{}
-	var order []string
-	for _, l := range src.Layouts {
-		if _, seen := latest[l.Name]; !seen {
-			order = append(order, l.Name)
-		}
-		latest[l.Name] = l
-	}
-	var mods []evidence.Module
-	for _, name := range order {
-		l := latest[name]
-		f, err := os.Open(src.Objects[name])
-		if err != nil {
-			continue
-		}
-		files = append(files, f)
-		m := evidence.Module{Name: name, Sections: l.Sections, Object: f}
-		if l.Event == "unload" {
-			m.UnloadedAt, m.Unloading = l.GoneAt, true
-		}
-		mods = append(mods, m)
-	}
-	var kernel io.Reader
-	if f, err := os.Open(src.SystemMap); err == nil {
-		files = append(files, f)
-		if st, err := f.Stat(); err == nil && st.Size() > 4096 {
-			kernel = f
-		}
-	}
-	sym, err = evidence.NewSymbolizer(kernel, mods)
-	if err != nil {
-		closeAll()
-		return nil, nil, err
-	}
-	sym.AddSymbols(src.KernelSyms)
-	return sym, closeAll, nil
-}
-
-// Symbolize names the raw addresses of every report of r; a failure is a
-// note of the result, not an error of the run.
-func Symbolize(r *results.Result, src Sources) {
+// Symbolize names the raw addresses of every report of r from src (the
+// symbolize package's one entry point); a failure is a note of the
+// result, not an error of the run.
+func Symbolize(r *results.Result, src symbolize.Sources) {
 	if len(r.Oopses) == 0 {
 		return
 	}
-	sym, closeAll, err := Symbolizer(src)
+	t, err := symbolize.New(src)
 	if err != nil {
 		r.Notes = append(r.Notes, "symbolizing: "+err.Error())
 		return
 	}
-	defer closeAll()
 	for i := range r.Oopses {
-		sym.Annotate(&r.Oopses[i])
+		t.Annotate(&r.Oopses[i])
 	}
-}
-
-// NameAddress is " = module:symbol+off" (or " = symbol+off") for a hex
-// address src can name, else "".
-func NameAddress(src Sources, hexAddr string) string {
-	a, err := strconv.ParseUint(hexAddr, 16, 64)
-	if err != nil {
-		return ""
-	}
-	sym, closeAll, err := Symbolizer(src)
-	if err != nil {
-		return ""
-	}
-	defer closeAll()
-	name, m, ok := sym.Lookup(a)
-	if !ok {
-		return ""
-	}
-	if m != nil {
-		name = m.Name + ":" + name
-	}
-	return " = " + name
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/symbolize"
 )
 
 // TestAttribute ties the reports of a real console log to the step whose
@@ -50,8 +51,27 @@ func TestAttribute(t *testing.T) {
 	r = &results.Result{Steps: make([]results.Step, 1), Oopses: evidence.ParseBytes([]byte(hung)),
 		Processes: []results.Process{{PID: 97, Comm: "rmmod"}, {PID: 98, Comm: "holder-A"}}}
 	Steps(hung, r)
+	if got := r.Steps[0].Oopses; len(got) != 1 || got[0] != 0 {
+		t.Errorf("step 1, the first and the last, has reports %v; want the hung task's", got)
+	}
 	if r.Processes[0].HungTaskReport == "" || r.Processes[1].HungTaskReport != "" {
 		t.Errorf("hung-task reports attached = %q, %q; want rmmod's only", r.Processes[0].HungTaskReport, r.Processes[1].HungTaskReport)
+	}
+}
+
+// TestReportJustBeforeAMarker: a report the next step's marker follows
+// at once is the step's before it.
+func TestReportJustBeforeAMarker(t *testing.T) {
+	console := "[    1.000000] lab-agent: step 1 open A\n" +
+		"[    1.100000] BUG: scheduling while atomic: holder-A/97/0x00000002\n" +
+		"[    1.200000] lab-agent: step 2 read A\n"
+	r := &results.Result{Steps: make([]results.Step, 2), Oopses: evidence.ParseBytes([]byte(console))}
+	if len(r.Oopses) != 1 || r.Oopses[0].Line != 2 {
+		t.Fatalf("parsed %+v; want one report on line 2", r.Oopses)
+	}
+	Steps(console, r)
+	if len(r.Steps[0].Oopses) != 1 || len(r.Steps[1].Oopses) != 0 {
+		t.Errorf("steps' reports %v, %v; want the report in step 1", r.Steps[0].Oopses, r.Steps[1].Oopses)
 	}
 }
 
@@ -105,11 +125,12 @@ func TestMarkUnloads(t *testing.T) {
 
 // TestSymbolize names the real debian-6.1 chardev-unsafe oops (console,
 // the layout recorded before the unload and the module's .ko, from one
-// run: internal/evidence/testdata/symbolize) through the sources a run
-// gathers: CR2 is fops+0x10 in the freed module; a report printed before
-// the module's unload time names it without calling it freed.
+// run: internal/symbolize/testdata) through the sources a run gathers:
+// CR2 is fops+0x10 in the freed module; a report printed before the
+// module's unload time names it without calling it freed; a .ko that is
+// not an object is the result's note.
 func TestSymbolize(t *testing.T) {
-	dir := filepath.Join("..", "evidence", "testdata", "symbolize")
+	dir := filepath.Join("..", "symbolize", "testdata")
 	console, err := os.ReadFile(filepath.Join(dir, "debian-6.1-chardev-unsafe.console.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -120,10 +141,10 @@ func TestSymbolize(t *testing.T) {
 		t.Fatal(err)
 	}
 	reports := evidence.ParseBytes(console)
-	src := func(goneAt float64) Sources {
+	src := func(goneAt float64) symbolize.Sources {
 		load, unload := l, l
 		load.Event, unload.Event, unload.GoneAt = "load", "unload", goneAt
-		return Sources{SystemMap: filepath.Join(dir, "missing-System.map"),
+		return symbolize.Sources{SystemMap: filepath.Join(dir, "missing-System.map"),
 			Objects: map[string]string{"chardev_unsafe": filepath.Join(dir, "chardev_unsafe.ko")},
 			Layouts: []results.ModuleLayout{load, unload}}
 	}
@@ -138,12 +159,6 @@ func TestSymbolize(t *testing.T) {
 	if cr2 != "CR2 "+r.Oopses[0].CR2+" = chardev_unsafe:fops+0x10 (module unloaded 0.05 s before)" {
 		t.Errorf("CR2 resolved as %q", cr2)
 	}
-	if got := NameAddress(src(0), strings.TrimPrefix(r.Oopses[0].CR2, "0x")); got != " = chardev_unsafe:fops+0x10" {
-		t.Errorf("NameAddress(CR2) = %q", got)
-	}
-	if got := NameAddress(src(0), "not hex"); got != "" {
-		t.Errorf("NameAddress(not hex) = %q", got)
-	}
 	r = &results.Result{Oopses: append([]evidence.Report(nil), reports...)}
 	Symbolize(r, src(reports[0].Time+1))
 	for _, x := range r.Oopses[0].Resolved {
@@ -156,5 +171,14 @@ func TestSymbolize(t *testing.T) {
 	Symbolize(empty, src(0))
 	if len(empty.Notes) != 0 {
 		t.Errorf("notes %q", empty.Notes)
+	}
+	// The layout file where the .ko should be: no address is named, and
+	// the note says why.
+	bad := src(0)
+	bad.Objects = map[string]string{"chardev_unsafe": filepath.Join(dir, "chardev_unsafe.layout.json")}
+	r = &results.Result{Oopses: append([]evidence.Report(nil), reports...)}
+	Symbolize(r, bad)
+	if len(r.Notes) != 1 || !strings.HasPrefix(r.Notes[0], "symbolizing: module chardev_unsafe: ") || r.Oopses[0].Resolved != nil {
+		t.Errorf("a .ko that is no object: notes %q, resolved %v", r.Notes, r.Oopses[0].Resolved)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/symbolize"
 )
 
 func (g *globals) evidenceCmd() *cobra.Command {
@@ -34,7 +35,7 @@ func (g *globals) evidenceCmd() *cobra.Command {
 			}
 			// Stream: each report is printed as it closes, so memory stays
 			// flat however long the log.
-			var sym *evidence.Symbolizer
+			var sym *symbolize.Table
 			if systemMap != "" || len(modules) > 0 {
 				s, closeAll, err := symbolizer(systemMap, modules)
 				if err != nil {
@@ -68,8 +69,9 @@ func (g *globals) evidenceCmd() *cobra.Command {
 	return c
 }
 
-// symbolizer builds a symbolizer from --symbols and --module values.
-func symbolizer(systemMap string, modules []string) (*evidence.Symbolizer, func(), error) {
+// symbolizer builds the symbol table from the files --symbols and --module
+// name: unlike a run's sources, a file that cannot be read is an error.
+func symbolizer(systemMap string, modules []string) (*symbolize.Table, func(), error) {
 	var files []*os.File
 	closeAll := func() {
 		for _, f := range files {
@@ -85,7 +87,7 @@ func symbolizer(systemMap string, modules []string) (*evidence.Symbolizer, func(
 		files = append(files, f)
 		kernel = f
 	}
-	var mods []evidence.Module
+	var mods []symbolize.Module
 	for _, spec := range modules {
 		m, path, err := parseModuleFlag(spec)
 		if err != nil {
@@ -101,7 +103,7 @@ func symbolizer(systemMap string, modules []string) (*evidence.Symbolizer, func(
 		m.Object = f
 		mods = append(mods, m)
 	}
-	s, err := evidence.NewSymbolizer(kernel, mods)
+	s, err := symbolize.Read(kernel, mods)
 	if err != nil {
 		closeAll()
 		return nil, nil, err
@@ -110,13 +112,13 @@ func symbolizer(systemMap string, modules []string) (*evidence.Symbolizer, func(
 }
 
 // parseModuleFlag reads NAME=ADDR:FILE.ko or NAME=FILE.ko:SEC=ADDR,SEC=ADDR.
-func parseModuleFlag(spec string) (evidence.Module, string, error) {
+func parseModuleFlag(spec string) (symbolize.Module, string, error) {
 	bad := fmt.Errorf("--module %q: want NAME=ADDR:FILE.ko or NAME=FILE.ko:.text=ADDR,.rodata=ADDR", spec)
 	name, rest, ok := strings.Cut(spec, "=")
 	if !ok || name == "" {
-		return evidence.Module{}, "", bad
+		return symbolize.Module{}, "", bad
 	}
-	m := evidence.Module{Name: name, Sections: map[string]uint64{}}
+	m := symbolize.Module{Name: name, Sections: map[string]uint64{}}
 	first, second, ok := strings.Cut(rest, ":")
 	if !ok {
 		return m, "", bad

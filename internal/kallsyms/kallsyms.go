@@ -1,14 +1,19 @@
 // Package kallsyms reads the text of a kernel's /proc/kallsyms and
-// /proc/modules: the agent names addresses from it in the guest, and the
-// host keeps the core kernel's part per kernel build, so that later runs
+// /proc/modules where they are, in the guest: the agent names addresses
+// from them, finds where KASLR put the core kernel, and copies the core
+// kernel's part for the host to keep per kernel build, so that later runs
 // of that kernel name its addresses without reading the guest's kallsyms
-// again (about 0.5 s under TCG).
+// again (about 0.5 s under TCG). Naming addresses on the host is
+// internal/symbolize's (its Core reads that copy); this package stays
+// small, for the agent's binary.
+//
+// Conditions are if chains, not tagless switches: gremlins cannot mutate
+// a case's condition (docs/testing.md).
 package kallsyms
 
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -57,13 +62,12 @@ type neighbours struct {
 }
 
 func (n *neighbours) see(a, sym uint64, lo, hi int) {
-	switch {
-	case sym <= a:
+	if sym <= a {
 		// Of aliases at one address, the first listed wins.
 		if !n.hasBelow || sym > n.below {
 			n.below, n.hasBelow, n.nameLo, n.nameHi = sym, true, lo, hi
 		}
-	case !n.hasAbove || sym < n.above:
+	} else if !n.hasAbove || sym < n.above {
 		n.above, n.hasAbove = sym, true
 	}
 }
@@ -149,12 +153,11 @@ func Resolve(r io.Reader, mods []protocol.ModuleExtent, addrs []uint64) ([]proto
 	var out []protocol.KernelSymbol
 	for i, a := range addrs {
 		n, limit, owner := kernel[i], end, ""
-		switch {
-		case start != 0 && end > start && a >= start && a < end:
-		case inModule[i].Name != "":
+		if inCore := start != 0 && end > start && a >= start && a < end; !inCore {
+			if inModule[i].Name == "" {
+				continue
+			}
 			n, limit, owner = module[i], inModule[i].Base+inModule[i].Size, inModule[i].Name
-		default:
-			continue
 		}
 		if !n.hasBelow {
 			continue
@@ -177,14 +180,13 @@ func parseHex(s []byte) (uint64, bool) {
 	}
 	var v uint64
 	for _, c := range s {
-		switch {
-		case c >= '0' && c <= '9':
+		if c >= '0' && c <= '9' {
 			c -= '0'
-		case c >= 'a' && c <= 'f':
+		} else if c >= 'a' && c <= 'f' {
 			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
+		} else if c >= 'A' && c <= 'F' {
 			c -= 'A' - 10
-		default:
+		} else {
 			return 0, false
 		}
 		v = v<<4 | uint64(c)
@@ -236,66 +238,4 @@ func CopyCore(w io.Writer, r io.Reader) error {
 		return err
 	}
 	return bw.Flush()
-}
-
-// Core is the core kernel's kallsyms of one build, read from CopyCore's
-// output: it names the core kernel's addresses on any boot of that build
-// once told where that boot placed TextBase.
-type Core struct {
-	text []byte
-	// start is TextBase's address in the text, end the core kernel's.
-	start, end uint64
-}
-
-// ParseCore reads CopyCore's output.
-func ParseCore(text []byte) (*Core, error) {
-	c := &Core{text: text}
-	for _, line := range bytes.Split(text, []byte("\n")) {
-		f := bytes.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		a, ok := parseHex(f[0])
-		if !ok {
-			continue
-		}
-		switch string(f[2]) {
-		case TextBase:
-			c.start = a
-		case "_end":
-			c.end = a
-		case "__bss_stop":
-			if c.end == 0 {
-				c.end = a
-			}
-		}
-	}
-	if c.start == 0 || c.end <= c.start {
-		return nil, errors.New("kallsyms: the core kernel's extent (_stext to _end) is missing")
-	}
-	return c, nil
-}
-
-// Name names the addresses that lie in the core kernel of a boot whose
-// TextBase is at liveBase, as that boot placed their symbols; it returns
-// those and the addresses outside the core kernel, which it cannot name.
-func (c *Core) Name(liveBase uint64, addrs []uint64) (named []protocol.KernelSymbol, outside []uint64) {
-	delta := liveBase - c.start // wraps for a lower base; the sums wrap back
-	var inside []uint64
-	for _, a := range addrs {
-		if k := a - delta; k >= c.start && k < c.end {
-			inside = append(inside, k)
-		} else {
-			outside = append(outside, a)
-		}
-	}
-	if len(inside) == 0 {
-		return nil, outside
-	}
-	syms, _ := Resolve(bytes.NewReader(c.text), nil, inside) // reads from memory
-	for i := range syms {
-		syms[i].Address += delta
-		syms[i].Start += delta
-	}
-	return syms, outside
 }

@@ -123,50 +123,6 @@ func BenchmarkResolveKallsyms(b *testing.B) {
 	}
 }
 
-// A real debian-6.1 core kallsyms (an excerpt), taken on a boot that put
-// _stext at its link address, names the addresses of a boot that KASLR
-// moved by one offset, as that boot placed them.
-func TestCoreNamesAnotherBoot(t *testing.T) {
-	text, err := os.ReadFile("testdata/core-6.1.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var core bytes.Buffer
-	if err := CopyCore(&core, strings.NewReader(string(text)+"ffffffffc0240010 t lab_proc_read\t[proc_forced]\n")); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(core.String(), "proc_forced") {
-		t.Fatalf("CopyCore kept a module's line")
-	}
-	c, err := ParseCore(core.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	const live = 0xffffffff9e000000 // where the other boot put _stext
-	const delta = live - 0xffffffff81000000
-	addrs := []uint64{
-		0xffffffff813669e0 + delta + 0x8a, // vfs_read+0x8a
-		0xffffffff82b83ae0 + delta,        // proc_root
-		0xffffffff84420000 + delta + 0x10, // __brk_early_pgt_alloc, up to _end
-		0xffffffff84430000 + delta,        // _end: past the core kernel
-		0xffffffff813669e0 + 0x8a,         // the link address: not this boot's
-		0xffff88801fc75300,                // the direct map
-		0xffffffffc02311a0,                // a module
-	}
-	named, outside := c.Name(live, addrs)
-	want := []protocol.KernelSymbol{
-		{Address: addrs[0], Start: 0xffffffff813669e0 + delta, Size: 0x310, Name: "vfs_read"},
-		{Address: addrs[1], Start: 0xffffffff82b83ae0 + delta, Size: 0xc0, Name: "proc_root"},
-		{Address: addrs[2], Start: 0xffffffff84420000 + delta, Size: 0x10000, Name: "__brk_early_pgt_alloc"},
-	}
-	if !slices.Equal(named, want) {
-		t.Errorf("named %+v\nwant  %+v", named, want)
-	}
-	if !slices.Equal(outside, addrs[3:]) {
-		t.Errorf("outside = %x, want %x", outside, addrs[3:])
-	}
-}
-
 // ReadTextBase stops at _stext: the guest's kernel formats /proc/kallsyms
 // as it is read, and the 94,000 lines after it cost half a second.
 func TestReadTextBaseStopsEarly(t *testing.T) {
@@ -183,9 +139,6 @@ func TestReadTextBaseStopsEarly(t *testing.T) {
 	if _, err := ReadTextBase(strings.NewReader("0000000000000000 T _stext\n")); err == nil {
 		t.Errorf("a hidden _stext gave no error")
 	}
-	if _, err := ParseCore([]byte("ffffffff81000000 T _stext\n")); err == nil {
-		t.Errorf("a core without _end parsed")
-	}
 }
 
 // TestHoldingBounds: a module holds [base, base+size): its last byte is
@@ -200,5 +153,94 @@ func TestHoldingBounds(t *testing.T) {
 		if (want == "") == ok || m.Name != want {
 			t.Errorf("Holding(%#x) = %q, %v; want %q", addr, m.Name, ok, want)
 		}
+	}
+}
+
+// TestResolveCore61 names addresses of a real debian-6.1 kallsyms (an
+// excerpt, internal/kallsyms/testdata): of aliases at one address the
+// first listed names it, _stext itself is the core kernel's, a symbol ends
+// where the next one starts however many aliases that one has, and _end
+// is past the core kernel.
+func TestResolveCore61(t *testing.T) {
+	text, err := os.ReadFile("testdata/core-6.1.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Resolve(bytes.NewReader(text), nil, []uint64{
+		0xffffffff81000000, // _stext, after startup_64 at the same address
+		0xffffffff8100006f, // the last byte before secondary_startup_64
+		0xffffffff813669e0 + 0x8a,
+		0xffffffff843fffff, // __start_bss_decrypted_unused's last byte, below four aliases
+		0xffffffff84430000, // _end
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []protocol.KernelSymbol{
+		{Address: 0xffffffff81000000, Start: 0xffffffff81000000, Size: 0x70, Name: "startup_64"},
+		{Address: 0xffffffff8100006f, Start: 0xffffffff81000000, Size: 0x70, Name: "startup_64"},
+		{Address: 0xffffffff813669e0 + 0x8a, Start: 0xffffffff813669e0, Size: 0x310, Name: "vfs_read"},
+		{Address: 0xffffffff843fffff, Start: 0xffffffff84203000, Size: 0x1fd000, Name: "__start_bss_decrypted_unused"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Resolve = %+v\nwant %+v", got, want)
+	}
+}
+
+// Lines that are not kallsyms lines (a blank line, a line cut short, a
+// name after two spaces) name nothing and stop nothing; a one-letter name
+// is a name.
+func TestResolveOddLines(t *testing.T) {
+	text := "ffffffffb6600000 T _stext\n\nffffffffb6e2 T\nffffffffb6e2a000 T  spaced\n" +
+		"ffffffffb6e2a1c0 T x\nffffffffb6e2a4a0 T vfs_write\nffffffffb7983c00 B _end\n"
+	got, err := Resolve(strings.NewReader(text), nil, []uint64{0xffffffffb6e2a010, 0xffffffffb6e2a1c8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []protocol.KernelSymbol{
+		{Address: 0xffffffffb6e2a010, Start: 0xffffffffb6600000, Size: 0x82a1c0, Name: "_stext"},
+		{Address: 0xffffffffb6e2a1c8, Start: 0xffffffffb6e2a1c0, Size: 0x2e0, Name: "x"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Resolve = %+v\nwant %+v", got, want)
+	}
+}
+
+// ReadTextBase takes upper-case hex, and a read that fails before _stext
+// is its error.
+func TestReadTextBaseHexAndErrors(t *testing.T) {
+	if base, err := ReadTextBase(strings.NewReader("0000000000000000 A fixed_percpu_data\nFFFFFFFFA0BCDEF0 T _stext\n")); err != nil || base != 0xffffffffa0bcdef0 {
+		t.Errorf("ReadTextBase(upper case) = %#x, %v", base, err)
+	}
+	if _, err := ReadTextBase(strings.NewReader("ffffffffgg000000 T _stext\n")); err == nil {
+		t.Errorf("a _stext that is not hex gave no error")
+	}
+	broken := errors.New("read failed")
+	if _, err := ReadTextBase(iotest.ErrReader(broken)); err != broken {
+		t.Errorf("ReadTextBase(failing reader) = %v; want %v", err, broken)
+	}
+	if _, err := ReadTextBase(strings.NewReader("ffffffff81000000 T _text\n")); err == nil || !strings.Contains(err.Error(), "no _stext") {
+		t.Errorf("kallsyms without _stext: %v", err)
+	}
+}
+
+// CopyCore keeps the core kernel's lines as they are and drops every
+// module's; a read that fails is its error.
+func TestCopyCore(t *testing.T) {
+	text, err := os.ReadFile("testdata/core-6.1.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	in := string(text) + "ffffffffc0240010 t lab_proc_read\t[proc_forced]\nffffffffc0242060 d proc_ops\t[proc_forced]\n"
+	if err := CopyCore(&out, strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != string(text) {
+		t.Errorf("CopyCore changed the core kernel's lines or kept a module's:\n%s", out.String())
+	}
+	broken := errors.New("read failed")
+	if err := CopyCore(io.Discard, iotest.ErrReader(broken)); err != broken {
+		t.Errorf("CopyCore(failing reader) = %v; want %v", err, broken)
 	}
 }

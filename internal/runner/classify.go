@@ -56,7 +56,7 @@ func (s *session) diagnoseHang() string {
 			notes = append(notes, "registers in "+path)
 		}
 		if rip != "" {
-			notes = append(notes, "RIP="+rip+attribute.NameAddress(s.sources(), rip))
+			notes = append(notes, "RIP="+rip+s.nameAddress(rip))
 		}
 	}
 	if s.o.Dump {

@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/kernel-lab/lab/internal/kallsyms"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/safefile"
+	"github.com/kernel-lab/lab/internal/symbolize"
 )
 
 // Naming the raw addresses of a run's reports: the core kernel's kallsyms
@@ -19,7 +19,9 @@ import (
 // of the first guest that needs it. Later runs ask the guest only where it
 // put the core kernel and which modules are loaded (milliseconds), instead
 // of having it format and scan its whole /proc/kallsyms (0.45-0.7 s under
-// TCG, on every run with a report).
+// TCG, on every run with a report). What names an address is
+// internal/symbolize's; this file keeps the cache and the questions to the
+// guest, the part that needs a VM.
 
 // KallsymsDir is where the core kernels' kallsyms live in the cache.
 func KallsymsDir(cacheDir string) string { return filepath.Join(cacheDir, "kallsyms") }
@@ -30,16 +32,16 @@ var parsedCores sync.Map
 
 // coreKallsyms is the core kernel's kallsyms of the run's build: from the
 // cache, else from the guest (and then cached, sealed).
-func (s *session) coreKallsyms(ctx context.Context) (*kallsyms.Core, error) {
+func (s *session) coreKallsyms(ctx context.Context) (*symbolize.Core, error) {
 	if s.p.KernelSHA256 == "" {
 		return nil, errors.New("the kernel's sha256 is unknown")
 	}
 	path := filepath.Join(KallsymsDir(s.o.CacheDir), s.p.KernelSHA256[:32]+".txt")
 	if c, ok := parsedCores.Load(path); ok {
-		return c.(*kallsyms.Core), nil
+		return c.(*symbolize.Core), nil
 	}
 	if text, err := safefile.ReadSealed(path); err == nil {
-		if c, err := kallsyms.ParseCore(text); err == nil {
+		if c, err := symbolize.ParseCore(text); err == nil {
 			parsedCores.Store(path, c)
 			return c, nil
 		}
@@ -51,7 +53,7 @@ func (s *session) coreKallsyms(ctx context.Context) (*kallsyms.Core, error) {
 	if !rep.OK {
 		return nil, errors.New(rep.Error)
 	}
-	c, err := kallsyms.ParseCore([]byte(rep.Kallsyms))
+	c, err := symbolize.ParseCore([]byte(rep.Kallsyms))
 	if err != nil {
 		return nil, err
 	}
@@ -80,13 +82,7 @@ func (s *session) nameKernelAddresses(ctx context.Context, addrs []uint64) ([]pr
 	if err != nil {
 		return nil, fmt.Errorf("the kernel's kallsyms: %w", err)
 	}
-	named, outside := core.Name(place.TextBase, addrs)
-	var inModules []uint64
-	for _, a := range outside {
-		if _, ok := kallsyms.Holding(place.Loaded, a); ok {
-			inModules = append(inModules, a)
-		}
-	}
+	named, inModules := core.NameLive(place.TextBase, place.Loaded, addrs)
 	if len(inModules) == 0 {
 		return named, nil
 	}
@@ -98,4 +94,17 @@ func (s *session) nameKernelAddresses(ctx context.Context, addrs []uint64) ([]pr
 		return named, fmt.Errorf("the guest's kallsyms: %w", err)
 	}
 	return append(named, rep.Symbols...), nil
+}
+
+// nameAddress is " = module:symbol+off" for a hex address (a hung guest's
+// RIP, as QEMU gives it) that the run's sources name, else "".
+func (s *session) nameAddress(hexAddr string) string {
+	t, err := symbolize.New(s.sources())
+	if err != nil {
+		return ""
+	}
+	if name := t.Name(hexAddr); name != "" {
+		return " = " + name
+	}
+	return ""
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/kmod"
 	"github.com/kernel-lab/lab/internal/logx"
+	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/pvh"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/safefile"
@@ -273,7 +274,7 @@ type session struct {
 	t Timeouts
 	// kernelSyms are the running kernel's names for the raw addresses of
 	// its reports, asked of its kallsyms before the VM stops.
-	kernelSyms []evidence.KernelSymbol
+	kernelSyms []protocol.KernelSymbol
 	// pre is this run's guest, restored ahead of time (preload.go); the
 	// restore takes it. snapshotPath is the snapshot the guest came from.
 	pre          *preloaded

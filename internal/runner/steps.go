@@ -14,6 +14,7 @@ import (
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
+	"github.com/kernel-lab/lab/internal/symbolize"
 )
 
 // HungTaskTimeout is what the guest's hung-task detector is set to: low, so
@@ -202,12 +203,11 @@ func (s *session) askKernelSymbols() {
 	if len(oopses) == 0 {
 		return
 	}
-	sym, closeAll, err := attribute.Symbolizer(s.sources())
+	sym, err := symbolize.New(s.sources())
 	if err != nil {
 		return
 	}
 	addrs := sym.Unresolved(oopses)
-	closeAll()
 	if len(addrs) == 0 {
 		return
 	}
@@ -219,9 +219,7 @@ func (s *session) askKernelSymbols() {
 	if err != nil {
 		s.r.Notes = append(s.r.Notes, "kernel addresses left unnamed: "+err.Error())
 	}
-	for _, k := range syms {
-		s.kernelSyms = append(s.kernelSyms, evidence.KernelSymbol{Start: k.Start, Size: k.Size, Name: k.Name, Module: k.Module})
-	}
+	s.kernelSyms = append(s.kernelSyms, syms...)
 	s.o.Log.Debug("kernel addresses named from kallsyms", "asked", len(addrs), "named", len(syms))
 }
 
@@ -266,8 +264,8 @@ func (s *session) awaitEndLine() bool {
 }
 
 // sources are what names the addresses of this run's reports.
-func (s *session) sources() attribute.Sources {
-	return attribute.Sources{
+func (s *session) sources() symbolize.Sources {
+	return symbolize.Sources{
 		SystemMap: s.p.Image.SystemMapPath(), Objects: s.p.Modules,
 		Layouts: s.r.Modules, KernelSyms: s.kernelSyms,
 	}

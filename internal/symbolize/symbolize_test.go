@@ -1,4 +1,4 @@
-package evidence
+package symbolize
 
 import (
 	"bytes"
@@ -9,36 +9,38 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/protocol"
 )
 
-// layout is the part of guest.ModuleLayout the test data holds (evidence
-// does not import the protocol package).
+// layout is the part of results.ModuleLayout the test data holds.
 type layout struct {
 	Name     string            `json:"name"`
 	Sections map[string]uint64 `json:"sections"`
 	Uptime   float64           `json:"uptime"`
 }
 
-func chardevUnsafe(t *testing.T) (*Symbolizer, []Report) {
+func chardevUnsafe(t *testing.T) (*Table, []evidence.Report) {
 	t.Helper()
-	ko, err := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
+	ko, err := os.ReadFile("testdata/chardev_unsafe.ko")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var l layout
-	b, err := os.ReadFile("testdata/symbolize/chardev_unsafe.layout.json")
+	b, err := os.ReadFile("testdata/chardev_unsafe.layout.json")
 	if err != nil || json.Unmarshal(b, &l) != nil {
 		t.Fatalf("layout: %v", err)
 	}
-	console, err := os.ReadFile("testdata/symbolize/debian-6.1-chardev-unsafe.console.log")
+	console, err := os.ReadFile("testdata/debian-6.1-chardev-unsafe.console.log")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewSymbolizer(strings.NewReader(testSystemMap), []Module{{Name: l.Name, Sections: l.Sections, Object: bytes.NewReader(ko), UnloadedAt: l.Uptime}})
+	s, err := Read(strings.NewReader(testSystemMap), []Module{{Name: l.Name, Sections: l.Sections, Object: bytes.NewReader(ko), UnloadedAt: l.Uptime}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, ParseBytes(console)
+	return s, evidence.ParseBytes(console)
 }
 
 // A few lines in System.map form, to check kernel symbols resolve too.
@@ -59,7 +61,7 @@ func TestSymbolizeUseAfterUnload(t *testing.T) {
 	for i, want := range []string{"fops+0x10", "fops+0x78"} {
 		o := oopses[i]
 		s.Annotate(&o)
-		var cr2 *Resolved
+		var cr2 *evidence.Resolved
 		for j := range o.Resolved {
 			if o.Resolved[j].What == "CR2" {
 				cr2 = &o.Resolved[j]
@@ -100,25 +102,25 @@ func TestLookup(t *testing.T) {
 }
 
 func FuzzSymbolize(f *testing.F) {
-	ko, err := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
+	ko, err := os.ReadFile("testdata/chardev_unsafe.ko")
 	if err != nil {
 		f.Fatal(err) // without the module every input fails early: nothing fuzzed
 	}
-	// The seed must get past NewSymbolizer, or the fuzz body never runs.
-	if _, err := NewSymbolizer(strings.NewReader(testSystemMap), []Module{{Name: "m", Sections: map[string]uint64{".rodata": 0xffffffffc04f3190, ".text": 0xffffffffc04f4190}, Object: bytes.NewReader(ko), UnloadedAt: 1}}); err != nil {
+	// The seed must get past Read, or the fuzz body never runs.
+	if _, err := Read(strings.NewReader(testSystemMap), []Module{{Name: "m", Sections: map[string]uint64{".rodata": 0xffffffffc04f3190, ".text": 0xffffffffc04f4190}, Object: bytes.NewReader(ko), UnloadedAt: 1}}); err != nil {
 		f.Fatalf("the seed does not symbolize: %v", err)
 	}
 	f.Add([]byte(testSystemMap), uint64(0xffffffffc04f3190), "CR2: ffffffffc04f3190")
 	f.Fuzz(func(t *testing.T, sysmap []byte, base uint64, text string) {
-		s, err := NewSymbolizer(bytes.NewReader(sysmap), []Module{{Name: "m", Sections: map[string]uint64{".rodata": base, ".text": base + 0x1000}, Object: bytes.NewReader(ko), UnloadedAt: 1}})
+		s, err := Read(bytes.NewReader(sysmap), []Module{{Name: "m", Sections: map[string]uint64{".rodata": base, ".text": base + 0x1000}, Object: bytes.NewReader(ko), UnloadedAt: 1}})
 		if err != nil {
 			return
 		}
 		s.Lookup(base + 0x10)
-		for _, o := range ParseBytes([]byte(text)) {
+		for _, o := range evidence.ParseBytes([]byte(text)) {
 			s.Annotate(&o)
 		}
-		o := Report{CR2: text, RIP: text, Registers: map[string]string{"RAX": text}, CallTrace: []string{text}}
+		o := evidence.Report{CR2: text, RIP: text, Registers: map[string]string{"RAX": text}, CallTrace: []string{text}}
 		s.Annotate(&o)
 	})
 }
@@ -136,7 +138,7 @@ ffffffffc0242060 d proc_ops	[proc_forced]
 `
 
 func TestSystemMapOwners(t *testing.T) {
-	s, err := NewSymbolizer(strings.NewReader(testKallsyms), nil)
+	s, err := Read(strings.NewReader(testKallsyms), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestSystemMapOwners(t *testing.T) {
 // Addresses no symbol source names are asked of the running kernel; what
 // it answers names them.
 func TestUnresolvedAndAddSymbols(t *testing.T) {
-	oopses := ParseBytes([]byte(`[    3.002228] WARNING: CPU: 0 PID: 92 at fs/proc/generic.c:726 remove_proc_entry+0x123/0x1b0
+	oopses := evidence.ParseBytes([]byte(`[    3.002228] WARNING: CPU: 0 PID: 92 at fs/proc/generic.c:726 remove_proc_entry+0x123/0x1b0
 [    3.003447] CPU: 0 PID: 92 Comm: rmmod Tainted: G           OE      6.1.0-56-amd64 #1  Debian 6.1.192-2
 [    3.004167] RIP: 0010:remove_proc_entry+0x123/0x1b0
 [    3.005334] RAX: 0000000000000000 RBX: ff3057b29fe770c0 RCX: 0000000000000027
@@ -179,7 +181,7 @@ func TestUnresolvedAndAddSymbols(t *testing.T) {
 	if len(oopses) != 1 {
 		t.Fatalf("parsed %d reports", len(oopses))
 	}
-	s, err := NewSymbolizer(nil, nil)
+	s, err := Read(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +190,7 @@ func TestUnresolvedAndAddSymbols(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("Unresolved = %x; want %x (the kernel-half addresses, once each)", got, want)
 	}
-	s.AddSymbols([]KernelSymbol{
+	s.addKernelSymbols([]protocol.KernelSymbol{
 		{Start: 0xffffffffb78d4400, Size: 0xc0, Name: "proc_root"},
 		{Start: 0xffffffffc0242060, Size: 0xa0, Name: "proc_ops", Module: "proc_forced"},
 	})
@@ -213,19 +215,19 @@ func TestUnresolvedAndAddSymbols(t *testing.T) {
 // linked in, says it was gone. proc-forced's WARNINGs come from its exit
 // function, while it is still linked in ("proc_forced(OE-)"): not gone.
 func TestGoneByTheKernelsWord(t *testing.T) {
-	read := func(name string) []Report {
-		b, err := os.ReadFile(filepath.Join("testdata", "real", name))
+	read := func(name string) []evidence.Report {
+		b, err := os.ReadFile(filepath.Join("..", "evidence", "testdata", "real", name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return ParseBytes(b)
+		return evidence.ParseBytes(b)
 	}
 	wq := read("debian-6.1-workqueue-unsafe.console.log")
-	if len(wq) == 0 || !wq[0].goneBy("workqueue_unsafe") || wq[0].goneBy("virtio_net") {
+	if len(wq) == 0 || !goneBy(&wq[0], "workqueue_unsafe") || goneBy(&wq[0], "virtio_net") {
 		t.Errorf("workqueue-unsafe's page fault: goneBy(workqueue_unsafe) false or goneBy(virtio_net) true: %+v", wq)
 	}
 	for _, o := range read("debian-6.1-proc-forced.console.log") {
-		if o.Kind == KindWarning && o.goneBy("proc_forced") {
+		if o.Kind == evidence.KindWarning && goneBy(&o, "proc_forced") {
 			t.Errorf("proc-forced's WARNING from its exit function counts the module as gone: %s", o.Title)
 		}
 	}
@@ -237,12 +239,12 @@ func TestGoneByTheKernelsWord(t *testing.T) {
 // with no unload at all, neither.
 func TestNoUseAfterUnloadBeforeTheUnload(t *testing.T) {
 	_, oopses := chardevUnsafe(t)
-	ko, _ := os.ReadFile("testdata/symbolize/chardev_unsafe.ko")
+	ko, _ := os.ReadFile("testdata/chardev_unsafe.ko")
 	var l layout
-	b, _ := os.ReadFile("testdata/symbolize/chardev_unsafe.layout.json")
+	b, _ := os.ReadFile("testdata/chardev_unsafe.layout.json")
 	json.Unmarshal(b, &l)
 	for _, unloadedAt := range []float64{oopses[0].Time + 1, 0} {
-		s, err := NewSymbolizer(strings.NewReader(testSystemMap), []Module{{Name: l.Name, Sections: l.Sections, Object: bytes.NewReader(ko), UnloadedAt: unloadedAt}})
+		s, err := Read(strings.NewReader(testSystemMap), []Module{{Name: l.Name, Sections: l.Sections, Object: bytes.NewReader(ko), UnloadedAt: unloadedAt}})
 		if err != nil {
 			t.Fatal(err)
 		}
