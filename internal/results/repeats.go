@@ -79,7 +79,9 @@ func Wilson(k, n int) (low, high float64) {
 	z2 := wilsonZ * wilsonZ
 	centre := (p + z2/(2*nn)) / (1 + z2/nn)
 	half := wilsonZ / (1 + z2/nn) * math.Sqrt(p*(1-p)/nn+z2/(4*nn*nn))
-	return math.Max(0, centre-half), math.Min(1, centre+half)
+	// The interval holds k/n, which rounding alone can leave just outside
+	// it at n/n (17/17: high 0.9999999999999999) or 0/n.
+	return math.Min(p, math.Max(0, centre-half)), math.Max(p, math.Min(1, centre+half))
 }
 
 // Distribute tallies the signatures of a cell's repeats, rs[i] being
