@@ -175,3 +175,28 @@ func TestReportsInTheOtherOrder(t *testing.T) {
 		t.Errorf("counts %v; want the run's other five cells gone", n)
 	}
 }
+
+// TestTwoImagesMappedOntoOne: when --map pairs two of A's images with one
+// of B's, the two cells share B's name; they come out ordered by A's
+// image every time (the cells are gathered from maps).
+func TestTwoImagesMappedOntoOne(t *testing.T) {
+	a := only(t, "testdata/run-a", "run-a", "debian-6.1", "debian-6.12")
+	b := only(t, "testdata/run-b", "run-b", "debian-7.2")
+	for range 20 {
+		rep, err := Compare(a, b, Mapping{"debian-6.1": "debian-7.2", "debian-6.12": "debian-7.2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range rep.Cells {
+			got = append(got, c.Experiment+" "+c.BaseKernel+"→"+c.Kernel)
+		}
+		want := []string{
+			"chardev-unsafe debian-6.1→debian-7.2", "chardev-unsafe debian-6.12→debian-7.2",
+			"proc-slow-hung debian-6.1→debian-7.2", "proc-slow-hung debian-6.12→debian-7.2",
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("cells %q; want %q", got, want)
+		}
+	}
+}

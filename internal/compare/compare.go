@@ -1,9 +1,9 @@
 package compare
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/kernel-lab/lab/internal/results"
@@ -152,12 +152,13 @@ func Compare(a, b *Side, m Mapping) (*Report, error) {
 			rep.Cells = append(rep.Cells, Cell{Experiment: kb.Experiment, Kernel: kb.Kernel, Status: New})
 		}
 	}
-	sort.Slice(rep.Cells, func(i, j int) bool {
-		ci, cj := rep.Cells[i], rep.Cells[j]
-		if ci.Experiment != cj.Experiment {
-			return ci.Experiment < cj.Experiment
-		}
-		return ci.Kernel < cj.Kernel
+	// Cells come from maps: the order is by experiment, kernel, A's kernel
+	// (two of A's images --map'ped to one of B's share B's name) and
+	// status (a gone and a new cell can share a name), so that text and
+	// JSON come out the same every time.
+	slices.SortFunc(rep.Cells, func(ci, cj Cell) int {
+		return cmp.Or(cmp.Compare(ci.Experiment, cj.Experiment), cmp.Compare(ci.Kernel, cj.Kernel),
+			cmp.Compare(ci.BaseKernel, cj.BaseKernel), cmp.Compare(ci.Status, cj.Status))
 	})
 	return rep, nil
 }
