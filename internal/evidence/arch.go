@@ -13,6 +13,9 @@ const (
 	ArchPowerPC = "powerpc"
 	ArchRISCV   = "riscv"
 	ArchS390    = "s390"
+	ArchMIPS    = "mips"
+	ArchLoong   = "loongarch"
+	Arch386     = "386" // 32-bit x86
 )
 
 // Fault banners of arm64, arm, powerpc and riscv. Their die() lines and
@@ -24,7 +27,14 @@ var (
 	// kernel access to user memory without uaccess routines at virtual
 	// address ...", "Unable to handle kernel paging request for data at
 	// address 0x00000000".
-	reArchFault = regexp.MustCompile(`^Unable to handle kernel (.+?)(?: for [a-z ]+?)?(?: without uaccess routines)? at (?:virtual )?address (\S+)`)
+	reArchFault = regexp.MustCompile(`^Unable to handle kernel (.+?)(?: for [a-z ]+?)?(?: without uaccess routines)? at (?:virtual )?address ([^\s,]+)`)
+	// The same banner cut after "at" by a mailer that wrapped the line;
+	// "virtual address ..." follows on a line of its own.
+	reArchFaultCut = regexp.MustCompile(`^Unable to handle kernel (.+?)(?: for [a-z ]+?)?(?: without uaccess routines)? at$`)
+	// arch/s390/mm/fault.c: "Unable to handle kernel pointer dereference
+	// in virtual kernel address space", the address on the next line
+	// ("Failing address: fffffffffffff000 TEID: ...").
+	reS390Fault = regexp.MustCompile(`^Unable to handle kernel (pointer dereference|paging request) in virtual (?:kernel|user) address space`)
 	// arch/powerpc/mm/fault.c since 5.x: "BUG: Kernel NULL pointer
 	// dereference on read at 0x00000000", "BUG: Unable to handle kernel
 	// data access on write at 0xc00800000012", "BUG: Unable to handle
@@ -38,7 +48,15 @@ var (
 	// ("Oops: Kernel access of bad area, sig: 11 [#1]") and riscv's bare
 	// "Oops [#1]" and "Kernel BUG [#1]".
 	reDieArch = regexp.MustCompile(`^(?:(.+?)(?:, sig)?: ([0-9a-f]+)|(Oops - BUG|Oops|Kernel BUG)) \[#(\d+)\]`)
+	// MIPS and LoongArch die(): "Oops[#1]:", "Reserved instruction in
+	// kernel code[#1]:".
+	reDieMIPS = regexp.MustCompile(`^(\S.*?)\[#(\d+)\]:$`)
 )
+
+// isDieMIPS tells a MIPS or LoongArch die() line.
+func isDieMIPS(t string) bool {
+	return strings.HasSuffix(t, "]:") && strings.Contains(t, "[#") && reDieMIPS.MatchString(t)
+}
 
 // archFaultHeader recognises a non-x86 fault banner ("Unable to handle
 // kernel ..." without "BUG: ", or arm's "Unhandled fault: ...").
@@ -46,6 +64,14 @@ func archFaultHeader(t string) *report {
 	var what, addr string
 	if m := reArchFault.FindStringSubmatch(t); m != nil {
 		what, addr = m[1], m[2]
+	} else if m := reArchFaultCut.FindStringSubmatch(t); m != nil {
+		r := faultReport(t, m[1], "")
+		r.bannerTail = true
+		return r
+	} else if m := reS390Fault.FindStringSubmatch(t); m != nil {
+		r := faultReport(t, "paging request", "")
+		r.o.Arch = ArchS390
+		return r
 	} else if m := reUnhandled.FindStringSubmatch(t); m != nil {
 		r := newReport(KindOops, endTrace, t, "Unhandled fault")
 		r.o.Address = m[2]
@@ -103,6 +129,9 @@ func parseDie(t string) (trap, code string, n int, ok bool) {
 		}
 		return strings.TrimPrefix(m[1], "Oops: "), m[2], atoi(m[4]), true
 	}
+	if m := reDieMIPS.FindStringSubmatch(t); m != nil {
+		return m[1], "", atoi(m[2]), true
+	}
 	return "", "", 0, false
 }
 
@@ -140,9 +169,30 @@ func (r *report) archLine(t string) bool {
 		if i := strings.Index(t, "] "); i > 0 && strings.HasPrefix(t, "NIP [") {
 			r.archPC(t[i+2:])
 		}
-	case strings.HasPrefix(t, "epc : ") || strings.HasPrefix(t, "epc: "):
-		r.setArch(ArchRISCV)
-		r.archPC(strings.TrimSpace(t[strings.IndexByte(t, ':')+1:]))
+	case strings.HasPrefix(t, "epc ") || strings.HasPrefix(t, "epc:"):
+		// riscv's "epc : ksys_read+0x88/0xd6" (then "epc : <hex> ra :
+		// <hex> ..."), MIPS's "epc   : 80015808 setup_sigcontext+0x54/0x24c".
+		i := strings.IndexByte(t, ':')
+		if i < 0 || strings.TrimSpace(t[len("epc"):i]) != "" {
+			return false
+		}
+		v := strings.TrimSpace(t[i+1:])
+		if f := strings.Fields(v); len(f) > 1 && isHex(f[0]) && strings.Contains(f[1], "+0x") {
+			r.setArch(ArchMIPS)
+		} else {
+			r.setArch(ArchRISCV)
+		}
+		r.archPC(v)
+	case strings.HasPrefix(t, "ERA: "):
+		// LoongArch's "ERA: 90000000037a5f0c efi_runtime_init+0x30/0x94".
+		r.setArch(ArchLoong)
+		r.archPC(t[len("ERA: "):])
+	case strings.HasPrefix(t, "$ 0 ") || hasAnyPrefix(t, loongRegPrefixes):
+		if t[0] == '$' {
+			r.setArch(ArchMIPS)
+		} else {
+			r.setArch(ArchLoong)
+		}
 	case strings.HasPrefix(t, "Krnl PSW : "):
 		// s390's "Krnl PSW : 0704f00180000000 000003ff8086d03a
 		// (will_oops_init+0x3a/0x1000 [will_oops])": the PSW's address
@@ -154,7 +204,15 @@ func (r *report) archLine(t string) bool {
 		}
 	case strings.HasPrefix(t, "EIP is at "):
 		// 32-bit x86 before 4.x: "EIP is at wdev_priv.part.8+0x3/0x5 [wl]".
+		r.setArch(Arch386)
 		r.archPC(t[len("EIP is at "):])
+	case strings.HasPrefix(t, "EIP: "):
+		// "EIP: 0060:[<f8e40765>] EFLAGS: 00210246 CPU: 1"; since 4.x
+		// "EIP: wdev_priv+0x3/0x5 [wl]".
+		r.setArch(Arch386)
+		if !strings.Contains(t, "EFLAGS") && !strings.Contains(t, "SS:ESP") {
+			r.archPC(parseRIP(t[len("EIP: "):]))
+		}
 	case strings.HasPrefix(t, "status: ") && strings.Contains(t, " badaddr: "):
 		// riscv's show_regs ends so; its frames follow without "Call Trace:".
 		r.setArch(ArchRISCV)
@@ -179,21 +237,49 @@ var archKnownPrefixes = []string{
 	"ESR = ", "EC = ", "SET = ", "EA = ", "FSC = ", "Data abort info:", "ISV = ", "CM = ", "ISS2 = ", "TnD = ", "GCS = ",
 	"user pgtable:", "swapper pgtable:", "pgd = ", "[<", "Instruction dump:", "Faulting instruction address:",
 	"LE PAGE_SIZE", "BE PAGE_SIZE", "CR: ", "XER: ", "IRQMASK:", "Exception stack(", "Backtrace:", "Function entered at",
-	"Krnl ", "R:", "Last Breaking-Event-Address:", "EIP: ",
+	"Krnl ", "R:", "Last Breaking-Event-Address:",
 }
+
+// loongRegPrefixes start LoongArch's CSR lines in a register dump.
+var loongRegPrefixes = []string{"CRMD: ", "PRMD: ", "EUEN: ", "ECFG: ", "ESTAT: ", "BADV: ", "PRID: "}
+
+// ppcRegPrefixes start the lines of the register dump powerpc prints
+// for an exception frame inside its call trace.
+var ppcRegPrefixes = []string{"NIP:", "NIP [", "LR [", "REGS:", "MSR:", "GPR", "DAR:", "DSISR:", "CFAR:", "IRQMASK:",
+	"CTR:", "XER:", "CR:", "SOFTE:", "TRAP:", "DEAR:", "ESR:", "ORIG_GPR3:"}
 
 // archPC takes the faulting PC as the report's RIP, once.
 func (r *report) archPC(s string) {
-	s = strings.TrimSpace(s)
-	if r.o.RIP != "" || r.regsDone || !strings.Contains(s, "+0x") {
+	if r.o.RIP != "" || r.regsDone {
 		return
 	}
-	if f := strings.Fields(s); len(f) > 0 {
-		r.o.RIP = s
-		if len(f) > 1 && !strings.HasPrefix(f[1], "[") {
-			r.o.RIP = f[0] // "foo+0x1/0x2 lr : ..." on one line
+	r.o.RIP = pcFrame(strings.TrimSpace(s))
+}
+
+// pcFrame finds the frame in what a PC register line holds: the frame
+// ("vfs_read+0x7f/0x2e0", "f+0x1/0x2 [mod]"), the frame after the
+// address (MIPS's and LoongArch's "80015808 setup_sigcontext+0x54/0x24c"),
+// the frame before the next register (4.x arm64's "f+0x1/0x2 lr : ..."),
+// decode_stacktrace.sh's "edma_probe (drivers/dma/ti/edma.c:0)", or a
+// symbolizer's bare "bio_free". It returns "" for addresses alone.
+func pcFrame(s string) string {
+	f := strings.Fields(s)
+	for i, w := range f {
+		if !strings.Contains(w, "+0x") {
+			continue
 		}
+		if i+1 < len(f) && strings.HasPrefix(f[i+1], "[") && i == 0 {
+			return s // "f+0x1/0x2 [mod]", and a symbolized "f+0x1/0x2 [mod] file.c:1"
+		}
+		if i+1 < len(f) && strings.HasPrefix(f[i+1], "[") && strings.HasSuffix(f[i+1], "]") {
+			return w + " " + f[i+1]
+		}
+		return w
 	}
+	if isFrame(s) && !strings.HasPrefix(s, "0x") && !isInlineFrame(s) || len(f) == 1 && isIdent(s) {
+		return s // an inline level ("pc : f x.h:12 [inline]") leaves RIP to the next pc line
+	}
+	return ""
 }
 
 // setArch records the architecture a line showed; arm64 wins over arm
@@ -237,13 +323,16 @@ func isArchRegLine(t string) bool {
 
 // archFrom guesses the architecture of a report that showed no register
 // dump (a hung task, a WARNING without registers) from its trace's entry
-// frames.
+// frames: the syscall and interrupt entries are each architecture's own.
 func archFrom(frames []string) string {
 	for i := len(frames) - 1; i >= 0 && i >= len(frames)-6; i-- {
 		f := funcName(frames[i])
 		switch {
-		case strings.HasPrefix(f, "entry_SYSCALL_64") || f == "do_syscall_64" || strings.HasPrefix(f, "asm_exc_") || strings.HasPrefix(f, "asm_sysvec_"):
+		case strings.HasPrefix(f, "entry_SYSCALL_64") || f == "do_syscall_64" || strings.HasPrefix(f, "asm_exc_") || strings.HasPrefix(f, "asm_sysvec_") ||
+			f == "system_call_fastpath" || f == "entry_SYSCALL64_slow_path" || f == "tracesys" || f == "ret_from_fork_asm":
 			return ArchAMD64
+		case f == "sysenter_do_call" || f == "syscall_call" || f == "sysenter_past_esp" || f == "entry_SYSENTER_32" || f == "entry_INT80_32":
+			return Arch386
 		case strings.HasPrefix(f, "el0_svc") || strings.HasPrefix(f, "el0t_64_") || f == "invoke_syscall" || strings.HasPrefix(f, "el1h_64_"):
 			return ArchARM64
 		case f == "ret_fast_syscall" || f == "vector_swi" || f == "__irq_svc":
@@ -252,6 +341,8 @@ func archFrom(frames []string) string {
 			return ArchPowerPC
 		case f == "do_trap_ecall_u":
 			return ArchRISCV
+		case f == "handle_syscall":
+			return ArchLoong
 		}
 	}
 	return ""

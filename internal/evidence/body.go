@@ -11,11 +11,13 @@ var (
 	reTaint = regexp.MustCompile(`(?:Not tainted|Tainted: ([A-Z ]*?))\s+(\d\S*)`)
 	reTask  = regexp.MustCompile(`^task:(.*?)\s+state:(\S+)\s+stack:\s*\d+\s+pid:\s*(\d+)`)
 	// reFrame matches a frame as printed, "vfs_read+0x7f/0x2e0",
-	// "device_read+0x1d/0x60 [chardev]", or a bare address; and as
-	// syzkaller's and scripts/decode_stacktrace.sh symbolize them,
-	// "vfs_read+0x7f/0x2e0 fs/read_write.c:468" and "rw_verify_area
-	// fs/read_write.c:391 [inline]".
-	reFrame   = regexp.MustCompile(`^(?:[\w.$@]+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[^\]]+\])?(?: [\w./+-]+:\d+(?::\d+)?)?(?: \[[^\]]+\])?|[\w.$@]+ [\w./+-]+:\d+(?::\d+)? \[inline\]|0x[0-9a-f]+)$`)
+	// "device_read+0x1d/0x60 [chardev]", or a bare address; as syzkaller
+	// symbolizes them, "vfs_read+0x7f/0x2e0 fs/read_write.c:468" and
+	// "rw_verify_area fs/read_write.c:391 [inline]"; and as
+	// scripts/decode_stacktrace.sh rewrites them, without the offset:
+	// "dst_destroy (net/core/dst.c:118)", "f (x.h:12 fs/y.c:34
+	// (discriminator 1))", "f (fs/x.c:12) [inline]".
+	reFrame   = regexp.MustCompile(`^(?:[\w.$@]+\+0x[0-9a-f]+/0x[0-9a-f]+(?: \[[^\]]+\])?(?: [\w./+-]+:\d+(?::\d+)?)?(?: \[[^\]]+\])?|[\w.$@]+ [\w./+-]+:\d+(?::\d+)? \[inline\]|0x[0-9a-f]+|[\w.$@]+ \([\w./+-]+:\d+(?: \(discriminator \d+\))?(?: [\w./+-]+:\d+(?: \(discriminator \d+\))?)*\)(?: \[inline\])?)$`)
 	reGPFAddr = regexp.MustCompile(`address (0x[0-9a-f]+)`)
 	rePFCode  = regexp.MustCompile(`^#PF: error_code\(0x([0-9a-f]+)\)`)
 	reHexDump = regexp.MustCompile(`^[0-9a-f]{8,16}(?: [0-9a-f]{8,16})*$`)
@@ -96,10 +98,22 @@ type report struct {
 	lockAt      []string  // lockdep: the frames of the "at:" lines that name the locks (lockdep.go)
 	lockNext    bool      // lockdep: the next line holds such an "at:"
 	pending     []string  // unrecognised lines, kept only if a recognised one follows
+	bannerTail  bool      // a mailer wrapped the banner: its rest (location and function, or the address) is the next line
+	elided      bool      // a "..." line cut the report: frames may follow without their "Call Trace:" line
+	bare        bool      // the trace's frames are bare names (a symbolizer dropped the offsets)
+	joinsNext   bool      // the banner is the message of the WARNING that follows, which is this report (a dentry still in use)
+	ppcRegs     bool      // inside powerpc's register dump of an exception frame in the trace
+	weakArch    string    // an architecture a line suggested without proving it ("Call trace:" is arm64's, and arm's since 5.x)
 }
 
 func newReport(kind Kind, end endKind, msg, base string) *report {
 	return &report{o: Report{Kind: kind, Message: msg, CPU: -1}, end: end, base: base}
+}
+
+// isElision tells the line with which whoever quoted a log marks the
+// lines they cut.
+func isElision(t string) bool {
+	return t == "..." || t == "[...]" || t == "<snip>" || t == "[snip]"
 }
 
 // isSeparator tells a sanitizer's "=====...=====" line.
@@ -110,6 +124,13 @@ func isSeparator(t string) bool {
 // body takes one line of the open report and tells whether the report is
 // over; a line that ends a report is not part of it.
 func (r *report) body(msg, t string) bool {
+	if r.bannerTail {
+		r.bannerTail = false
+		if r.bannerRest(t) {
+			r.text(msg)
+			return false
+		}
+	}
 	if r.end == endSeparator && isSeparator(t) {
 		r.flush()
 		r.text(msg)
@@ -146,8 +167,8 @@ func (r *report) body(msg, t string) bool {
 	switch {
 	case strings.HasPrefix(t, "Call Trace:") || strings.HasPrefix(t, "Call trace:") || strings.HasPrefix(t, "Backtrace:") ||
 		(r.o.Kind == KindMemoryLeak && strings.HasPrefix(t, "backtrace")):
-		if t[5] == 't' {
-			r.setArch(ArchARM64) // arm64 spells it "Call trace:"
+		if t[5] == 't' && r.weakArch == "" {
+			r.weakArch = ArchARM64 // arm64 spells it "Call trace:" (and arm since 5.x)
 		}
 		r.phase = inTrace
 		r.regsDone = true
@@ -219,13 +240,22 @@ func (r *report) body(msg, t string) bool {
 		}
 	case r.o.Kind == KindLockdep && r.o.Location == "" && reSuspicious.MatchString(t):
 		r.o.Location = reSuspicious.FindStringSubmatch(t)[1]
-	case strings.Contains(t, " [#"):
+	case strings.Contains(t, " [#") || isDieMIPS(t):
 		if _, code, n, ok := parseDie(t); ok && r.o.OopsNumber == 0 {
 			r.o.ErrorCode = code
 			r.o.OopsNumber = n
 			r.wantsDie = false
 		}
 	case r.o.Kind == KindLockdep && r.lockdepLine(t):
+	case isElision(t):
+		// Whoever quoted the log cut lines here, maybe "Call Trace:".
+		r.elided = true
+	case r.elided && r.stack == nil && isFrame(strings.TrimPrefix(stripAddr(t), "? ")):
+		r.phase = inTrace
+		r.regsDone = true
+		r.wantsDie = false
+		r.traceLine(msg, t)
+		return false
 	case hasAnyPrefix(t, knownPrefixes) || reHexDump.MatchString(t):
 	case r.armTrace(t):
 	case r.archLine(t):
@@ -305,7 +335,11 @@ func (r *report) traceLine(msg, t string) bool {
 		unreliable = unreliable || un
 	}
 	switch {
-	case isFrame(s):
+	case isFrame(s) || isIdent(s) && (r.bare || r.frames == 0):
+		if !strings.Contains(s, "+0x") && isIdent(s) {
+			r.bare = true // "bio_free": symbolized, offsets dropped
+		}
+		r.ppcRegs = false
 		r.frames++
 		if !unreliable && !r.frozen && !r.aside {
 			r.o.CallTrace = append(r.o.CallTrace, s)
@@ -313,7 +347,31 @@ func (r *report) traceLine(msg, t string) bool {
 				r.taskFrames = append(r.taskFrames, s)
 			}
 		}
+	case s == "" && t != "" && t[0] == '[':
+		// "[c0000003f038fa60] [c0000000002b1aa4]": a mailer wrapped
+		// powerpc's frame, whose name is the next line.
+	case strings.Contains(t, "- interrupt: "):
+		// powerpc's exception frame, "--- interrupt: 300 at
+		// __copy_tofrom_user+0x110/0x20c" ("----" since 6.x): the
+		// interrupted PC is a frame, and its register dump follows,
+		// whose LR is the next (the unwinder marks the stale one it
+		// finds on the stack "(unreliable)").
+		if i := strings.Index(t, " at "); i > 0 {
+			if f := t[i+len(" at "):]; isFrame(f) && funcName(f) != "" {
+				r.addFrame(f)
+			}
+			r.ppcRegs = true
+		}
+	case r.ppcRegs && hasAnyPrefix(t, ppcRegPrefixes):
+		if strings.HasPrefix(t, "LR [") {
+			if f := t[strings.IndexByte(t, ']')+1:]; isFrame(strings.TrimSpace(f)) && funcName(strings.TrimSpace(f)) != "" {
+				r.addFrame(strings.TrimSpace(f))
+			}
+		}
 	case isMarker(t):
+		if r.weakArch == "" {
+			r.weakArch = ArchAMD64 // only x86 marks the stacks of a trace
+		}
 		open := !(strings.HasPrefix(t, "</") || t == "<EOI>" || t == "<EOE>")
 		if open {
 			r.depth++
@@ -344,8 +402,8 @@ func (r *report) traceLine(msg, t string) bool {
 		}
 		r.setArch(ArchARM)
 		r.addFrame(fr)
-	case strings.HasPrefix(t, "--- interrupt:") || strings.HasPrefix(t, "LR = ") || strings.HasPrefix(t, "Exception stack("):
-		// powerpc's interrupt frame and arm's exception stack dump.
+	case strings.HasPrefix(t, "LR = ") || strings.HasPrefix(t, "Exception stack("):
+		// powerpc's LR note and arm's exception stack dump.
 	default:
 		return false
 	}

@@ -18,11 +18,16 @@ import (
 // hold a report whose convention lab does not follow yet. It fails when
 // agreement drops below the floors, which are the figures reached when
 // they were set, so that a regression shows.
+//
+// The function floor is below 1: four wants name a function that
+// syzkaller's rules of today look past (allocators matching alloc_page,
+// klist_ helpers since 2022) or strip (the ksys_ prefix), as syzbot
+// titled some of those reports before its rules changed.
 const (
-	floorDetection = 1.00 // logs with a crash where lab found a report
-	floorFound     = 1.00 // wanted reports (every one, not only the first) that lab found
-	floorKind      = 1.00 // wanted reports of the wanted kind
-	floorFunction  = 1.00 // wanted reports blaming the wanted function
+	floorDetection = 1.00  // logs with a crash where lab found a report
+	floorFound     = 1.00  // wanted reports (every one, not only the first) that lab found
+	floorKind      = 1.00  // wanted reports of the wanted kind
+	floorFunction  = 0.975 // wanted reports blaming the wanted function
 )
 
 func TestCorpus(t *testing.T) {

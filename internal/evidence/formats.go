@@ -26,10 +26,13 @@ var (
 	// reDie matches die()'s line: "Oops: 0000 [#1] SMP", since 6.9 "Oops:
 	// Oops: 0000 [#1]" and "Oops: general protection fault, ...: 0000
 	// [#1]", "invalid opcode: 0000 [#1]". Group 1 names the trap.
-	reDie = regexp.MustCompile(`^(?:Oops: )?(.+?): ([0-9a-f]{4,}) \[#(\d+)\]`)
+	// s390 adds the instruction length: "Oops: 0038 ilc:2 [#1] SMP".
+	reDie = regexp.MustCompile(`^(?:Oops: )?(.+?): ([0-9a-f]{4,})(?: ilc:\d)? \[#(\d+)\]`)
 	// reWarn is __warn's line up to 6.18: "WARNING: CPU: 0 PID: 133 at
 	// fs/proc/generic.c:725 remove_proc_entry+0x1a2/0x1b0" (3.x adds "()").
-	reWarn = regexp.MustCompile(`^WARNING: CPU: (\d+) PID: (\d+) at (?:(\S+:\d+) )?(\S+(?: \[[^\]]+\])?)`)
+	// A mailer may wrap it after "at" or after the location; the rest is
+	// the next line (bannerRest).
+	reWarn = regexp.MustCompile(`^WARNING: CPU: (\d+) PID: (\d+) at(?: (\S+:\d+))?(?: (\S+(?: \[[^\]]+\])?))?`)
 	// reWarnNew is __warn's line since 6.19: "WARNING:
 	// fs/proc/generic.c:733 at remove_proc_entry+0x20a/0x260, CPU#0:
 	// rmmod/101", in 7.x with the failed condition first: "WARNING:
@@ -102,7 +105,23 @@ func (s *stream) header(t string) *report {
 		return r
 	case strings.HasPrefix(t, "Unable to handle kernel ") || strings.HasPrefix(t, "Unhandled fault: "):
 		return archFaultHeader(t)
-	case hash && strings.Contains(t, " [#"):
+	case strings.HasPrefix(t, "CPU ") && strings.Contains(t, " Unable to handle kernel "):
+		// MIPS and LoongArch name the CPU first and the faulting PC
+		// after: "CPU 0 Unable to handle kernel paging request at
+		// virtual address 00000000, epc == 804dd50c, ra == 804dd4f0"
+		// (LoongArch: "era == ...").
+		r := archFaultHeader(t[strings.Index(t, "Unable"):])
+		if r != nil {
+			r.o.Message = t
+			switch {
+			case strings.Contains(t, ", epc == "):
+				r.setArch(ArchMIPS)
+			case strings.Contains(t, ", era == "):
+				r.setArch(ArchLoong)
+			}
+		}
+		return r
+	case hash && (strings.Contains(t, " [#") || isDieMIPS(t)):
 		trap, code, n, ok := parseDie(t)
 		if !ok {
 			return nil
@@ -135,6 +154,11 @@ func (s *stream) header(t string) *report {
 func bugHeader(t string) *report {
 	if strings.HasPrefix(t, "BUG: Kernel NULL") || strings.HasPrefix(t, "BUG: Unable to handle ") {
 		if r := ppcFaultHeader(t); r != nil {
+			return r
+		}
+	}
+	if strings.HasPrefix(t, "BUG: Dentry ") {
+		if r := dentryHeader(t); r != nil {
 			return r
 		}
 	}
@@ -193,6 +217,7 @@ func warnHeader(t string) *report {
 		r.o.PID = atoi(m[2])
 		r.o.Location = m[3]
 		caller = strings.TrimSuffix(m[4], "()")
+		r.bannerTail = caller == ""
 	} else if m := reWarnNew.FindStringSubmatch(t); m != nil {
 		r.o.Condition = m[1]
 		r.o.Location = m[2]

@@ -269,13 +269,27 @@ func (r *report) blame(skips *skipCache) {
 	}
 	rips := []string{r.o.RIP}
 	frames := r.o.CallTrace
-	if r.o.Kind == KindRCUStall || r.o.Kind == KindSoftLockup {
+	switch {
+	case r.o.Kind == KindRCUStall:
 		// The stall is where the interrupted task was: the register dump
 		// inside the trace after the IRQ, and frames outside <IRQ> (the
 		// timer interrupt that caught it). A hard lockup keeps its <IRQ>
 		// frames: the NMI that caught it prints none of its own, so
 		// frames in an interrupt are the handler that kept interrupts
 		// off.
+		rips = append(rips, r.nestedRIP)
+		frames = r.taskFrames
+	case r.o.Kind == KindSoftLockup && r.o.RIP != "":
+		// The watchdog prints the registers of the context its timer
+		// interrupted, and the trace from there: a CPU stuck in softirq
+		// processing shows the stuck code inside <IRQ>, then the task
+		// that interrupt came in on. syzkaller reads the first RIP and
+		// the frames in order, <IRQ> ones included; the stall anchor
+		// picks among them.
+	case r.o.Kind == KindSoftLockup:
+		// No registers before the trace (dump_stack() from the
+		// watchdog's own interrupt): the stall is where that interrupt
+		// came in, as for RCU stalls.
 		rips = append(rips, r.nestedRIP)
 		frames = r.taskFrames
 	}

@@ -30,12 +30,38 @@ var reSyslog = regexp.MustCompile(`^(?:[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d|\d{
 // reDateStamp matches dmesg -T's "[Sat Nov 23 08:55:01 2024]".
 var reDateStamp = regexp.MustCompile(`^\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d \d{4}\]`)
 
+// reTalos matches the prefix talosctl dmesg puts before each kernel
+// line: "10.0.10.113: kern: warning: [2025-08-14T09:05:56.633254391Z]: ".
+var reTalos = regexp.MustCompile(`^\S+: kern: +\w+: \[\d{4}-\d\d-\d\dT[^\]]*\]: `)
+
 func splitPrefix(s string) kline {
 	s = trimRight(s)
+	if s != "" && s[0] == '>' {
+		// A mail quotes the log: "> Apr 28 10:17:39 host kernel: BUG: ...".
+		// The marker goes; the line counts as the kernel's only when a
+		// kernel prefix follows it.
+		if q := unquote(s); q != s {
+			if l := splitPrefix(q); l.marked {
+				return l
+			}
+			s = q
+		}
+	}
 	var l kline
 	// reSyslog starts with a month or a year: most lines skip the search.
 	if s != "" && ('A' <= s[0] && s[0] <= 'Z' || isDigit(s[0])) && strings.Contains(s, " kernel: ") {
 		if loc := reSyslog.FindStringIndex(s); loc != nil {
+			s = s[loc[1]:]
+			l.marked = true
+		}
+	}
+	switch {
+	case strings.HasPrefix(s, "kernel: "):
+		// The journal's short format with the date and host cut away.
+		s = s[len("kernel: "):]
+		l.marked = true
+	case hostKern(s):
+		if loc := reTalos.FindStringIndex(s); loc != nil {
 			s = s[loc[1]:]
 			l.marked = true
 		}
@@ -133,7 +159,58 @@ func timestamp(s string) (float64, int, bool) {
 	if n < len(s) && s[n] == ' ' {
 		n++
 	}
+	if k := androidCaller(s[n:]); k > 0 {
+		n += k
+	}
 	return t, n, true
+}
+
+// androidCaller returns the length of the "[5:    kworker/5:1:  130] "
+// (CPU, comm, PID) that some Android kernels print after the timestamp,
+// or 0.
+func androidCaller(s string) int {
+	if len(s) < 7 || s[0] != '[' || !isDigit(s[1]) {
+		return 0
+	}
+	end := strings.IndexByte(s, ']')
+	if end < 0 {
+		return 0
+	}
+	in := s[1:end]
+	first, last := strings.IndexByte(in, ':'), strings.LastIndexByte(in, ':')
+	if first <= 0 || last <= first || !allDigits(in[:first]) || !allDigits(strings.TrimLeft(in[last+1:], " ")) {
+		return 0
+	}
+	if end+1 < len(s) && s[end+1] == ' ' {
+		end++
+	}
+	return end + 1
+}
+
+// hostKern tells whether s may start with talosctl's "host: kern: ":
+// ": kern: " at its first colon (one byte search for most lines).
+func hostKern(s string) bool {
+	if s == "" || s[0] == '[' || s[0] == '<' || s[0] == ' ' {
+		return false // a timestamp, a level or a frame: the kernel's own line
+	}
+	i := strings.IndexByte(s, ':')
+	return i > 0 && strings.HasPrefix(s[i:], ": kern: ")
+}
+
+// unquote drops the markers a mail puts before quoted lines: "> ", ">> ",
+// "> > ".
+func unquote(s string) string {
+	i := 0
+	for i < len(s) && s[i] == '>' {
+		if i+1 < len(s) && s[i+1] != ' ' && s[i+1] != '>' {
+			break // ">ffff8881c84f8b00: fb fb": not a quote marker
+		}
+		i++
+		for i < len(s) && s[i] == ' ' {
+			i++
+		}
+	}
+	return s[i:]
 }
 
 func dateStampIndex(s string) int {

@@ -51,6 +51,7 @@ type parser struct {
 	callers map[string]*stream // by caller id, when lines carry one
 	n       int                // line number of the line being fed
 	marked  bool               // some line carried a kernel prefix
+	caller  string             // the caller id of the last line with a prefix
 	// held is the last closed report, emitted when another report starts
 	// or the input ends: a panic on its account, or a recursive fault
 	// note, may still join it.
@@ -138,6 +139,12 @@ var gluePoints = [...]string{"Call Trace:", "BUG: ", "WARNING: ", PanicPrefix, c
 // splitGlued splits a line in two where a second timestamped record, or a
 // report message glued to a non-blank character, begins.
 func splitGlued(s string) (string, string) {
+	if n := len(s) - len("Call trace:"); n > 2 && s[n-1] == ' ' && s[n-2] != ' ' && s[n-2] != ':' &&
+		(strings.HasSuffix(s, "Call trace:") || strings.HasSuffix(s, "Call Trace:")) {
+		// "x0 : 0000000000000300 Call trace:": a trace header ending
+		// another line is glued to it, whatever comes before.
+		return s[:n], s[n:]
+	}
 	// A second timestamped record: "foo[   12.2] bar".
 	for i := 1; i < len(s); {
 		j := strings.IndexByte(s[i:], '[')
@@ -210,8 +217,14 @@ func isDigitAt(s string, i int) bool {
 func (p *parser) feed(l kline) {
 	if l.marked {
 		p.marked = true
-	} else if p.marked && !p.reportLine(l.msg) {
-		return // another program's output on the console
+		p.caller = l.caller
+	} else if p.marked {
+		// A line a mailer or terminal wrapped continues the record
+		// before it, whose caller it shares.
+		l.caller = p.caller
+		if !p.reportLine(l) {
+			return // another program's output on the console
+		}
 	}
 	s := &p.main
 	if l.caller != "" {
@@ -233,6 +246,10 @@ func (p *parser) feed(l kline) {
 	}
 	if r := s.header(t); r != nil {
 		if r.o.Kind == KindPanic && p.panicJoins(s, t, msg) {
+			return
+		}
+		if c := s.cur; c != nil && c.joins(r) {
+			c.join(r, msg)
 			return
 		}
 		if c := s.cur; c != nil && r.o.Kind == c.o.Kind && bannerRepeats(r.o.Kind) &&
@@ -260,6 +277,9 @@ func (p *parser) feed(l kline) {
 		return
 	}
 	if t == cutHere {
+		if s.cur != nil && s.cur.joinsNext {
+			return // the WARN or BUG that the open report's banner announced
+		}
 		// WARN and BUG print it before their report: whatever was open is over.
 		p.finish(s)
 		s.prelude = []string{}
@@ -287,12 +307,16 @@ func (p *parser) feed(l kline) {
 // reportLine tells whether an unmarked line in a marked log continues the
 // open report: some consoles print a report's continuation lines (frames,
 // register dumps) without the timestamp of its first line.
-func (p *parser) reportLine(msg string) bool {
-	if p.main.cur == nil {
+func (p *parser) reportLine(l kline) bool {
+	s := &p.main
+	if l.caller != "" {
+		s = p.stream(l.caller)
+	}
+	if s.cur == nil {
 		return false
 	}
-	t := strings.TrimSpace(msg)
-	return isFrame(stripAddr(strings.TrimPrefix(t, "? "))) || isMarker(t) ||
+	t := strings.TrimSpace(l.msg)
+	return s.cur.bannerTail || isElision(t) || isFrame(stripAddr(strings.TrimPrefix(t, "? "))) || isMarker(t) ||
 		strings.HasPrefix(t, "Call Trace:") || hasAnyPrefix(t, regDumpPrefixes) || strings.HasPrefix(t, "---[ end ")
 }
 
@@ -407,6 +431,9 @@ func (p *parser) release() {
 	classifyWarn(r)
 	if r.o.Arch == "" {
 		r.o.Arch = archFrom(r.o.CallTrace)
+	}
+	if r.o.Arch == "" {
+		r.o.Arch = r.weakArch
 	}
 	r.blame(&p.skip)
 	r.o.Title = r.title()

@@ -7,7 +7,9 @@
 // interleaved with kernel lines (even glued to the front of one), CRLF line
 // endings, and logs with timestamps ("[   12.345678] "), without them (plain
 // dmesg), with dmesg -T dates, with "<1>" level prefixes, /dev/kmsg records
-// ("6,339,5140900,-;text") or syslog headers ("... kernel: ").
+// ("6,339,5140900,-;text"), syslog headers ("... kernel: ") or the
+// journal's bare "kernel: ", talosctl's "host: kern: level: [time]: ", and
+// logs quoted in mail ("> ") or wrapped by a mailer.
 package evidence
 
 import "strings"
@@ -56,9 +58,10 @@ const (
 // report names no CPU (hung-task reports).
 type Report struct {
 	Kind Kind `json:"kind"`
-	// Arch is the architecture the report came from ("amd64", "arm64",
-	// "arm", "powerpc", "riscv", "s390"), told by its register dump, its fault
-	// banner or its trace's entry frames; empty when nothing told.
+	// Arch is the architecture the report came from ("amd64", "386",
+	// "arm64", "arm", "powerpc", "riscv", "s390", "mips", "loongarch"),
+	// told by its register dump, its fault banner, its trace's entry
+	// frames or x86's stack markers; empty when nothing told.
 	Arch string `json:"arch,omitempty"`
 	// Title names the report the way a bug tracker would, with the guilty
 	// function: "BUG: unable to handle page fault in vfs_read",
@@ -82,7 +85,8 @@ type Report struct {
 	// "vfs_read+0x7f/0x2e0", "device_read+0x1d/0x60 [chardev]" or
 	// "0xffffffffc05b3198" when it lies outside any known symbol. On other
 	// architectures it is their PC: arm64's "pc : ", arm's "PC is at ",
-	// powerpc's "NIP [...] ", riscv's "epc : ".
+	// powerpc's "NIP [...] ", riscv's and MIPS's "epc : ", LoongArch's
+	// "ERA: ", s390's "Krnl PSW", 32-bit x86's "EIP is at ".
 	RIP string `json:"rip,omitempty"`
 	// RIPFunction is the function of RIP ("vfs_read"), or where RIP is
 	// not printed (WARNING without registers, sanitizer reports) the one

@@ -70,11 +70,31 @@ func isFrame(s string) bool {
 			}
 		}
 	}
-	// Every other form has "+0x", ends in " [inline]" or is a bare address.
-	if !strings.Contains(s, "+0x") && !strings.HasSuffix(s, " [inline]") && !strings.HasPrefix(s, "0x") {
+	// Every other form has "+0x", ends in " [inline]" or ")" (decoded),
+	// or is a bare address.
+	if !strings.Contains(s, "+0x") && !strings.HasSuffix(s, " [inline]") && !strings.HasPrefix(s, "0x") &&
+		(i == 0 || !strings.HasPrefix(s[i:], " (") || !strings.HasSuffix(s, ")")) {
 		return false
 	}
 	return reFrame.MatchString(s)
+}
+
+// isIdent tells whether s is a bare function name, as a symbolizer that
+// drops offsets prints a frame ("bio_free"): a C identifier (with the
+// compiler's ".constprop.0" suffixes) that is not a run of hex digits.
+func isIdent(s string) bool {
+	if s == "" || isDigit(s[0]) || s[0] == '.' {
+		return false
+	}
+	hex := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isWordByte(c) && c != '.' {
+			return false
+		}
+		hex = hex && (isDigit(c) || 'a' <= c && c <= 'f')
+	}
+	return !hex
 }
 
 // hexRun returns the end of the lowercase hex digits from s[i].

@@ -59,3 +59,39 @@ func TestResultsMatchSchema(t *testing.T) {
 		t.Error("the schema accepts a result with a renamed field")
 	}
 }
+
+// TestCorpusReportsMatchSchema: every report the parser makes of the real
+// crash logs in evidence's corpus, of every architecture, fits the
+// schema's report (an Arch the schema does not list fails here).
+func TestCorpusReportsMatchSchema(t *testing.T) {
+	logs, err := filepath.Glob("../evidence/testdata/corpus/*.log")
+	if err != nil || len(logs) == 0 {
+		t.Fatalf("no corpus: %v", err)
+	}
+	dir := t.TempDir()
+	archs := map[string]bool{}
+	for _, log := range logs {
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &Result{RunID: "r", Experiment: "e", Kernel: Kernel{Name: "k"}, Verdict: Pass,
+			Steps: []Step{}, Processes: []Process{}, TimingsMS: map[string]int64{}, Oopses: evidence.ParseBytes(b)}
+		if r.Oopses == nil {
+			r.Oopses = []evidence.Report{}
+		}
+		for _, o := range r.Oopses {
+			archs[o.Arch] = true
+		}
+		if err := Write(dir, r); err != nil {
+			t.Fatal(err)
+		}
+		out, _ := os.ReadFile(filepath.Join(dir, "result.json"))
+		if err := schematest.ValidateJSON(schematest.Result, out); err != nil {
+			t.Errorf("%s: %v", filepath.Base(log), err)
+		}
+	}
+	if len(archs) < 8 {
+		t.Errorf("the corpus's reports came from %d architectures, want the 8 it holds and more: %v", len(archs), archs)
+	}
+}
