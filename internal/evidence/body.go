@@ -9,7 +9,9 @@ import (
 var (
 	reCPU   = regexp.MustCompile(`^CPU: (\d+) (?:UID: \d+ )?PID: (\d+) Comm: (.*?) (?:Not tainted|Tainted: )`)
 	reTaint = regexp.MustCompile(`(?:Not tainted|Tainted: ([A-Z ]*?))\s+(\d\S*)`)
-	reTask  = regexp.MustCompile(`^task:(.*?)\s+state:(\S+)\s+stack:\s*\d+\s+pid:\s*(\d+)`)
+	// sched_show_task: "task:comm state:D stack:0 pid:12 …", and for a
+	// task on a CPU "state:R  running task     stack:…".
+	reTask = regexp.MustCompile(`^task:(.*?)\s+state:(\S+)(?:\s+running task)?\s+stack:\s*\d+\s+pid:\s*(\d+)`)
 	// reFrame matches a frame as printed, "vfs_read+0x7f/0x2e0",
 	// "device_read+0x1d/0x60 [chardev]", or a bare address; as syzkaller
 	// symbolizes them, "vfs_read+0x7f/0x2e0 fs/read_write.c:468" and
