@@ -170,8 +170,10 @@ func (a *aptState) run(ctx context.Context, dir string, out io.Writer, name stri
 	if out == nil {
 		out = io.Discard
 	}
-	cmd.Stdout = io.MultiWriter(out, &tail)
-	cmd.Stderr = io.MultiWriter(out, &tail)
+	// One writer for both: os/exec then copies them in one goroutine
+	// (two MultiWriters around tail raced on it).
+	w := io.MultiWriter(out, &tail)
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

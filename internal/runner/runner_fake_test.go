@@ -12,8 +12,6 @@ import (
 
 	"github.com/kernel-lab/lab/internal/accel"
 	"github.com/kernel-lab/lab/internal/experiment"
-	"github.com/kernel-lab/lab/internal/image"
-	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/vm"
@@ -44,49 +42,18 @@ func fakeRun(t *testing.T, sc script, tweak func(*Options)) (*results.Result, *f
 
 func fakeRunCtx(t *testing.T, ctx context.Context, sc script, tweak func(*Options)) (*results.Result, *fakeBackend, string) {
 	t.Helper()
-	tmp := t.TempDir()
-	initrd := filepath.Join(tmp, "initramfs.cpio")
-	if err := os.WriteFile(initrd, []byte("070701"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ko := filepath.Join(tmp, "m.ko")
-	if err := os.WriteFile(ko, []byte("\x7fELF"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &Prepared{
-		Image:        &image.Image{Spec: &image.Spec{Name: "fake-6.1", Release: "6.1.0-fake"}, Root: filepath.Join(tmp, "root")},
-		KernelSHA256: strings.Repeat("ab", 32),
-		BootKernel:   filepath.Join(tmp, "vmlinux"),
-		Modules:      map[string]string{"m": ko},
-		Initramfs:    &initramfs.Image{Path: initrd, SHA256: strings.Repeat("cd", 32)},
+	f := newFixture(t, sc)
+	if tweak != nil {
+		tweak(&f.o)
 	}
 	step := 200 * time.Millisecond
-	exp := &experiment.Spec{Name: "fake-unsafe", Modules: []string{"m"}, Steps: []experiment.Step{
-		{Action: protocol.ActionLoad, Target: "m", Timeout: step},
-		{Action: protocol.ActionOpen, Target: "A", Path: "/dev/m", Timeout: step},
-		{Action: protocol.ActionUnload, Target: "m", Timeout: step},
-		{Action: protocol.ActionRead, Target: "A", Count: 8, Timeout: step},
-	}}
-	b := &fakeBackend{script: sc}
-	waits := fakeWaits
-	o := Options{
-		CacheDir: filepath.Join(tmp, "cache"), QEMUVersion: "fake 8.0",
-		Choice:  &accel.Choice{Accel: vm.AccelTCG},
-		backend: b, waits: &waits, RunTimeout: 10 * time.Second,
-	}
-	if tweak != nil {
-		tweak(&o)
-	}
-	runDir := filepath.Join(tmp, "run")
-	r := Run(ctx, o, p, exp, "run-1", runDir)
-	if n := b.running(); n != 0 {
-		t.Errorf("%d machines still run after the run returned", n)
-	}
-	dir, _ := results.CellDir(runDir, p.Image.Spec.Name, exp.Name)
-	if _, err := results.Read(filepath.Join(dir, "result.json")); err != nil {
-		t.Errorf("the run wrote no readable result: %v", err)
-	}
-	return r, b, dir
+	r, dir := f.runCtx(ctx, stepsOf("fake-unsafe",
+		experiment.Step{Action: protocol.ActionLoad, Target: "m", Timeout: step},
+		experiment.Step{Action: protocol.ActionOpen, Target: "A", Path: "/dev/m", Timeout: step},
+		experiment.Step{Action: protocol.ActionUnload, Target: "m", Timeout: step},
+		experiment.Step{Action: protocol.ActionRead, Target: "A", Count: 8, Timeout: step},
+	))
+	return r, f.b, dir
 }
 
 func TestRunOnFakeGuests(t *testing.T) {
