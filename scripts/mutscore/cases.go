@@ -29,6 +29,9 @@ var mutations = map[string]map[string]string{
 	"CONDITIONALS_BOUNDARY": {"<": "<=", "<=": "<", ">": ">=", ">=": ">"},
 	"CONDITIONALS_NEGATION": {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"},
 	"ARITHMETIC_BASE":       {"+": "-", "-": "+", "*": "/", "/": "*", "%": "*"},
+	"INCREMENT_DECREMENT":   {"++": "--", "--": "++"},
+	// gremlins turns a minus into a plus (-x → +x, a-b → a+b).
+	"INVERT_NEGATIVES": {"-": "+"},
 }
 
 // mutate returns line with the operator at column (1-based) swapped as

@@ -28,3 +28,12 @@ func TestMutate(t *testing.T) {
 		t.Error("caseMutant tells case clauses wrong")
 	}
 }
+
+func TestMutateUnary(t *testing.T) {
+	if got, err := mutate("\tcase i == -1:", 12, "INVERT_NEGATIVES"); err != nil || got != "\tcase i == +1:" {
+		t.Errorf("INVERT_NEGATIVES: %q, %v", got, err)
+	}
+	if got, err := mutate("\tcase n++ > 3:", 8, "INCREMENT_DECREMENT"); err != nil || got != "\tcase n-- > 3:" {
+		t.Errorf("INCREMENT_DECREMENT: %q, %v", got, err)
+	}
+}
