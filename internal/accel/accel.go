@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/vm"
 )
 
@@ -150,7 +151,7 @@ func (p Prober) Result(ctx context.Context) (*Result, error) {
 // CPUModel is the -cpu lab gives QEMU under accel: "host" under KVM (the
 // convention, and what the probe must try), "max" under TCG (RDRAND, so the
 // guest's RNG is ready at once).
-func CPUModel(accel string) string { return vm.CPUModel(accel) }
+func CPUModel(accel string) string { return vm.CPUModel(accel, arch.AMD64) }
 
 // Key identifies what the probe's answer depends on: the boot (a reboot,
 // a new kernel module or a moved VM can mend or break KVM), the QEMU

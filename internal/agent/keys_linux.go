@@ -27,19 +27,19 @@ func HaveKeys() bool {
 // starts with the same generator state, and the SSH handshake that follows
 // makes secrets from it.
 func AwaitKeys() (hostPEM, authorizedKey []byte, err error) {
-	fd, err := unix.Open(protocol.KeyChannelDevice, unix.O_RDWR|unix.O_NOCTTY, 0)
+	fd, err := unix.Open(protocol.KeyChannelDevice(), unix.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
-		return nil, nil, fmt.Errorf("key channel %s: %w", protocol.KeyChannelDevice, err)
+		return nil, nil, fmt.Errorf("key channel %s: %w", protocol.KeyChannelDevice(), err)
 	}
-	f := os.NewFile(uintptr(fd), protocol.KeyChannelDevice)
+	f := os.NewFile(uintptr(fd), protocol.KeyChannelDevice())
 	defer f.Close()
 	if err := makeRaw(fd); err != nil {
-		return nil, nil, fmt.Errorf("key channel %s: %w", protocol.KeyChannelDevice, err)
+		return nil, nil, fmt.Errorf("key channel %s: %w", protocol.KeyChannelDevice(), err)
 	}
 	kmsg("%s", protocol.AwaitingKeysLine())
 	line, err := bufio.NewReaderSize(f, 16<<10).ReadBytes('\n')
 	if err != nil {
-		return nil, nil, fmt.Errorf("key channel %s: %w", protocol.KeyChannelDevice, err)
+		return nil, nil, fmt.Errorf("key channel %s: %w", protocol.KeyChannelDevice(), err)
 	}
 	m, err := protocol.DecodeKeyMessage(line)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kernel-lab/lab/internal/accel"
 	"github.com/kernel-lab/lab/internal/image"
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/kmod"
 	"github.com/kernel-lab/lab/internal/source"
@@ -264,7 +265,7 @@ func checkBuildRoots(ctx context.Context, e *doctorEnv) Check {
 }
 
 func checkUroot(ctx context.Context, e *doctorEnv) Check {
-	path, ok := initramfs.CoreCached(e.cache, e.root)
+	path, ok := initramfs.CoreCached(e.cache, e.root, arch.AMD64)
 	if ok {
 		return Check{Name: "u-root", Status: CheckPass, Detail: "core commands cached: " + path}
 	}

@@ -291,7 +291,8 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 	f.StringVar(&o.Suite, "suite", "", "Debian suite that serves the kernel (bookworm, bookworm-security, sid …)")
 	f.StringVar(&o.Package, "package", "", "kernel package, linux-image-RELEASE[=VERSION] (default version: the newest served)")
 	f.StringVar(&o.Series, "series", "", "upstream series (6.1): the newest kernel of it the suite serves")
-	f.StringVar(&o.Flavour, "flavour", "", "Debian kernel flavour (default amd64)")
+	f.StringVar(&o.Arch, "arch", "", "the kernel's architecture, amd64 or arm64 (default amd64)")
+	f.StringVar(&o.Flavour, "flavour", "", "Debian kernel flavour (default: the architecture's, amd64 or arm64)")
 	f.StringVar(&o.Compiler, "compiler", "", "compiler for modules (default: the one the headers ask for)")
 	f.StringVar(&o.Description, "description", "", "one line for lab images")
 	return c

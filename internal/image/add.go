@@ -14,6 +14,7 @@ import (
 
 	"pault.ag/go/debian/dependency"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/safefile"
 )
 
@@ -28,6 +29,8 @@ type AddOptions struct {
 	// the series. Without it, Series picks the newest of that series.
 	Package string
 	Series  string
+	// Arch is the kernel's architecture (default amd64).
+	Arch    string
 	Flavour string
 	// Compiler overrides the compiler the headers ask for.
 	Compiler    string
@@ -54,7 +57,13 @@ func Add(ctx context.Context, imagesDir string, o AddOptions, opts FetchOptions)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	spec := &Spec{Name: o.Name, Suite: o.Suite, Series: o.Series, Flavour: o.Flavour, Description: o.Description}
+	if _, err := arch.Get(o.Arch); err != nil {
+		return nil, fmt.Errorf("image %s: --arch: %w", o.Name, err)
+	}
+	if o.Arch == ArchAMD64 {
+		o.Arch = ""
+	}
+	spec := &Spec{Name: o.Name, Suite: o.Suite, Series: o.Series, Arch: o.Arch, Flavour: o.Flavour, Description: o.Description}
 	var pin *Package
 	if o.Package != "" {
 		name, version, _ := strings.Cut(o.Package, "=")
@@ -93,7 +102,7 @@ func Add(ctx context.Context, imagesDir string, o AddOptions, opts FetchOptions)
 		// The kbuild tools (fixdep, modpost, objtool) need a newer libc
 		// than the host's: build modules in a root of the kernel's suite.
 		spec.BuildRoot = &BuildRoot{Suite: baseSuite(o.Suite), Packages: []string{cc, "make", "libc6-dev", "libelf-dev", "dwarves"}}
-	} else if _, err := exec.LookPath(cc); err != nil && o.Compiler == "" {
+	} else if _, err := exec.LookPath(spec.Target().Tool(cc)); err != nil && o.Compiler == "" && spec.Target().Native() {
 		// Built with a compiler this host lacks (5.10: gcc-10 on bookworm):
 		// the host's gcc-12 builds modules that load.
 		if _, err := exec.LookPath("gcc-12"); err == nil {
@@ -115,7 +124,7 @@ func Add(ctx context.Context, imagesDir string, o AddOptions, opts FetchOptions)
 }
 
 var (
-	compilerDepRe = regexp.MustCompile(`^linux-compiler-(gcc-[0-9]+)-x86$|^(gcc-[0-9]+)(-for-host)?$`)
+	compilerDepRe = regexp.MustCompile(`^linux-compiler-(gcc-[0-9]+)-(?:x86|arm)$|^(gcc-[0-9]+)(-for-host)?$`)
 )
 
 // compilerOf is the compiler the headers package depends on.
@@ -196,6 +205,9 @@ func marshalSpec(s *Spec, o AddOptions) []byte {
 		desc = fmt.Sprintf("Debian %s Linux %s %s kernel (%s)", s.Suite, s.Series, s.FlavourOrDefault(), s.Release)
 	}
 	fmt.Fprintf(&b, "description: %q\nsuite: %s\nseries: %q\n", desc, s.Suite, s.Series)
+	if s.Arch != "" {
+		fmt.Fprintf(&b, "arch: %s\n", s.Arch)
+	}
 	if s.Flavour != "" {
 		fmt.Fprintf(&b, "flavour: %s\n", s.Flavour)
 	}

@@ -26,6 +26,10 @@ type aptState struct {
 	dir    string
 	lines  []string
 	mirror map[string]string // suite → URI
+	// archs are the Debian architectures whose indexes apt reads: amd64,
+	// and the image's own when it is another (an arm64 image's kernel and
+	// headers are arm64, its kbuild tools amd64).
+	archs []string
 }
 
 func (a *aptState) path(p ...string) string { return filepath.Join(append([]string{a.dir}, p...)...) }
@@ -42,9 +46,11 @@ func (a *aptState) options() []string {
 		"Dir::State::status=" + a.path("state", "status"),
 		"Dir::Cache=" + a.path("cache"),
 		"Debug::NoLocking=1",
-		// Kernel images are amd64 whatever the host's architectures are.
+		// The native architecture stays amd64 (the kbuild tools run on
+		// the host) whatever the host's dpkg says; the image's own joins
+		// it here, never in the host's dpkg architectures.
 		"APT::Architecture=amd64",
-		"APT::Architectures=amd64",
+		"APT::Architectures=" + strings.Join(a.archs, ","),
 		"Acquire::Languages=none",
 	}
 	if os.Geteuid() == 0 {
@@ -84,13 +90,22 @@ func newAptState(spec *Spec, pkgs []Package, opts FetchOptions) (*aptState, erro
 		}
 		srcs = append(srcs, aptSource{suite: s, uri: uri, snapshot: explicit[IsSecuritySuite(s)] != ""})
 	}
-	return newAptStateFor(opts, srcs)
+	return newAptStateFor(opts, srcs, aptArchs(spec.ArchOrDefault()))
+}
+
+// aptArchs are the architectures a private apt state of an arch image
+// reads: amd64 always (the build host's kbuild tools), and arch.
+func aptArchs(arch string) []string {
+	if arch == ArchAMD64 {
+		return []string{ArchAMD64}
+	}
+	return []string{ArchAMD64, arch}
 }
 
 // newAptStateFor lays out a private apt state serving srcs. The directory
 // is named by the hash of its sources, so that images from other suites
 // or mirrors keep their own lists instead of clobbering these.
-func newAptStateFor(opts FetchOptions, srcs []aptSource) (*aptState, error) {
+func newAptStateFor(opts FetchOptions, srcs []aptSource, archs []string) (*aptState, error) {
 	keyring := opts.Keyring
 	if keyring == "" {
 		keyring = os.Getenv(EnvKeyring)
@@ -98,7 +113,7 @@ func newAptStateFor(opts FetchOptions, srcs []aptSource) (*aptState, error) {
 	if keyring == "" {
 		keyring = Keyring
 	}
-	a := &aptState{mirror: map[string]string{}}
+	a := &aptState{mirror: map[string]string{}, archs: archs}
 	for _, src := range srcs {
 		a.mirror[src.suite] = src.uri
 		opt := "signed-by=" + keyring
@@ -108,7 +123,14 @@ func newAptStateFor(opts FetchOptions, srcs []aptSource) (*aptState, error) {
 		a.lines = append(a.lines, fmt.Sprintf("deb [%s] %s %s main", opt, src.uri, src.suite))
 	}
 	sort.Strings(a.lines)
-	h := sha256.Sum256([]byte(strings.Join(a.lines, "\n")))
+	id := strings.Join(a.lines, "\n")
+	if len(archs) > 1 {
+		// Lists of other architectures are another state: an amd64-only
+		// one updated earlier would lack them. amd64 alone keeps the
+		// name it always had.
+		id += "\narchitectures " + strings.Join(archs, ",")
+	}
+	h := sha256.Sum256([]byte(id))
 	a.dir = filepath.Join(opts.CacheDir, "apt", hex.EncodeToString(h[:])[:16])
 	for _, d := range []string{"sources.list.d", "preferences.d", "state/lists/partial", "cache/archives/partial"} {
 		if err := os.MkdirAll(a.path(d), 0o755); err != nil {
@@ -249,7 +271,7 @@ type indexEntry struct{ sha256, filename string }
 func (a *aptState) query(ctx context.Context, pkgs []Package) (map[string]indexEntry, error) {
 	args := []string{"show"}
 	for _, p := range pkgs {
-		args = append(args, p.Name+"="+p.Version)
+		args = append(args, aptName(p)+"="+p.Version)
 	}
 	var out bytes.Buffer
 	// apt-cache show fails when any one is missing, yet still prints the
@@ -271,7 +293,7 @@ func (a *aptState) query(ctx context.Context, pkgs []Package) (map[string]indexE
 		if f["Package"] == "" {
 			continue
 		}
-		res[f["Package"]+"="+f["Version"]] = indexEntry{sha256: f["SHA256"], filename: f["Filename"]}
+		res[queryKey(f["Package"], f["Architecture"], f["Version"])] = indexEntry{sha256: f["SHA256"], filename: f["Filename"]}
 	}
 	return res, nil
 }
@@ -349,7 +371,7 @@ func (a *aptState) absent(ctx context.Context, spec *Spec, pkgs []Package) ([]Pa
 	}
 	var absent []Package
 	for _, p := range pkgs {
-		e, ok := idx[p.Name+"="+p.Version]
+		e, ok := idx[queryKey(p.Name, p.Arch, p.Version)]
 		if !ok {
 			q := p
 			q.Suite = spec.PackageSuite(p)
@@ -364,6 +386,24 @@ func (a *aptState) absent(ctx context.Context, spec *Spec, pkgs []Package) ([]Pa
 	return absent, nil
 }
 
+// queryKey names a package of query's answer: amd64's and arm64's
+// linux-kbuild share a name and version. An empty arch is amd64.
+func queryKey(name, arch, version string) string {
+	if arch == "" {
+		arch = ArchAMD64
+	}
+	return name + ":" + arch + "=" + version
+}
+
+// aptName is p's name as apt selects it: a package of an architecture
+// other than the native amd64 (and all) needs it spelled out.
+func aptName(p Package) string {
+	if p.Arch != "" && p.Arch != "all" && p.Arch != ArchAMD64 {
+		return p.Name + ":" + p.Arch
+	}
+	return p.Name
+}
+
 // download runs apt-get download for pkgs and moves the verified files
 // into the deb cache.
 func (a *aptState) download(ctx context.Context, spec *Spec, pkgs []Package, opts FetchOptions, log *slog.Logger) (map[string]string, error) {
@@ -375,7 +415,7 @@ func (a *aptState) download(ctx context.Context, spec *Spec, pkgs []Package, opt
 	defer os.RemoveAll(tmp)
 	args := []string{"download"}
 	for _, p := range pkgs {
-		args = append(args, p.Name+"="+p.Version)
+		args = append(args, aptName(p)+"="+p.Version)
 	}
 	log.Info("downloading packages", "packages", len(pkgs), "dir", dir)
 	if err := a.run(ctx, tmp, opts.Progress, "apt-get", args...); err != nil {

@@ -51,7 +51,7 @@ func snapshotDebs(ctx context.Context, spec *Spec, pkgs []Package, opts FetchOpt
 	}
 	got := map[string]string{}
 	for _, src := range order {
-		a, err := newAptStateFor(opts, []aptSource{src})
+		a, err := newAptStateFor(opts, []aptSource{src}, aptArchs(spec.ArchOrDefault()))
 		if err != nil {
 			return got, err
 		}

@@ -294,6 +294,10 @@ func debsDir(cache string) string { return filepath.Join(cache, "debs") }
 // (NAME_VERSION_ARCH.deb, with the epoch's colon escaped).
 func debPattern(dir string, p Package) string {
 	v := strings.ReplaceAll(p.Version, ":", "%3a")
+	if p.Arch != "" {
+		// amd64's and arm64's linux-kbuild share a name and version.
+		return filepath.Join(dir, globEscape(p.Name+"_"+v+"_"+p.Arch)+".deb")
+	}
 	return filepath.Join(dir, globEscape(p.Name+"_"+v)+"_*.deb")
 }
 

@@ -15,6 +15,33 @@ import (
 // indexPackage is what a suite's Packages index says of one package.
 type indexPackage struct {
 	Name, Version, SHA256, Filename, Depends, Suite string
+	// Arch is the stanza's Architecture (amd64, arm64, all).
+	Arch string
+}
+
+// forArch is the part of ix an image of arch builds from: packages of
+// arch or all, except the kbuild tools (linux-kbuild-*), which are
+// programs that run on the build host, amd64 whatever the kernel's
+// architecture (an arm64 kernel's own kbuild holds arm64 binaries). A
+// stanza without an Architecture counts as amd64.
+func (ix suiteIndex) forArch(arch string) suiteIndex {
+	out := suiteIndex{}
+	for name, ps := range ix {
+		want := arch
+		if strings.HasPrefix(name, "linux-kbuild-") {
+			want = "amd64"
+		}
+		for _, p := range ps {
+			a := p.Arch
+			if a == "" {
+				a = "amd64"
+			}
+			if a == want || a == "all" {
+				out[name] = append(out[name], p)
+			}
+		}
+	}
+	return out
 }
 
 // suiteIndex is the kernel packages (linux-*) one suite serves, by name.
@@ -108,6 +135,8 @@ func parsePackagesIndex(r io.Reader, suite, prefix string, into suiteIndex) erro
 			cur.Filename = v
 		case "Depends":
 			cur.Depends = v
+		case "Architecture":
+			cur.Arch = v
 		}
 	}
 	flush()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/safefile"
 	"github.com/kernel-lab/lab/internal/yamlx"
 )
@@ -119,6 +120,9 @@ func validatePackages(d *yamlx.Decoder, pkgs []Package, top *yamlx.Lines) {
 		if p.Suite != "" && !tokenRe.MatchString(p.Suite) {
 			d.Errorf(fl.Line("suite"), "bad suite %q for package %s", p.Suite, p.Name)
 		}
+		if _, err := arch.Get(p.Arch); err != nil && p.Arch != "all" {
+			d.Errorf(fl.Line("arch"), "bad arch %q for package %s: want %s or all", p.Arch, p.Name, strings.Join(arch.Names(), ", "))
+		}
 		if p.Date != "" && !dateRe.MatchString(p.Date) {
 			d.Errorf(fl.Line("date"), "bad date %q for package %s: want RFC 3339 UTC such as 2026-12-02T17:40:00Z", p.Date, p.Name)
 		}
@@ -137,6 +141,9 @@ func (l *Lock) Marshal() []byte {
 		fmt.Fprintf(&b, "  - name: %s\n    version: %q\n    sha256: %s\n", p.Name, p.Version, p.SHA256)
 		if p.Suite != "" {
 			fmt.Fprintf(&b, "    suite: %s\n", p.Suite)
+		}
+		if p.Arch != "" {
+			fmt.Fprintf(&b, "    arch: %s\n", p.Arch)
 		}
 		if p.Date != "" {
 			fmt.Fprintf(&b, "    date: %s\n", p.Date)

@@ -128,7 +128,11 @@ func lockBuild(spec *Spec, ix suiteIndex, now time.Time, release string, kernel,
 		if p.SHA256 == "" {
 			return nil, fmt.Errorf("image %s: the %s index gives no SHA256 for %s %s", spec.Name, spec.Suite, p.Name, p.Version)
 		}
-		l.Packages = append(l.Packages, Package{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: spec.Suite, Date: date})
+		arch := p.Arch
+		if arch == ArchAMD64 {
+			arch = "" // the default: amd64 locks read as they always did
+		}
+		l.Packages = append(l.Packages, Package{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: spec.Suite, Arch: arch, Date: date})
 		deps, err := buildDeps(p, ix)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", spec.Name, err)
@@ -290,7 +294,7 @@ func indexOf(ctx context.Context, spec *Spec, opts FetchOptions, refresh bool) (
 		return nil, fmt.Errorf("image %s: %w", spec.Name, err)
 	}
 	if ix := idx[spec.Suite]; ix != nil {
-		return ix, nil
+		return ix.forArch(spec.ArchOrDefault()), nil
 	}
 	return suiteIndex{}, nil
 }

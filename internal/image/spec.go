@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/yamlx"
 )
 
@@ -28,6 +29,10 @@ type Package struct {
 	// Suite is the Debian suite that served the package; empty means the
 	// spec's suite.
 	Suite string `yaml:"suite,omitempty"`
+	// Arch is the package's Debian architecture when it is not amd64: an
+	// arm64 image's kernel and headers say arm64, its common headers all.
+	// Its kbuild tools stay amd64: they run on the build host.
+	Arch string `yaml:"arch,omitempty"`
 	// Date is when the package was resolved (RFC 3339, UTC): a snapshot
 	// archive at that time serves it.
 	Date string `yaml:"date,omitempty"`
@@ -45,8 +50,12 @@ type Spec struct {
 	// Series is the upstream series ("6.1"): lab takes the newest
 	// linux-image-<series>.* of the flavour that Suite serves.
 	Series string `yaml:"series"`
+	// Arch is the architecture the kernel runs on: amd64 (empty) or
+	// arm64. It picks the packages, the cross compiler, the guest's
+	// binaries and QEMU's machine.
+	Arch string `yaml:"arch,omitempty"`
 	// Flavour is Debian's kernel flavour (the last part of the release
-	// string); empty means amd64.
+	// string); empty means the architecture's own (amd64, arm64).
 	Flavour string `yaml:"flavour,omitempty"`
 	// Compiler is the compiler modules are built with (make CC=): the one
 	// that built the kernel, as its headers' .kernelvariables name it,
@@ -80,10 +89,25 @@ type Spec struct {
 	LockFile string `yaml:"-"`
 }
 
-// FlavourOrDefault is the spec's flavour, amd64 when it names none.
+// ArchAMD64 is the architecture of an image that names none.
+const ArchAMD64 = "amd64"
+
+// ArchOrDefault is the spec's architecture, amd64 when it names none.
+func (s *Spec) ArchOrDefault() string {
+	if s.Arch == "" {
+		return ArchAMD64
+	}
+	return s.Arch
+}
+
+// Target is the spec's architecture, from the one table of them.
+func (s *Spec) Target() arch.Arch { return arch.MustGet(s.Arch) }
+
+// FlavourOrDefault is the spec's flavour, its architecture's own (amd64,
+// arm64) when it names none.
 func (s *Spec) FlavourOrDefault() string {
 	if s.Flavour == "" {
-		return "amd64"
+		return s.ArchOrDefault()
 	}
 	return s.Flavour
 }
@@ -231,7 +255,7 @@ func validateSpec(d *yamlx.Decoder, s *Spec, root *yaml.Node, file string) {
 	if s.Tree != "" {
 		// A local build tree: no suite, series or lock; the compiler is
 		// the tree's own (see LocalSpec).
-		for _, k := range []string{"suite", "series", "flavour", "build_root"} {
+		for _, k := range []string{"suite", "series", "flavour", "arch", "build_root"} {
 			if top.Has(k) {
 				d.Errorf(top.Line(k), "%s makes no sense for a local tree (tree: %s)", k, s.Tree)
 			}
@@ -242,8 +266,14 @@ func validateSpec(d *yamlx.Decoder, s *Spec, root *yaml.Node, file string) {
 	if s.Tree == "" && req(top, "series", s.Series, "spec") && !seriesRe.MatchString(s.Series) {
 		d.Errorf(top.Line("series"), "bad series %q: want an upstream series such as 6.1", s.Series)
 	}
+	if _, err := arch.Get(s.Arch); err != nil {
+		d.Errorf(top.Line("arch"), "bad arch: %v", err)
+	}
 	if s.Flavour != "" && !flavourRe.MatchString(s.Flavour) {
 		d.Errorf(top.Line("flavour"), "bad flavour %q: want a Debian kernel flavour such as amd64 or cloud-amd64", s.Flavour)
+	} else if s.Flavour != "" && !strings.Contains(s.Flavour, s.ArchOrDefault()) {
+		// Debian's flavours name their architecture (cloud-arm64, rt-amd64).
+		d.Errorf(top.Line("flavour"), "flavour %q is not an %s flavour: set arch to the flavour's architecture", s.Flavour, s.ArchOrDefault())
 	}
 	if (s.Tree != "" && s.Compiler != "" || s.Tree == "" && req(top, "compiler", s.Compiler, "spec")) && !tokenRe.MatchString(s.Compiler) {
 		d.Errorf(top.Line("compiler"), "bad compiler %q", s.Compiler)

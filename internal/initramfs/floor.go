@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/u-root/u-root/pkg/cpio"
+
+	"github.com/kernel-lab/lab/internal/arch"
 )
 
 // FloorLine is the line cmd/lab-floor prints once userspace runs.
@@ -16,12 +18,12 @@ const FloorLine = "lab-floor: userspace up"
 
 // BuildFloor packs cmd/lab-floor as /init into a one-file initramfs at
 // out: the smallest userspace, for lab bench's boot-time floor.
-func BuildFloor(ctx context.Context, repoRoot, out string) error {
+func BuildFloor(ctx context.Context, repoRoot, out string, a arch.Arch) error {
 	bin := out + ".bin"
 	defer os.Remove(bin)
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "./cmd/lab-floor")
 	cmd.Dir = repoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+a.GOARCH)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("build lab-floor in %s: %v\n%s", repoRoot, err, msg)
 	}

@@ -22,11 +22,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/logx"
 	"github.com/kernel-lab/lab/internal/protocol"
 
@@ -67,6 +69,9 @@ type Options struct {
 	// it on every cold boot, which under TCG costs a noticeable part of a
 	// second, and the first run need not build them.
 	Commands bool
+	// Arch is the guest's architecture: the agent, u-root and the C
+	// programs are built for it (the zero value is amd64).
+	Arch arch.Arch
 }
 
 // Image is a cached initramfs without the run's keys.
@@ -78,6 +83,9 @@ type Image struct {
 // Build returns the cached initramfs for o, building what is missing.
 func Build(ctx context.Context, o Options) (*Image, error) {
 	o.Log = logx.Or(o.Log)
+	if o.Arch.Name == "" {
+		o.Arch = arch.AMD64
+	}
 	dir := filepath.Join(o.CacheDir, "initramfs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -213,7 +221,7 @@ func labFiles(ctx context.Context, bins labBinaries, o Options, dir string) ([]c
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		ko, err := stripDebug(ctx, o.Modules[n], dir)
+		ko, err := stripDebug(ctx, o.Modules[n], dir, o.Arch)
 		if err != nil {
 			return nil, err
 		}
@@ -237,7 +245,7 @@ func labFiles(ctx context.Context, bins labBinaries, o Options, dir string) ([]c
 // list. gobusybox rewrites every package into a fresh directory, so Go's
 // build cache does not help: this takes a minute or more.
 func buildCore(ctx context.Context, o Options, dir string) (string, error) {
-	out := corePath(dir, o.RepoRoot)
+	out := corePath(dir, o.RepoRoot, o.Arch)
 	if intact(out, o.Log) {
 		return out, nil
 	}
@@ -264,7 +272,7 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 		pkgs = append(pkgs, urootModule+"/cmds/core/"+c)
 	}
 	partial := filepath.Join(tmp, "core.cpio")
-	env := golang.Default(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH("amd64"), golang.WithWorkingDir(o.RepoRoot))
+	env := golang.Default(golang.DisableCGO(), golang.WithGOOS("linux"), golang.WithGOARCH(o.Arch.GOARCH), golang.WithWorkingDir(o.RepoRoot))
 	var logBuf bytes.Buffer
 	l := llog.New(slog.LevelWarn, func(format string, args ...any) { fmt.Fprintf(&logBuf, format+"\n", args...) })
 	err = uimage.Create(l,
@@ -295,7 +303,7 @@ func buildCore(ctx context.Context, o Options, dir string) (string, error) {
 // cache answers costs about 0.25 s, once per kernel of a matrix before.
 var builtAgents struct {
 	sync.Mutex
-	paths map[[2]string]string
+	paths map[[3]string]string
 }
 
 // buildAgent builds cmd/lab-agent as a static binary for the guest, once
@@ -303,7 +311,7 @@ var builtAgents struct {
 func buildAgent(ctx context.Context, o Options, dir string) (string, error) {
 	builtAgents.Lock()
 	defer builtAgents.Unlock()
-	key := [2]string{o.RepoRoot, dir}
+	key := [3]string{o.RepoRoot, dir, o.Arch.GOARCH}
 	if p, ok := builtAgents.paths[key]; ok {
 		return p, nil
 	}
@@ -312,7 +320,7 @@ func buildAgent(ctx context.Context, o Options, dir string) (string, error) {
 		return "", err
 	}
 	if builtAgents.paths == nil {
-		builtAgents.paths = map[[2]string]string{}
+		builtAgents.paths = map[[3]string]string{}
 	}
 	builtAgents.paths[key] = p
 	return p, nil
@@ -327,7 +335,7 @@ func goBuildAgent(ctx context.Context, o Options, dir string) (string, error) {
 	defer os.Remove(tmp.Name())
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp.Name(), "./cmd/lab-agent")
 	cmd.Dir = o.RepoRoot
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+o.Arch.GOARCH)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("build lab-agent: %v\n%s", err, out)
 	}
@@ -361,16 +369,33 @@ func buildC(ctx context.Context, o Options, dir, src, name string) (string, erro
 		return "", err
 	}
 	flags := []string{"-static", "-Os", "-s", "-Wall"}
+	cc := "gcc"
+	if !o.Arch.Native() {
+		// bookworm's cross compilers are versioned only
+		// (gcc-12-aarch64-linux-gnu); gcc-aarch64-linux-gnu adds the
+		// plain name.
+		cc = o.Arch.Tool("gcc-12")
+		if _, err := exec.LookPath(o.Arch.Tool("gcc")); err == nil {
+			cc = o.Arch.Tool("gcc")
+		}
+		// An amd64 build keeps the key it always had.
+		flags = append(flags, "--arch="+o.Arch.Name)
+	}
 	sum := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), b...))
+	flags = slices.DeleteFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--arch=") })
 	out := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:])[:16])
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
 	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "gcc", append(flags, "-o", tmp, path)...)
+	cmd := exec.CommandContext(ctx, cc, append(flags, "-o", tmp, path)...)
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build %s (needs gcc and libc6-dev): %v\n%s", src, err, msg)
+		need := "gcc and libc6-dev"
+		if !o.Arch.Native() {
+			need = strings.Join(o.Arch.CrossPackages, " and ")
+		}
+		return "", fmt.Errorf("build %s for %s (needs %s): %v\n%s", src, o.Arch.Name, need, err, msg)
 	}
 	return out, os.Rename(tmp, out)
 }
@@ -379,9 +404,12 @@ func buildC(ctx context.Context, o Options, dir, src, name string) (string, erro
 // module graph: the commands are built from repoRoot's go.mod and go.sum,
 // so a dependency that changes there (a fix in gosh's line editor, say)
 // makes a new archive instead of reusing the old one.
-func corePath(dir, repoRoot string) string {
+func corePath(dir, repoRoot string, a arch.Arch) string {
 	h := sha256.New()
 	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
+	if a.Name != "" && a.Name != arch.AMD64.Name {
+		fmt.Fprintln(h, "GOARCH", a.GOARCH) // amd64 keeps its old key
+	}
 	for _, f := range []string{"go.mod", "go.sum"} {
 		b, _ := os.ReadFile(filepath.Join(repoRoot, f))
 		fmt.Fprintf(h, "%s %d\n", f, len(b))
@@ -393,8 +421,8 @@ func corePath(dir, repoRoot string) string {
 // CoreCached says where u-root's core archive of this lab lives under
 // cacheDir and whether it is there, intact (lab doctor asks: building it
 // takes a minute or more).
-func CoreCached(cacheDir, repoRoot string) (string, bool) {
-	p := corePath(filepath.Join(cacheDir, "initramfs"), repoRoot)
+func CoreCached(cacheDir, repoRoot string, a arch.Arch) (string, bool) {
+	p := corePath(filepath.Join(cacheDir, "initramfs"), repoRoot, a)
 	return p, intact(p, logx.Or(nil))
 }
 
@@ -433,7 +461,7 @@ func intact(path string, log *slog.Logger) bool {
 // only allocated sections; lab symbolizes on the host, from ko itself),
 // and they were most of the initramfs's modules: ~400 KiB a module,
 // ~20 KiB stripped, every byte copied into and unpacked by each boot.
-func stripDebug(ctx context.Context, ko, dir string) (string, error) {
+func stripDebug(ctx context.Context, ko, dir string, a arch.Arch) (string, error) {
 	b, err := os.ReadFile(ko)
 	if err != nil {
 		return "", err
@@ -445,9 +473,10 @@ func stripDebug(ctx context.Context, ko, dir string) (string, error) {
 	}
 	tmp := out + fmt.Sprintf(".tmp-%d", os.Getpid())
 	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, "objcopy", "--strip-debug", ko, tmp)
+	// The host's objcopy knows only its own architecture's relocations.
+	cmd := exec.CommandContext(ctx, a.Tool("objcopy"), "--strip-debug", ko, tmp)
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("strip %s (needs binutils' objcopy): %v\n%s", ko, err, msg)
+		return "", fmt.Errorf("strip %s (needs binutils' %s): %v\n%s", ko, a.Tool("objcopy"), err, msg)
 	}
 	return out, os.Rename(tmp, out)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/ulikunitz/xz"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/safefile"
 )
 
@@ -45,7 +46,12 @@ type BuildOptions struct {
 	// than on the host; HeadersDir still names the host-side tree, and
 	// Compiler is looked for in the root.
 	BuildRoot *BuildRoot
-	Log       *slog.Logger
+	// Arch is the kernel's architecture; one other than the host's
+	// (amd64) cross-builds: ARCH=, CROSS_COMPILE= and the cross compiler
+	// of Compiler's version (aarch64-linux-gnu-gcc-12), with the headers'
+	// kbuild tools, which are the host's. The zero value is amd64.
+	Arch arch.Arch
+	Log  *slog.Logger
 }
 
 // keyVersion changes whenever the layout of the cache or the way modules are
@@ -89,7 +95,16 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		return nil, fmt.Errorf("kernel %s: headers %s have no Makefile: %w", o.Release, headers, err)
 	}
 
+	if o.Arch.Name == "" {
+		o.Arch = arch.AMD64
+	}
+	if o.BuildRoot != nil && !o.Arch.Native() {
+		return nil, fmt.Errorf("kernel %s: a build root builds for the host's architecture, not %s: lab cross-builds %s modules on the host", o.Release, o.Arch.Name, o.Arch.Name)
+	}
 	extra := o.KeyExtra
+	if !o.Arch.Native() {
+		extra += "\narch " + o.Arch.Name
+	}
 	if o.BuildRoot != nil {
 		extra += "\nbuildroot " + o.BuildRoot.Key()
 	}
@@ -115,7 +130,11 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		}
 	} else {
 		if o.Compiler != "" {
-			if _, err := exec.LookPath(o.Compiler); err != nil {
+			if cc := o.Arch.Tool(o.Compiler); !o.Arch.Native() {
+				if _, err := exec.LookPath(cc); err != nil {
+					return nil, fmt.Errorf("kernel %s (%s) was built with %s; install its cross compiler %s (apt-get install %s)", o.Release, o.Arch.Name, o.Compiler, cc, crossPackage(o.Arch, o.Compiler))
+				}
+			} else if _, err := exec.LookPath(cc); err != nil {
 				return nil, fmt.Errorf("kernel %s was built with %s; install it (apt-get install %s)", o.Release, o.Compiler, o.Compiler)
 			}
 		}
@@ -187,7 +206,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		if err := copySources(src, buildDir); err != nil {
 			return nil, fmt.Errorf("copy %s: %w", src, err)
 		}
-		out, err = runMake(ctx, headers, buildDir, o.Compiler)
+		out, err = runMake(ctx, headers, buildDir, o.Compiler, o.Arch)
 		if err != nil {
 			return nil, fmt.Errorf("build %s against kernel %s (%s): %w%s\n%s", family, o.Release, headers, err, hint(out), lastLinesOf(out, makeTailLines))
 		}
@@ -486,16 +505,28 @@ func copyFile(from, to string, perm os.FileMode) error {
 // runMake runs kbuild for the external modules in dir and returns its
 // combined output. make and everything it starts run in their own process
 // group, which is killed when ctx is done.
-func runMake(ctx context.Context, headers, dir, compiler string) ([]byte, error) {
+func runMake(ctx context.Context, headers, dir, compiler string, a arch.Arch) ([]byte, error) {
 	args := []string{"-C", headers, "M=" + dir, "-j" + strconv.Itoa(runtime.NumCPU())}
+	if !a.Native() {
+		// The arm64 headers set ARCH themselves, and CC to
+		// $(CROSS_COMPILE)gcc-12; the host's CC would fail on arm64's
+		// flags (-mbranch-protection), so CC is the cross compiler too.
+		args = append(args, "ARCH="+a.KernelARCH, "CROSS_COMPILE="+a.CrossPrefix)
+	}
 	if compiler != "" {
-		args = append(args, "CC="+compiler)
+		args = append(args, "CC="+a.Tool(compiler))
 	}
 	args = append(args, "modules")
 	cmd := exec.CommandContext(ctx, "make", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return runGroup(ctx, cmd)
+}
+
+// crossPackage is the bookworm package with a's cross compiler of
+// compiler's version: gcc-12 → gcc-12-aarch64-linux-gnu.
+func crossPackage(a arch.Arch, compiler string) string {
+	return compiler + "-" + strings.TrimSuffix(a.CrossPrefix, "-")
 }
 
 // hint names the package a failed host build lacks, when make's output

@@ -4,17 +4,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
+
+	"github.com/kernel-lab/lab/internal/arch"
 )
 
 // A restored guest gets its run's keys through a host-only channel, never
 // from the snapshot (see docs/design.md, "Snapshots"): the agent of a
 // snapshot boot finds no key files, says so with awaitingKeysMarker and
-// blocks reading KeyChannelDevice, the second serial port, whose host end
-// is a unix socket in the VM's private directory.
+// blocks reading KeyChannelDevice(), a serial port of its own (the second
+// on amd64, a PCI one on arm64), whose host end is a unix socket in the
+// VM's private directory.
 const (
-	// KeyChannelDevice is the guest end of the key channel.
-	KeyChannelDevice = "/dev/ttyS1"
 	// awaitingKeysMarker: the agent booted without keys and listens; the
 	// host saves the snapshot after it.
 	awaitingKeysMarker = "lab-agent: awaiting keys"
@@ -23,6 +25,15 @@ const (
 	// reseeds the kernel's generator before it makes any SSH secret.
 	SeedBytes = 64
 )
+
+// KeyChannelDevice is the guest end of the key channel on the
+// architecture the agent was built for.
+func KeyChannelDevice() string {
+	if a, ok := arch.ByGOARCH(runtime.GOARCH); ok {
+		return a.KeyChannelDevice
+	}
+	return arch.AMD64.KeyChannelDevice
+}
 
 // KeyMessage is the one line the host writes on the key channel.
 type KeyMessage struct {

@@ -77,6 +77,9 @@ type Kernel struct {
 	Name           string `json:"name"`
 	Release        string `json:"release"`
 	PackageVersion string `json:"package_version"`
+	// Arch is the kernel's architecture (amd64, arm64); results written
+	// before lab ran arm64 kernels have none, and were amd64.
+	Arch string `json:"arch,omitempty"`
 }
 
 // Step is what one experiment step did.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/vm"
 )
@@ -15,14 +16,20 @@ func (o Options) prober(kernel string) accel.Prober {
 	return accel.Prober{QEMU: o.QEMU, Kernel: kernel, CacheDir: o.CacheDir}
 }
 
-// chooseAccel resolves o.Accel once, with the probe booting kernel, and
-// says on the progress writer why KVM is not used where /dev/kvm is there.
-// Matrix calls it before any cell boots and hands the choice to every cell.
-func (o Options) chooseAccel(ctx context.Context, kernel string) (accel.Choice, error) {
+// chooseAccel resolves o.Accel for guests of p's kernel: once, with the
+// probe booting that kernel, and says on the progress writer why KVM is not
+// used where /dev/kvm is there. Matrix calls it before any cell boots and
+// hands the choice to every cell. A guest of another architecture than the
+// host's runs on TCG and needs no probe.
+func (o Options) chooseAccel(ctx context.Context, p *Prepared) (accel.Choice, error) {
 	if o.Choice != nil {
-		return *o.Choice, nil
+		return forGuest(*o.Choice, p.Arch())
 	}
-	c, err := o.prober(kernel).Choose(ctx, o.Accel)
+	if !p.Arch().Native() {
+		auto := o.Accel == "" || o.Accel == accel.Auto
+		return forGuest(accel.Choice{Accel: vm.AccelKVM, Auto: auto}, p.Arch())
+	}
+	c, err := o.prober(p.BootKernel).Choose(ctx, o.Accel)
 	if err != nil {
 		return c, err
 	}
@@ -35,13 +42,26 @@ func (o Options) chooseAccel(ctx context.Context, kernel string) (accel.Choice, 
 	return c, nil
 }
 
+// forGuest is c for a guest of a: KVM runs guests of the host's own
+// architecture only (an arm64 kernel on an amd64 host is emulated), so
+// another's runs on TCG, or under --accel kvm not at all.
+func forGuest(c accel.Choice, a arch.Arch) (accel.Choice, error) {
+	if a.Native() || c.Accel != vm.AccelKVM {
+		return c, nil
+	}
+	if !c.Auto {
+		return c, fmt.Errorf("accel kvm: KVM runs guests of the host's architecture (amd64), not %s ones; use auto or tcg", a.Name)
+	}
+	return accel.Choice{Accel: vm.AccelTCG, Auto: true}, nil
+}
+
 // bootChosen boots on the invocation's accelerator. Under auto, a cell
 // whose KVM boot still dies before the kernel's first line (QEMU exits, or
 // the kernel prints nothing within the bound) is retried once on TCG: the
 // probe passed, but the same hosts that break the probe could break a
 // cell (seen: a /dev/kvm whose guests never got past the decompressor).
 func (s *session) bootChosen(ctx context.Context) error {
-	c, err := s.o.chooseAccel(ctx, s.p.BootKernel)
+	c, err := s.o.chooseAccel(ctx, s.p)
 	if err != nil {
 		return fail(results.KindBoot, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/evidence"
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/logx"
@@ -88,7 +89,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 // on the prepared kernel. The snapshot is made before the first round.
 func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n int, runDir string) ([]BenchRound, string, error) {
 	o.Log = logx.Or(o.Log)
-	c, err := o.chooseAccel(ctx, p.BootKernel)
+	c, err := o.chooseAccel(ctx, p)
 	if err != nil {
 		return nil, "", err
 	}
@@ -99,7 +100,7 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 	}
 	defer os.RemoveAll(tmp)
 	floor := filepath.Join(tmp, "floor.cpio")
-	if err := initramfs.BuildFloor(ctx, o.RepoRoot, floor); err != nil {
+	if err := initramfs.BuildFloor(ctx, o.RepoRoot, floor, p.Arch()); err != nil {
 		return nil, "", err
 	}
 	cellDir := func(snapshot bool, i int) string { return filepath.Join(runDir, fmt.Sprintf("%d-%v", i, snapshot)) }
@@ -122,11 +123,15 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 	var rounds []BenchRound
 	for i := 1; i <= n; i++ {
 		var br BenchRound
-		if br.Floor, br.FloorPhases, err = floorBoot(ctx, o, p.BootKernel, c.Accel, floor, tmp); err != nil {
+		if br.Floor, br.FloorPhases, err = floorBoot(ctx, o, p.Arch(), p.BootKernel, c.Accel, floor, tmp); err != nil {
 			return rounds, c.Accel, err
 		}
-		if br.FloorBzImage, _, err = floorBoot(ctx, o, p.Image.KernelPath(), c.Accel, floor, tmp); err != nil {
-			return rounds, c.Accel, err
+		// An arm64 Image is what QEMU boots: no bzImage to compare.
+		br.FloorBzImage = br.Floor
+		if p.BootKernel != p.Image.KernelPath() {
+			if br.FloorBzImage, _, err = floorBoot(ctx, o, p.Arch(), p.Image.KernelPath(), c.Accel, floor, tmp); err != nil {
+				return rounds, c.Accel, err
+			}
 		}
 		cold, err := cell(false, i)
 		if err != nil {
@@ -152,11 +157,11 @@ func Bench(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, n 
 
 // floorBoot boots the floor initramfs with kernel on the same machine as a cell and
 // times QEMU's start to its line on the console, and the boot's phases.
-func floorBoot(ctx context.Context, o Options, kernel, acc, initrd, dir string) (time.Duration, BootPhases, error) {
+func floorBoot(ctx context.Context, o Options, a arch.Arch, kernel, acc, initrd, dir string) (time.Duration, BootPhases, error) {
 	console := filepath.Join(dir, "floor-console.log")
 	start := time.Now()
 	m, err := vm.Start(ctx, vm.Config{
-		QEMU: o.QEMU, Kernel: kernel, Initrd: initrd, Append: kernelCmdline(""),
+		Arch: a, QEMU: o.qemuFor(a), Kernel: kernel, Initrd: initrd, Append: kernelCmdline(a, ""),
 		Accel: acc, Console: console, Stderr: filepath.Join(dir, "floor-qemu.stderr"), Log: o.Log,
 	})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/agentclient"
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/protocol"
 	"github.com/kernel-lab/lab/internal/results"
@@ -32,7 +33,8 @@ func (s *session) newAttempt(acc string) {
 // kernelCmdline is the guest kernel's command line: lab's own part, then
 // the experiment's.
 //
-//   - console=ttyS0: the console log is the host's ground truth.
+//   - console=ttyS0 (ttyAMA0 on arm64): the console log is the host's
+//     ground truth.
 //   - panic=-1: a panic reboots at once, and -no-reboot turns that into
 //     QEMU's exit (with pvpanic's event first), instead of a guest that
 //     sits in the panic loop until a timeout.
@@ -41,7 +43,11 @@ func (s *session) newAttempt(acc string) {
 //     AML made virtio_pci's probe take 0.12-0.13 s of a cold boot's
 //     0.55 s from /init to ready (debian-6.1); with the table it takes
 //     0.01 s. ACPI stays on for everything else (pvpanic, power off).
-func kernelCmdline(extra string) string {
+//     arm64's virt machine boots from a device tree: no ACPI to tame.
+func kernelCmdline(a arch.Arch, extra string) string {
+	if a.Name == arch.ARM64.Name {
+		return strings.TrimSpace("console=" + a.Console + " panic=-1 " + extra)
+	}
 	return strings.TrimSpace("console=ttyS0 panic=-1 acpi=noirq " + extra)
 }
 
@@ -61,7 +67,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 	if _, err := initramfs.WithKeys(s.p.Initramfs, initrd, keys.HostPEM, keys.AuthorizedKey); err != nil {
 		return fail(results.KindBoot, err)
 	}
-	cmdline := s.gdbCmdline(kernelCmdline(s.exp.Cmdline))
+	cmdline := s.gdbCmdline(kernelCmdline(s.p.Arch(), s.exp.Cmdline))
 	s.r.Provenance = s.provenance(cmdline)
 	if lp := s.r.Provenance.Lock; lp != nil && lp.Note != "" && !slices.Contains(s.r.Notes, lp.Note) {
 		s.r.Notes = append(s.r.Notes, lp.Note)
@@ -70,7 +76,7 @@ func (s *session) boot(ctx context.Context, acc string) error {
 	kernelOut, agentReady := s.t.KernelOutput, s.t.AgentReady
 	start := time.Now()
 	m, err := s.o.machines().start(ctx, vm.Config{
-		QEMU: s.o.QEMU, Kernel: s.p.BootKernel, Initrd: initrd, Append: cmdline,
+		Arch: s.p.Arch(), QEMU: s.o.qemuFor(s.p.Arch()), Kernel: s.p.BootKernel, Initrd: initrd, Append: cmdline,
 		Accel: acc, Console: s.consolePath(), Stderr: filepath.Join(s.dir, "qemu.stderr"),
 		GuestPort: protocol.Port, Log: s.o.Log,
 		GDB: s.o.GDB, Paused: s.o.GDB && s.o.GDBStep == 0,

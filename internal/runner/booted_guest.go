@@ -40,7 +40,7 @@ type snapshotSpec struct {
 
 func (s *session) snapshotSpec(acc, cmdline string) snapshotSpec {
 	return snapshotSpec{accel: acc, cmdline: cmdline, cfg: vm.Config{
-		QEMU: s.o.QEMU, Kernel: s.p.BootKernel, Initrd: s.p.Initramfs.Path, Append: cmdline,
+		Arch: s.p.Arch(), QEMU: s.o.qemuFor(s.p.Arch()), Kernel: s.p.BootKernel, Initrd: s.p.Initramfs.Path, Append: cmdline,
 		Accel: acc, GuestPort: protocol.Port, KeyChannel: true, Log: s.o.Log,
 	}}
 }
@@ -56,7 +56,7 @@ func (s *session) snapshotKey(sp snapshotSpec) string {
 	fmt.Fprintln(h, snapshotVersion)
 	fmt.Fprintln(h, "kernel", s.p.KernelSHA256, "pvh", sp.cfg.Kernel != s.p.Image.KernelPath())
 	fmt.Fprintln(h, "initramfs", s.p.Initramfs.SHA256)
-	fmt.Fprintln(h, "qemu", s.o.qemuVersion())
+	fmt.Fprintln(h, "qemu", s.o.qemuVersion(s.p.Arch()))
 	fmt.Fprintln(h, "machine", vm.MachineSignature(sp.cfg))
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }
@@ -228,7 +228,7 @@ func metaOf(snap string) string { return strings.TrimSuffix(snap, ".snap") + ".j
 // takes the SSH connection as after a cold boot.
 func (s *session) restore(ctx context.Context, acc string) error {
 	s.newAttempt(acc)
-	cmdline := kernelCmdline(s.exp.Cmdline)
+	cmdline := kernelCmdline(s.p.Arch(), s.exp.Cmdline)
 	sp := s.snapshotSpec(acc, cmdline)
 	path, err := s.ensureSnapshot(ctx, sp)
 	if err != nil {

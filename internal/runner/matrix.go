@@ -63,9 +63,10 @@ func Matrix(ctx context.Context, o Options, specs []*image.Spec, exps []*experim
 		}
 	}
 	// One KVM probe for the whole invocation, on the first prepared
-	// kernel, before any cell boots: every cell then runs on its answer.
-	if len(cells) > 0 && o.Choice == nil {
-		c, err := o.chooseAccel(ctx, cells[0].p.BootKernel)
+	// kernel of the host's architecture, before any cell boots: every cell
+	// then runs on its answer (another architecture's on TCG).
+	if i := slices.IndexFunc(cells, func(c cell) bool { return c.p.Arch().Native() }); i >= 0 && o.Choice == nil {
+		c, err := o.chooseAccel(ctx, cells[i].p)
 		if err != nil {
 			return err
 		}
@@ -195,7 +196,7 @@ func longestFirst[T any](cells []T, key func(T) results.CellKey, last map[result
 func unprepared(spec *image.Spec, e *experiment.Spec, runID, runDir string, err error) *results.Result {
 	r := &results.Result{
 		RunID: runID, Experiment: e.Name, Summary: e.Summary,
-		Kernel:  results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
+		Kernel:  results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion(), Arch: spec.ArchOrDefault()},
 		Verdict: results.Error, ErrorKind: results.KindBuild, Error: err.Error(),
 		Steps: []results.Step{}, Checks: []results.Check{}, Oopses: []evidence.Report{},
 		Processes: []results.Process{}, TimingsMS: map[string]int64{},

@@ -39,7 +39,14 @@ var errNoPreload = errors.New("not preloaded")
 // existing snapshot gets errNoPreload, never a second snapshot maker.
 func preload(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, dir string) *preloaded {
 	pl := &preloaded{ready: make(chan struct{})}
-	if !o.Snapshot || o.Cold || o.GDB || o.Choice == nil {
+	var acc string
+	if o.Choice != nil || !p.Arch().Native() {
+		// Known without a probe.
+		if c, err := o.chooseAccel(ctx, p); err == nil {
+			acc = c.Accel
+		}
+	}
+	if !o.Snapshot || o.Cold || o.GDB || acc == "" {
 		pl.err = errNoPreload
 		close(pl.ready)
 		return pl
@@ -48,12 +55,12 @@ func preload(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, 
 		defer close(pl.ready)
 		s := &session{o: o, p: p, exp: exp, dir: dir, tickets: map[string]string{},
 			r: &results.Result{TimingsMS: map[string]int64{}}}
-		sp := s.snapshotSpec(o.Choice.Accel, kernelCmdline(exp.Cmdline))
+		sp := s.snapshotSpec(acc, kernelCmdline(p.Arch(), exp.Cmdline))
 		if !safefile.Sealed(filepath.Join(SnapshotDir(o.CacheDir), s.snapshotKey(sp)+".snap")) {
 			pl.err = errNoPreload
 			return
 		}
-		if pl.err = s.restore(ctx, o.Choice.Accel); pl.err != nil {
+		if pl.err = s.restore(ctx, acc); pl.err != nil {
 			s.close()
 			return
 		}

@@ -208,7 +208,7 @@ func TestQEMUMachine(t *testing.T) {
 	if (Options{backend: b}).machines() != b {
 		t.Errorf("the test's backend is not used")
 	}
-	if (Options{QEMUVersion: "9.9"}).qemuVersion() != "9.9" {
+	if (Options{QEMUVersion: "9.9"}).qemuVersion(arch.AMD64) != "9.9" {
 		t.Errorf("qemuVersion does not use Matrix's answer")
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/accel"
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/experiment"
@@ -124,6 +125,9 @@ type Prepared struct {
 	Initramfs  *initramfs.Image
 }
 
+// Arch is the prepared kernel's architecture.
+func (p *Prepared) Arch() arch.Arch { return p.Image.Spec.Target() }
+
 // Prepare fetches the image, builds every module family against it and packs
 // the initramfs.
 func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error) {
@@ -161,7 +165,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 			Src: fam, HeadersDir: img.HeadersDir(), Release: spec.Release,
 			Compiler: compiler, CacheDir: o.CacheDir,
 			KeyExtra: img.BuildKey(), Log: o.Log,
-			BuildRoot: buildRoot,
+			BuildRoot: buildRoot, Arch: spec.Target(),
 		})
 		if err != nil {
 			return nil, fail(results.KindBuild, fmt.Errorf("image %s: %w", spec.Name, err))
@@ -170,20 +174,23 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 			modules[n] = p
 		}
 	}
+	target := spec.Target()
 	boot, err := kmod.LoadOrder(img.ModulesDir(), spec.BootModules)
 	if err != nil {
 		return nil, fail(results.KindBuild, fmt.Errorf("image %s: boot modules: %w", spec.Name, err))
 	}
 	ir, err := initramfs.Build(ctx, initramfs.Options{
 		RepoRoot: o.RepoRoot, CacheDir: o.CacheDir, Modules: modules, BootModules: boot, Log: o.Log,
-		Progress: o.Progress, Commands: o.Commands,
+		Progress: o.Progress, Commands: o.Commands, Arch: target,
 	})
 	if err != nil {
 		return nil, fail(results.KindBuild, err)
 	}
 	kernel := img.KernelPath()
 	sum := fileSHA256(kernel)
-	if k, err := pvh.Kernel(ctx, o.CacheDir, kernel, sum); err != nil {
+	if target.Name != arch.AMD64.Name {
+		// QEMU boots an arm64 Image as it is: PVH is an x86 entry.
+	} else if k, err := pvh.Kernel(ctx, o.CacheDir, kernel, sum); err != nil {
 		o.Log.Info("booting the bzImage", "image", spec.Name, "why", err)
 	} else {
 		kernel = k
@@ -210,7 +217,7 @@ func runIn(ctx context.Context, o Options, p *Prepared, exp *experiment.Spec, ru
 		RunID:      runID,
 		Experiment: exp.Name,
 		Summary:    exp.Summary,
-		Kernel:     results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
+		Kernel:     results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion(), Arch: spec.ArchOrDefault()},
 		Steps:      []results.Step{},
 		Oopses:     []evidence.Report{},
 		Processes:  []results.Process{},
@@ -311,7 +318,7 @@ func (s *session) provenance(cmdline string) results.Provenance {
 		InitramfsSHA256: s.p.Initramfs.SHA256,
 		Packages:        map[string]string{},
 		Modules:         map[string]string{},
-		QEMU:            s.o.qemuVersion(),
+		QEMU:            s.o.qemuVersion(s.p.Arch()),
 		Lab:             s.o.LabVersion,
 		Cmdline:         cmdline,
 	}
@@ -360,12 +367,25 @@ func readFile(path string) string {
 	return string(b)
 }
 
-// qemuVersion is QEMU's version: the one Matrix asked, else asked now.
-func (o Options) qemuVersion() string {
+// qemuVersion is the version of a's QEMU: for amd64 the one Matrix asked,
+// else asked now.
+func (o Options) qemuVersion(a arch.Arch) string {
+	if !a.Native() {
+		return vm.Version(o.qemuFor(a))
+	}
 	if o.QEMUVersion != "" {
 		return o.QEMUVersion
 	}
 	return vm.Version(o.QEMU)
+}
+
+// qemuFor is the QEMU binary for guests of a: o.QEMU (--qemu) for amd64,
+// the architecture's own emulator from PATH for the others.
+func (o Options) qemuFor(a arch.Arch) string {
+	if a.Native() {
+		return o.QEMU
+	}
+	return a.QEMU
 }
 
 func fileExists(path string) bool {

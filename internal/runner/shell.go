@@ -38,7 +38,7 @@ func Shell(ctx context.Context, o Options, p *Prepared, modules []string, runID,
 	}
 	r := &results.Result{
 		RunID: runID, Experiment: exp.Name, Summary: exp.Summary,
-		Kernel:    results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion()},
+		Kernel:    results.Kernel{Name: spec.Name, Release: spec.Release, PackageVersion: spec.PackageVersion(), Arch: spec.ArchOrDefault()},
 		Steps:     []results.Step{},
 		Oopses:    []evidence.Report{},
 		Processes: []results.Process{},

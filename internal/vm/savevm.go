@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kernel-lab/lab/internal/arch"
 )
 
 // Snapshot support: a VM whose Config has KeyChannel gets a second serial
@@ -24,9 +26,14 @@ const keyChannelID = "keys"
 func (v *VM) snapshotArgs() []string {
 	var args []string
 	if v.cfg.KeyChannel {
-		args = append(args,
-			"-chardev", "socket,id="+keyChannelID+",path="+v.keyChannelPath()+",server=on,wait=off",
-			"-serial", "chardev:"+keyChannelID)
+		args = append(args, "-chardev", "socket,id="+keyChannelID+",path="+v.keyChannelPath()+",server=on,wait=off")
+		if v.cfg.Arch.Name == arch.ARM64.Name {
+			// virt has one UART, the console: the channel is a 16550 on
+			// PCI, which the guest's 8250 driver calls ttyS0.
+			args = append(args, "-device", "pci-serial,chardev="+keyChannelID)
+		} else {
+			args = append(args, "-serial", "chardev:"+keyChannelID)
+		}
 	}
 	if v.cfg.Incoming {
 		args = append(args, "-incoming", "defer")
