@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what lab needs on a Debian bookworm host, and nothing it already
-# has: QEMU, the kernel's compiler and what out-of-tree module builds need,
+# has: QEMU (amd64 and arm64 guests), the kernel's compilers (native and
+# the arm64 cross compiler) and what out-of-tree module builds need,
 # and Go's modules. Uses the host's own apt sources; never changes them.
 set -euo pipefail
 
 packages=(
 	qemu-system-x86     # qemu-system-x86_64, TCG when there is no KVM
+	qemu-system-arm     # qemu-system-aarch64: the arm64 images' virt machine (TCG)
+	gcc-12-aarch64-linux-gnu libc6-dev-arm64-cross  # arm64 modules and the guest's static programs, cross-built
 	gcc gcc-12 make     # module builds (Debian 6.1 was built with gcc-12)
 	libc6-dev           # static libc for the guest's holder program
 	libelf-dev bc flex bison dwarves  # kbuild's host tools; pahole for 6.12+

@@ -147,7 +147,7 @@ func accelSource(cmd *cobra.Command) string {
 // The help of flags several commands have, one text each.
 var (
 	usageAccel   = "accelerator: auto (KVM when a probe boot under it works, else TCG), kvm or tcg (default $" + accel.EnvAccel + ", else auto)"
-	usageQEMU    = "QEMU binary"
+	usageQEMU    = "QEMU binary for amd64 guests (arm64 guests run qemu-system-aarch64 from PATH)"
 	usageResults = "results directory (default <project>/results; lab shell keeps its console log there)"
 )
 

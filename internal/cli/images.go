@@ -276,7 +276,7 @@ func (g *globals) imagesAddCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			how := "on the host with " + s.Compiler
+			how := "on the host with " + s.Target().Tool(s.Compiler)
 			if s.BuildRoot != nil {
 				how = "in a " + s.BuildRoot.Suite + " build root with " + s.Compiler
 			}
@@ -318,6 +318,9 @@ func imagesMarkdown(w io.Writer, specs []*image.Spec) {
 			name += " (default)"
 		}
 		built := "host " + s.Compiler
+		if t := s.Target(); !t.Native() {
+			built = fmt.Sprintf("host %s (cross, %s)", t.Tool(s.Compiler), t.Name)
+		}
 		if s.BuildRoot != nil {
 			built = fmt.Sprintf("%s in a Debian %s build root (debootstrap, made once, needs root)", s.Compiler, s.BuildRoot.Suite)
 		} else if s.BuiltWith() != s.Compiler {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/safefile"
 
 	"github.com/u-root/u-root/pkg/cpio"
@@ -132,12 +133,12 @@ func TestCorePathFollowsModuleGraph(t *testing.T) {
 	}
 	write("go.mod", "module example\n")
 	write("go.sum", "github.com/charmbracelet/bubbletea v0.24.1 h1:x=\n")
-	before := corePath("/cache", root)
-	if again := corePath("/cache", root); again != before {
+	before := corePath("/cache", root, arch.AMD64)
+	if again := corePath("/cache", root, arch.AMD64); again != before {
 		t.Errorf("corePath changed with nothing changed: %s, then %s", before, again)
 	}
 	write("go.sum", "github.com/charmbracelet/bubbletea v0.25.0 h1:y=\n")
-	if after := corePath("/cache", root); after == before {
+	if after := corePath("/cache", root, arch.AMD64); after == before {
 		t.Errorf("corePath = %s before and after go.sum changed", after)
 	}
 }

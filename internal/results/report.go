@@ -298,6 +298,7 @@ func HTML(w io.Writer, m *Matrix) error {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
+	"pcName": PCName,
 	"secs":     func(ms int64) string { return fmt.Sprintf("%.1f s", float64(ms)/1000) },
 	"join":     strings.Join,
 	"timeline": TimelineSVG,
@@ -336,7 +337,7 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 {{end}}</table>
 {{range $r.Processes}}<p>Process {{.Comm}} (pid {{.PID}}): <strong>{{.State}}</strong>{{with .Wchan}}, wchan {{.}}{{end}}{{if .Stack}}<pre>{{join .Stack "\n"}}</pre>{{end}}{{with .HungTaskReport}}<pre>{{.}}</pre>{{end}}</p>
 {{end}}
-{{range $r.Oopses}}<h3>{{.Title}}</h3><p>{{.Kind}}{{with .RIP}}, RIP {{.}}{{end}}{{with .CR2}}, CR2 {{.}}{{end}}{{with .Comm}}, task {{.}}{{end}}{{with .LastUnloaded}}, last unloaded {{.}}{{end}}{{if .RecursiveFault}}, recursive fault{{end}}</p>
+{{range $r.Oopses}}{{$o := .}}<h3>{{.Title}}</h3><p>{{.Kind}}{{with .RIP}}, {{pcName $o.Arch}} {{.}}{{end}}{{with .CR2}}, CR2 {{.}}{{end}}{{with .Comm}}, task {{.}}{{end}}{{with .LastUnloaded}}, last unloaded {{.}}{{end}}{{if .RecursiveFault}}, recursive fault{{end}}</p>
 {{with .Resolved}}<p>What the raw addresses were:</p><ul class="resolved">{{range .}}<li><code>{{.String}}</code></li>{{end}}</ul>{{end}}
 <pre>{{join .Text "\n"}}</pre>
 {{end}}

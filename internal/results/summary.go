@@ -67,13 +67,25 @@ func PrintSummary(w io.Writer, r *Result, path string) {
 	}
 }
 
+// PCName is what arch's oopses call the faulting instruction's address:
+// x86's RIP (EIP), the others' pc (arm64's "pc : vfs_read+0xb0/0x2d0").
+func PCName(arch string) string {
+	switch arch {
+	case "amd64", "":
+		return "RIP"
+	case "386":
+		return "EIP"
+	}
+	return "PC"
+}
+
 // OopsLine is one line describing a kernel report.
 func OopsLine(o evidence.Report) string {
 	var b strings.Builder
 	b.WriteString(o.Title)
 	var where []string
 	if o.RIP != "" {
-		where = append(where, "RIP "+o.RIP)
+		where = append(where, PCName(o.Arch)+" "+o.RIP)
 	}
 	if o.CR2 != "" {
 		where = append(where, "CR2 "+o.CR2)

@@ -378,8 +378,48 @@ func TestAccelChosenByRun(t *testing.T) {
 	if r.ErrorKind != results.KindBoot || !strings.Contains(r.Error, "bogus") || len(b.machines()) != 0 {
 		t.Errorf("bogus: %s %q, %d machines", r.ErrorKind, r.Error, len(b.machines()))
 	}
-	if _, err := (Options{Accel: "bogus"}).chooseAccel(context.Background(), "k"); err == nil {
+	if _, err := (Options{Accel: "bogus"}).chooseAccel(context.Background(), preparedOf("", "k")); err == nil {
 		t.Errorf("no error for accel bogus")
+	}
+}
+
+func preparedOf(archName, kernel string) *Prepared {
+	return &Prepared{Image: &image.Image{Spec: &image.Spec{Name: "k", Arch: archName}}, BootKernel: kernel}
+}
+
+// TestForeignGuestsRunOnTCG: KVM runs only guests of the host's
+// architecture. An arm64 kernel runs on TCG without a probe (no QEMU is
+// started: the fake machine list stays empty) under auto, under a
+// matrix's KVM choice too, and is refused under --accel kvm; amd64 keeps
+// the choice.
+func TestForeignGuestsRunOnTCG(t *testing.T) {
+	ctx := context.Background()
+	kvmAuto := &accel.Choice{Accel: vm.AccelKVM, Auto: true}
+	for _, tc := range []struct {
+		name    string
+		o       Options
+		arch    string
+		want    string
+		wantErr string
+	}{
+		{"arm64, auto, no probe", Options{Accel: "auto"}, "arm64", vm.AccelTCG, ""},
+		{"arm64, default accel", Options{}, "arm64", vm.AccelTCG, ""},
+		{"arm64, matrix chose KVM", Options{Choice: kvmAuto}, "arm64", vm.AccelTCG, ""},
+		{"arm64, --accel kvm", Options{Accel: "kvm"}, "arm64", "", "not arm64 ones"},
+		{"arm64, matrix chose KVM under --accel kvm", Options{Choice: &accel.Choice{Accel: vm.AccelKVM}}, "arm64", "", "use auto or tcg"},
+		{"arm64, tcg", Options{Choice: &accel.Choice{Accel: vm.AccelTCG}}, "arm64", vm.AccelTCG, ""},
+		{"amd64 keeps KVM", Options{Choice: kvmAuto}, "", vm.AccelKVM, ""},
+	} {
+		c, err := tc.o.chooseAccel(ctx, preparedOf(tc.arch, "/nonexistent/kernel"))
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: err %v, want %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || c.Accel != tc.want {
+			t.Errorf("%s: %q, %v; want %s", tc.name, c.Accel, err, tc.want)
+		}
 	}
 }
 

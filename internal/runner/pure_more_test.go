@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/results"
 	"github.com/kernel-lab/lab/internal/vm"
@@ -177,7 +178,7 @@ func TestUnitDir(t *testing.T) {
 // probe.
 func TestChooseAccelGiven(t *testing.T) {
 	c := accel.Choice{Accel: vm.AccelKVM, Auto: true}
-	got, err := (Options{Choice: &c, Accel: "tcg"}).chooseAccel(context.Background(), "/no/kernel")
+	got, err := (Options{Choice: &c, Accel: "tcg"}).chooseAccel(context.Background(), preparedOf("", "/no/kernel"))
 	if err != nil || got != c {
 		t.Errorf("%+v, %v", got, err)
 	}
@@ -186,7 +187,7 @@ func TestChooseAccelGiven(t *testing.T) {
 // TestChooseAccelTCG: --accel tcg needs no probe and says nothing.
 func TestChooseAccelTCG(t *testing.T) {
 	var progress syncBuffer
-	got, err := (Options{Accel: "tcg", CacheDir: t.TempDir(), Progress: &progress}).chooseAccel(context.Background(), "/no/kernel")
+	got, err := (Options{Accel: "tcg", CacheDir: t.TempDir(), Progress: &progress}).chooseAccel(context.Background(), preparedOf("", "/no/kernel"))
 	if err != nil || got.Accel != vm.AccelTCG || got.Probe != nil || progress.String() != "" {
 		t.Errorf("%+v, %v, progress %q", got, err, progress.String())
 	}
@@ -215,11 +216,15 @@ func TestQEMUMachine(t *testing.T) {
 
 // TestKernelCmdline: lab's part first, the experiment's after.
 func TestKernelCmdline(t *testing.T) {
-	if got := kernelCmdline(""); got != "console=ttyS0 panic=-1 acpi=noirq" {
+	if got := kernelCmdline(arch.AMD64, ""); got != "console=ttyS0 panic=-1 acpi=noirq" {
 		t.Errorf("%q", got)
 	}
-	if got := kernelCmdline("quiet"); got != "console=ttyS0 panic=-1 acpi=noirq quiet" {
+	if got := kernelCmdline(arch.AMD64, "quiet"); got != "console=ttyS0 panic=-1 acpi=noirq quiet" {
 		t.Errorf("%q", got)
+	}
+	// virt's console is its PL011; it has no ACPI (a device tree boot).
+	if got := kernelCmdline(arch.ARM64, "quiet"); got != "console=ttyAMA0 panic=-1 quiet" {
+		t.Errorf("arm64: %q", got)
 	}
 }
 
