@@ -8,14 +8,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kernel-lab/lab/internal/accel"
-	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/arch"
+	"github.com/kernel-lab/lab/internal/image"
 	"github.com/kernel-lab/lab/internal/initramfs"
 	"github.com/kernel-lab/lab/internal/kmod"
 	"github.com/kernel-lab/lab/internal/source"
@@ -61,6 +62,7 @@ var doctorChecks = []doctorCheck{
 	checkBuildRoots,
 	checkUroot,
 	checkSnapshots,
+	checkCrossArches,
 }
 
 func (g *globals) doctorCmd() *cobra.Command {
@@ -133,8 +135,8 @@ func (e *doctorEnv) probeKernel() string {
 	var any string
 	for _, s := range e.specs {
 		img := image.New(s, e.cache)
-		if !img.Cached() {
-			continue
+		if !img.Cached() || !s.Target().Native() {
+			continue // KVM runs only the host's architecture
 		}
 		if s.Name == DefaultKernel {
 			return img.KernelPath()
@@ -262,6 +264,72 @@ func checkBuildRoots(ctx context.Context, e *doctorEnv) Check {
 		ch.Detail = "made: " + strings.Join(made, ", ")
 	}
 	return ch
+}
+
+// checkCrossArches checks, for each architecture other than the host's
+// that an image names (arm64), the tools its runs need: its QEMU, the
+// cross compiler of each such image's compiler version, the cross
+// binutils' objcopy and the C library the guest's static programs link.
+func checkCrossArches(ctx context.Context, e *doctorEnv) Check {
+	ch := Check{Name: "cross"}
+	compilers := map[string][]string{} // arch → compilers, in spec order
+	var arches []arch.Arch
+	for _, s := range e.specs {
+		t := s.Target()
+		if t.Native() {
+			continue
+		}
+		if _, ok := compilers[t.Name]; !ok {
+			arches = append(arches, t)
+		}
+		if s.Compiler != "" && !slices.Contains(compilers[t.Name], s.Compiler) {
+			compilers[t.Name] = append(compilers[t.Name], s.Compiler)
+		}
+	}
+	if len(arches) == 0 {
+		ch.Status, ch.Detail = CheckPass, "no image of another architecture than the host's"
+		return ch
+	}
+	var missing, have []string
+	// need looks for a program on PATH, or a file by its absolute path.
+	need := func(name, pkg string) {
+		if filepath.IsAbs(name) {
+			if _, err := os.Stat(name); err == nil {
+				have = append(have, name)
+				return
+			}
+		} else if p, err := exec.LookPath(name); err == nil {
+			have = append(have, p)
+			return
+		}
+		missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", name, pkg))
+	}
+	for _, a := range arches {
+		need(a.QEMU, a.QEMUPackage)
+		for _, cc := range compilers[a.Name] {
+			need(a.Tool(cc), cc+"-"+strings.TrimSuffix(a.CrossPrefix, "-"))
+		}
+		need(a.Tool("objcopy"), "binutils-"+strings.TrimSuffix(a.CrossPrefix, "-"))
+		need(filepath.Join(crossSysroot, strings.TrimSuffix(a.CrossPrefix, "-"), "lib", "libc.a"), a.CrossPackages[len(a.CrossPackages)-1])
+	}
+	if len(missing) > 0 {
+		ch.Status, ch.Detail = CheckFail, "missing for the "+archNames(arches)+" images: "+strings.Join(missing, ", ")
+		return ch
+	}
+	ch.Status, ch.Detail = CheckPass, archNames(arches)+": "+strings.Join(have, ", ")
+	return ch
+}
+
+// crossSysroot holds Debian's cross C libraries (/usr/aarch64-linux-gnu);
+// tests point it elsewhere.
+var crossSysroot = "/usr"
+
+func archNames(as []arch.Arch) string {
+	var n []string
+	for _, a := range as {
+		n = append(n, a.Name)
+	}
+	return strings.Join(n, ", ")
 }
 
 func checkUroot(ctx context.Context, e *doctorEnv) Check {

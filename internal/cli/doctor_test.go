@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/image"
 )
 
 // TestBadAccel: a bad accelerator, from the flag or from $LAB_ACCEL, is
@@ -108,5 +110,43 @@ func TestDoctor(t *testing.T) {
 	}
 	if c := checks["kvm"]; c.Status != CheckPass || !strings.Contains(c.Detail, "asks for tcg") {
 		t.Errorf("kvm check under LAB_ACCEL=tcg = %+v; want pass, not probed", c)
+	}
+}
+
+// TestDoctorCrossArches: with an arm64 image the cross check names each
+// tool it finds, and each it misses with the package that has it; without
+// one it has nothing to check.
+func TestDoctorCrossArches(t *testing.T) {
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	sys := t.TempDir()
+	old := crossSysroot
+	crossSysroot = sys
+	t.Cleanup(func() { crossSysroot = old })
+	amd := &image.Spec{Name: "debian-6.1", Compiler: "gcc-12"}
+	arm := &image.Spec{Name: "debian-6.1-arm64", Arch: "arm64", Compiler: "gcc-12"}
+
+	if c := checkCrossArches(context.Background(), &doctorEnv{specs: []*image.Spec{amd}}); c.Status != CheckPass || !strings.Contains(c.Detail, "no image") {
+		t.Errorf("amd64 only: %+v", c)
+	}
+	c := checkCrossArches(context.Background(), &doctorEnv{specs: []*image.Spec{amd, arm}})
+	for _, want := range []string{
+		"qemu-system-aarch64 (apt-get install qemu-system-arm)",
+		"aarch64-linux-gnu-gcc-12 (apt-get install gcc-12-aarch64-linux-gnu)",
+		"aarch64-linux-gnu-objcopy (apt-get install binutils-aarch64-linux-gnu)",
+		"libc.a (apt-get install libc6-dev-arm64-cross)",
+	} {
+		if c.Status != CheckFail || !strings.Contains(c.Detail, want) {
+			t.Errorf("nothing installed: %+v; want fail naming %q", c, want)
+		}
+	}
+	for _, p := range []string{"qemu-system-aarch64", "aarch64-linux-gnu-gcc-12", "aarch64-linux-gnu-objcopy"} {
+		os.WriteFile(filepath.Join(bin, p), []byte("#!/bin/sh\n"), 0o755)
+	}
+	os.MkdirAll(filepath.Join(sys, "aarch64-linux-gnu", "lib"), 0o755)
+	os.WriteFile(filepath.Join(sys, "aarch64-linux-gnu", "lib", "libc.a"), nil, 0o644)
+	c = checkCrossArches(context.Background(), &doctorEnv{specs: []*image.Spec{amd, arm}})
+	if c.Status != CheckPass || !strings.HasPrefix(c.Detail, "arm64: ") || !strings.Contains(c.Detail, filepath.Join(bin, "aarch64-linux-gnu-gcc-12")) {
+		t.Errorf("all installed: %+v", c)
 	}
 }

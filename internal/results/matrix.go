@@ -164,6 +164,10 @@ type Difference struct {
 	// By kernel: what that kernel did, in the terms they differ on.
 	Kernels []string
 	Says    []string
+	// Arch says which of the differences are architectural: kernels of
+	// one Debian build on two architectures (debian-6.1 and
+	// debian-6.1-arm64), a line a pair that differs.
+	Arch []string
 }
 
 // Differences lists, per experiment, how the kernels' behaviour differs,
@@ -194,9 +198,45 @@ func (m *Matrix) Differences() []Difference {
 				d.Says = append(d.Says, s)
 			}
 		}
+		d.Arch = m.archDifferences(e, says)
 		out = append(out, d)
 	}
 	return out
+}
+
+// archDifferences names each pair of e's kernels that run one Debian build
+// (the same package version of one source) on two architectures and
+// differ: that difference is the architecture's (archdiff.go says how).
+func (m *Matrix) archDifferences(e string, says map[string]string) []string {
+	var out []string
+	for i, a := range m.Kernels {
+		ra := m.Cell(e, a)
+		if ra == nil {
+			continue
+		}
+		for _, b := range m.Kernels[i+1:] {
+			rb := m.Cell(e, b)
+			if rb == nil || ra.Kernel.PackageVersion == "" || ra.Kernel.PackageVersion != rb.Kernel.PackageVersion {
+				continue
+			}
+			archA, archB := ArchOf(ra), ArchOf(rb)
+			if archA == archB || says[a] == says[b] {
+				continue
+			}
+			out = append(out, fmt.Sprintf("%s (%s) and %s (%s), one build (%s): %s",
+				a, archA, b, archB, ra.Kernel.PackageVersion, compareArches(archA, ra.Behaviour(), archB, rb.Behaviour())))
+		}
+	}
+	return out
+}
+
+// ArchOf is the architecture r's kernel ran on; records from before lab
+// ran other architectures say none and were amd64.
+func ArchOf(r *Result) string {
+	if r.Kernel.Arch == "" {
+		return "amd64"
+	}
+	return r.Kernel.Arch
 }
 
 // Builds says, per kernel, which build ran: its release and kernel package

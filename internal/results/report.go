@@ -56,6 +56,9 @@ func Table(w io.Writer, m *Matrix) {
 		for i, k := range d.Kernels {
 			fmt.Fprintf(w, "  %-14s %s\n", k, d.Says[i])
 		}
+		for _, a := range d.Arch {
+			fmt.Fprintf(w, "  architectural: %s\n", a)
+		}
 	}
 	c := m.Counts()
 	fmt.Fprintf(w, "\n%d pass, %d fail, %d error", c[Pass], c[Fail], c[Error])
@@ -155,6 +158,9 @@ func Markdown(w io.Writer, m *Matrix) error {
 			fmt.Fprintf(w, "**%s**\n\n", mdEscape(d.Experiment))
 			for i, k := range d.Kernels {
 				fmt.Fprintf(w, "- %s: %s\n", k, mdEscape(d.Says[i]))
+			}
+			for _, a := range d.Arch {
+				fmt.Fprintf(w, "- architectural: %s\n", mdEscape(a))
 			}
 			fmt.Fprintln(w)
 		}
@@ -323,7 +329,7 @@ section{border-top:1px solid #ccc;margin-top:1.5em}
 <tbody>
 {{range .Rows}}<tr><th>{{.Experiment}}</th>{{range .Cells}}<td class="cell {{.Verdict}}" data-kernel="{{.Kernel}}" data-experiment="{{.Experiment}}"><a href="#{{.ID}}"><span class="verdict">{{.Verdict}}</span><br>{{.Text}}</a></td>{{end}}</tr>
 {{end}}</tbody></table>
-{{with .Diffs}}<h2>Where kernels differ</h2>{{range $d := .}}<h3>{{$d.Experiment}}</h3><ul>{{range $i, $k := $d.Kernels}}<li>{{$k}}: {{index $d.Says $i}}</li>{{end}}</ul>{{end}}{{end}}
+{{with .Diffs}}<h2>Where kernels differ</h2>{{range $d := .}}<h3>{{$d.Experiment}}</h3><ul>{{range $i, $k := $d.Kernels}}<li>{{$k}}: {{index $d.Says $i}}</li>{{end}}{{range $d.Arch}}<li>architectural: {{.}}</li>{{end}}</ul>{{end}}{{end}}
 {{range .Details}}{{$r := .R}}<section id="{{.ID}}">
 <h2>{{.Experiment}} on {{.Kernel}}: <span class="verdict">{{$r.Verdict}}</span></h2>
 <p>{{$r.Summary}}</p>
