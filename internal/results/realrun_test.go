@@ -22,8 +22,11 @@ import (
 //     with two signatures that read alike (its shares are told apart as
 //     variants); each repeat's own record is in repeat-NN/;
 //   - 20261204-135405-c5146c: fault-flaky, --repeat 6, half of the repeats
-//     failing.
-var realRuns = []string{"20261204-143940-79b870", "20261204-143403-b0b311", "20261204-135405-c5146c"}
+//     failing;
+//   - 20261204-193440-977972: every experiment on debian-6.1 and
+//     debian-6.1-arm64, one Debian build (6.1.192-3) on two architectures,
+//     all 42 cells passing.
+var realRuns = []string{"20261204-143940-79b870", "20261204-143403-b0b311", "20261204-135405-c5146c", "20261204-193440-977972"}
 
 func loadRealRun(t *testing.T, id string) (string, *Run, []*Result) {
 	t.Helper()
