@@ -304,7 +304,7 @@ func HTML(w io.Writer, m *Matrix) error {
 }
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pcName": PCName,
+	"pcName":   PCName,
 	"secs":     func(ms int64) string { return fmt.Sprintf("%.1f s", float64(ms)/1000) },
 	"join":     strings.Join,
 	"timeline": TimelineSVG,

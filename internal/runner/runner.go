@@ -19,8 +19,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/accel"
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/evidence"
 	"github.com/kernel-lab/lab/internal/experiment"
 	"github.com/kernel-lab/lab/internal/image"
