@@ -18,7 +18,8 @@ import (
 // cold boot, restore to ready and per-cell overhead, as ratios measured in
 // one run (absolute times across runs mean little on a shared host).
 func (g *globals) benchCmd() *cobra.Command {
-	var kernel, expName, repeatExp string
+	var kernels []string
+	var expName, repeatExp string
 	var rounds, repeatK int
 	c := &cobra.Command{
 		Use:   "bench",
@@ -36,7 +37,7 @@ func (g *globals) benchCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			specs, err := g.images(tree, []string{kernel})
+			specs, err := g.images(tree, kernels)
 			if err != nil {
 				return err
 			}
@@ -47,32 +48,42 @@ func (g *globals) benchCmd() *cobra.Command {
 				SnapshotMirror: g.snapshotMirror, Accel: g.accel, QEMU: g.qemu, Log: g.logger(),
 				Progress: g.stderr, LabVersion: tree.Version, Commands: needCommands([]*experiment.Spec{exp}),
 			}
-			p, err := runner.Prepare(ctx, o, specs[0])
-			if err != nil {
-				return err
+			// Kernels one after another, never two VMs at once: each is
+			// timed on the whole host, and their ratios are of one run.
+			var side []benchColumn
+			for i, spec := range specs {
+				if i > 0 {
+					fmt.Fprintln(g.stdout)
+				}
+				p, err := runner.Prepare(ctx, o, spec)
+				if err != nil {
+					return err
+				}
+				runDir, err := results.RunDir(g.resultsFor(tree), "bench-"+results.NewRunID(time.Now()))
+				if err != nil {
+					return err
+				}
+				rs, acc, err := runner.Bench(ctx, o, p, exp, rounds, runDir)
+				if err != nil {
+					return err
+				}
+				printBench(g, spec.Name, acc, exp.Name, rs)
+				col := benchColumn{kernel: spec.Name, accel: acc, rounds: rs}
+				if repeatK >= 2 {
+					cs, err := g.benchRepeats(ctx, tree.Module, cache, spec.Name, acc, repeatExp, repeatK, rounds)
+					if err != nil {
+						return err
+					}
+					printRepeatCost(g, repeatExp, repeatK, cs)
+					col.repeats = cs
+				}
+				side = append(side, col)
 			}
-			resultsDir := g.resultsFor(tree)
-			runDir, err := results.RunDir(resultsDir, "bench-"+results.NewRunID(time.Now()))
-			if err != nil {
-				return err
-			}
-			rs, acc, err := runner.Bench(ctx, o, p, exp, rounds, runDir)
-			if err != nil {
-				return err
-			}
-			printBench(g, specs[0].Name, acc, exp.Name, rs)
-			if repeatK < 2 {
-				return nil
-			}
-			cs, err := g.benchRepeats(ctx, tree.Module, cache, specs[0].Name, acc, repeatExp, repeatK, rounds)
-			if err != nil {
-				return err
-			}
-			printRepeatCost(g, repeatExp, repeatK, cs)
+			printBenchSideBySide(g, exp.Name, repeatExp, side)
 			return nil
 		},
 	}
-	c.Flags().StringVarP(&kernel, "kernel", "k", DefaultKernel, "kernel image to time")
+	c.Flags().StringSliceVarP(&kernels, "kernel", "k", []string{DefaultKernel}, "kernel images to time, one after another (several: also side by side, as ratios to the first)")
 	c.Flags().StringVar(&expName, "experiment", "chardev-safe", "experiment each cell runs")
 	c.Flags().IntVarP(&rounds, "rounds", "n", 3, "rounds (medians are printed)")
 	c.Flags().IntVar(&repeatK, "repeat", 10, "also time lab run --repeat K against lab run, as separate processes (below 2: skip)")
@@ -100,7 +111,10 @@ func printBench(g *globals, kernel, acc, exp string, rs []runner.BenchRound) {
 		fmt.Fprintf(w, "%-38s %8.2fs %9.2f %11.2f\n", name, d.Seconds(), ratio(d, floor), ratio(d, coldCell))
 	}
 	row("boot floor (static Go /init)", floor)
-	row("the floor from the bzImage", pick(func(r runner.BenchRound) time.Duration { return r.FloorBzImage }))
+	// An arm64 kernel has no bzImage: QEMU boots its Image, the floor.
+	if bz := pick(func(r runner.BenchRound) time.Duration { return r.FloorBzImage }); bz != floor {
+		row("the floor from the bzImage", bz)
+	}
 	row("lab cold boot (QEMU → SSH ready)", pick(func(r runner.BenchRound) time.Duration { return r.ColdBoot }))
 	row("restore to ready (QEMU → SSH)", pick(func(r runner.BenchRound) time.Duration { return r.RestoreBoot }))
 	row("cell overhead beyond steps, cold", pick(func(r runner.BenchRound) time.Duration { return r.ColdOverhead }))
@@ -122,6 +136,58 @@ func printBench(g *globals, kernel, acc, exp string, rs []runner.BenchRound) {
 	phase("kernel start → /init (guest clock)", func(p runner.BootPhases) time.Duration { return p.Kernel }, true)
 	phase("/init → userspace line or ready (guest)", func(p runner.BootPhases) time.Duration { return p.Userspace }, true)
 	phase("ready line seen → SSH connected (host)", func(p runner.BootPhases) time.Duration { return p.Connect }, false)
+}
+
+// benchColumn is one kernel's figures, for the side-by-side table.
+type benchColumn struct {
+	kernel, accel string
+	rounds        []runner.BenchRound
+	repeats       []repeatCost
+}
+
+func medianOf[T any](xs []T, f func(T) time.Duration) time.Duration {
+	var ds []time.Duration
+	for _, x := range xs {
+		ds = append(ds, f(x))
+	}
+	return runner.Median(ds)
+}
+
+// printBenchSideBySide prints the kernels' medians in one table, each as a
+// ratio to the first kernel's: an arm64 kernel under TCG beside amd64's.
+func printBenchSideBySide(g *globals, exp, repeatExp string, cols []benchColumn) {
+	if len(cols) < 2 {
+		return
+	}
+	w := g.stdout
+	fmt.Fprintf(w, "\nside by side: medians, and each as a ratio to %s's\n%-34s", cols[0].kernel, "")
+	for _, c := range cols {
+		fmt.Fprintf(w, " %22s", c.kernel+" ("+c.accel+")")
+	}
+	fmt.Fprintln(w)
+	row := func(name string, f func(benchColumn) (time.Duration, bool)) {
+		first, ok := f(cols[0])
+		if !ok {
+			return
+		}
+		fmt.Fprintf(w, "%-34s", name)
+		for _, c := range cols {
+			d, _ := f(c)
+			fmt.Fprintf(w, " %9.2fs (× %6.2f)", d.Seconds(), ratio(d, first))
+		}
+		fmt.Fprintln(w)
+	}
+	of := func(f func(runner.BenchRound) time.Duration) func(benchColumn) (time.Duration, bool) {
+		return func(c benchColumn) (time.Duration, bool) { return medianOf(c.rounds, f), true }
+	}
+	row("boot floor (static Go /init)", of(func(r runner.BenchRound) time.Duration { return r.Floor }))
+	row("lab cold boot (QEMU → SSH ready)", of(func(r runner.BenchRound) time.Duration { return r.ColdBoot }))
+	row("restore to ready (QEMU → SSH)", of(func(r runner.BenchRound) time.Duration { return r.RestoreBoot }))
+	row("whole cell ("+exp+"), cold", of(func(r runner.BenchRound) time.Duration { return r.ColdCell }))
+	row("whole cell ("+exp+"), restored", of(func(r runner.BenchRound) time.Duration { return r.RestoreCell }))
+	row("lab run "+repeatExp+", whole command", func(c benchColumn) (time.Duration, bool) {
+		return medianOf(c.repeats, func(r repeatCost) time.Duration { return r.Run }), len(c.repeats) > 0
+	})
 }
 
 func ratio(a, b time.Duration) float64 {
