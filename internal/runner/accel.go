@@ -26,8 +26,15 @@ func (o Options) chooseAccel(ctx context.Context, p *Prepared) (accel.Choice, er
 		return forGuest(*o.Choice, p.Arch())
 	}
 	if !p.Arch().Native() {
-		auto := o.Accel == "" || o.Accel == accel.Auto
-		return forGuest(accel.Choice{Accel: vm.AccelKVM, Auto: auto}, p.Arch())
+		switch o.Accel {
+		case "", accel.Auto:
+			return accel.Choice{Accel: vm.AccelTCG, Auto: true}, nil
+		case accel.TCG:
+			return accel.Choice{Accel: vm.AccelTCG}, nil
+		case accel.KVM:
+			return forGuest(accel.Choice{Accel: vm.AccelKVM}, p.Arch())
+		}
+		return accel.Choice{}, accel.Validate(o.Accel, accel.KVMPresent)
 	}
 	c, err := o.prober(p.BootKernel).Choose(ctx, o.Accel)
 	if err != nil {

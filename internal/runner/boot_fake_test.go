@@ -407,7 +407,9 @@ func TestForeignGuestsRunOnTCG(t *testing.T) {
 		{"arm64, matrix chose KVM", Options{Choice: kvmAuto}, "arm64", vm.AccelTCG, ""},
 		{"arm64, --accel kvm", Options{Accel: "kvm"}, "arm64", "", "not arm64 ones"},
 		{"arm64, matrix chose KVM under --accel kvm", Options{Choice: &accel.Choice{Accel: vm.AccelKVM}}, "arm64", "", "use auto or tcg"},
-		{"arm64, tcg", Options{Choice: &accel.Choice{Accel: vm.AccelTCG}}, "arm64", vm.AccelTCG, ""},
+		{"arm64, matrix chose TCG", Options{Choice: &accel.Choice{Accel: vm.AccelTCG}}, "arm64", vm.AccelTCG, ""},
+		{"arm64, --accel tcg", Options{Accel: "tcg"}, "arm64", vm.AccelTCG, ""},
+		{"arm64, --accel bogus", Options{Accel: "bogus"}, "arm64", "", "bogus"},
 		{"amd64 keeps KVM", Options{Choice: kvmAuto}, "", vm.AccelKVM, ""},
 	} {
 		c, err := tc.o.chooseAccel(ctx, preparedOf(tc.arch, "/nonexistent/kernel"))
