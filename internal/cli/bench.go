@@ -160,7 +160,7 @@ func printBenchSideBySide(g *globals, exp, repeatExp string, cols []benchColumn)
 		return
 	}
 	w := g.stdout
-	fmt.Fprintf(w, "\nside by side: medians, and each as a ratio to %s's\n%-34s", cols[0].kernel, "")
+	fmt.Fprintf(w, "\nside by side: medians, and each as a ratio to %s's\n%-40s", cols[0].kernel, "")
 	for _, c := range cols {
 		fmt.Fprintf(w, " %22s", c.kernel+" ("+c.accel+")")
 	}
@@ -170,7 +170,7 @@ func printBenchSideBySide(g *globals, exp, repeatExp string, cols []benchColumn)
 		if !ok {
 			return
 		}
-		fmt.Fprintf(w, "%-34s", name)
+		fmt.Fprintf(w, "%-40s", name)
 		for _, c := range cols {
 			d, _ := f(c)
 			fmt.Fprintf(w, " %9.2fs (× %6.2f)", d.Seconds(), ratio(d, first))

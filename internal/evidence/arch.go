@@ -161,6 +161,10 @@ func (r *report) archLine(t string) bool {
 			r.setArch(ArchARM64)
 		}
 		r.archPC(rest)
+	case strings.HasPrefix(t, "lr : ") && !strings.HasPrefix(t, "lr : [<"):
+		if r.lr == "" && !r.regsDone {
+			r.lr = pcFrame(strings.TrimSpace(t[len("lr : "):]))
+		}
 	case strings.HasPrefix(t, "PC is at "):
 		r.setArch(ArchARM) // arm64 before 4.16 too: pstate corrects it
 		r.archPC(t[len("PC is at "):])
@@ -248,12 +252,32 @@ var loongRegPrefixes = []string{"CRMD: ", "PRMD: ", "EUEN: ", "ECFG: ", "ESTAT: 
 var ppcRegPrefixes = []string{"NIP:", "NIP [", "LR [", "REGS:", "MSR:", "GPR", "DAR:", "DSISR:", "CFAR:", "IRQMASK:",
 	"CTR:", "XER:", "CR:", "SOFTE:", "TRAP:", "DEAR:", "ESR:", "ORIG_GPR3:"}
 
-// archPC takes the faulting PC as the report's RIP, once.
+// archPC takes the faulting PC as the report's RIP, once: its frame, or
+// the address itself when it names none (arm64's "pc : 0x64" after a call
+// through a stale pointer; x86 prints "RIP: 0010:0x64" for the same).
 func (r *report) archPC(s string) {
 	if r.o.RIP != "" || r.regsDone {
 		return
 	}
-	r.o.RIP = pcFrame(strings.TrimSpace(s))
+	s = strings.TrimSpace(s)
+	r.o.RIP = pcFrame(s)
+	if r.o.RIP == "" && isBareAddress(s) {
+		r.o.RIP = s
+	}
+}
+
+// isBareAddress tells an address alone, "0x64" or "0xffffc725355ef07c".
+func isBareAddress(s string) bool {
+	h, ok := strings.CutPrefix(s, "0x")
+	if !ok || h == "" || len(h) > 16 {
+		return false
+	}
+	for _, c := range h {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // pcFrame finds the frame in what a PC register line holds: the frame

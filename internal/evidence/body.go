@@ -85,6 +85,10 @@ type report struct {
 	wantsDetail bool   // the next unrecognised line is the report's message (UBSAN)
 	lenient     bool   // tolerate up to maxLenient unrecognised lines
 	regsDone    bool   // past the first register dump
+	// lr is arm64's link register of the first register dump, as a
+	// frame ("f+0x7c/0xec", "" for an address alone): the caller when
+	// the pc names no function.
+	lr string
 	cpuSeen     bool
 	taint       bool // taint and release already taken
 	mods        bool

@@ -268,6 +268,13 @@ func (r *report) blame(skips *skipCache) {
 		banner = append(r.lockAt, banner...)
 	}
 	rips := []string{r.o.RIP}
+	if funcName(r.o.RIP) == "" && r.lr != "" {
+		// The pc names no function (a call through a stale pointer
+		// into freed or unmapped memory): the link register names the
+		// function that made the call, which arm64's unwinder may leave
+		// out of the trace (its frame record is still the caller's).
+		rips = append(rips, r.lr)
+	}
 	frames := r.o.CallTrace
 	switch {
 	case r.o.Kind == KindRCUStall:

@@ -153,6 +153,12 @@ func TestLoadSpecErrors(t *testing.T) {
 			[]string{`:6: bad kernel_compiler "gcc 10"`}},
 		{"missing and bad values together", replace("compiler: gcc-12\n", "flavour: a b\n"),
 			[]string{`:1: missing field "compiler"`, `:5: bad flavour "a b"`}},
+		{"bad arch", replace("compiler: gcc-12\n", "compiler: gcc-12\narch: riscv64\n"),
+			[]string{`:6: bad arch: lab runs amd64 and arm64 kernels, not "riscv64"`}},
+		{"flavour of another arch", replace("compiler: gcc-12\n", "compiler: gcc-12\narch: arm64\nflavour: cloud-amd64\n"),
+			[]string{`:7: flavour "cloud-amd64" is not an arm64 flavour: set arch to the flavour's architecture`}},
+		{"amd64 flavour, no arch", replace("compiler: gcc-12\n", "compiler: gcc-12\nflavour: rt-arm64\n"),
+			[]string{`:6: flavour "rt-arm64" is not an amd64 flavour`}},
 	}
 	checkSpecErrors(t, tests)
 }
@@ -179,6 +185,8 @@ func TestLoadLockErrors(t *testing.T) {
 			[]string{`:8: package "linux-image-6.1.0-1-amd64" listed twice`}},
 		{"bad version", replace("version: 6.1.1-1", "version: v6.1"),
 			[]string{`:5: bad version "v6.1"`}},
+		{"bad arch", replace("    suite: bookworm\n", "    suite: bookworm\n    arch: i386\n"),
+			[]string{`:12: bad arch "i386" for package linux-kbuild-6.1: want amd64, arm64 or all`}},
 		{"bad date", replace("date: 2026-12-02T17:40:00Z", "date: yesterday"),
 			[]string{`:7: bad date "yesterday" for package linux-image-6.1.0-1-amd64`}},
 		{"syntax error in package", replace("    version: 6.1.1-1\n", "   version: 6.1.1-1\n"),
