@@ -34,8 +34,8 @@ test: setup check
 unit:
 	$(GO) test -short ./...
 
-# The module-lifetime catalogue (README, "The catalogue") on all four
-# kernels, three repeats a cell: minutes, not part of make test.
+# The module-lifetime catalogue (README, "The catalogue") on every image
+# (amd64 and arm64), three repeats a cell: minutes, not part of make test.
 CATALOGUE = chardev-safe chardev-unsafe proc-safe proc-leak debugfs-safe debugfs-unsafe \
 	sysfs-safe sysfs-unsafe timer-safe timer-unsafe workqueue-safe workqueue-unsafe \
 	kthread-safe kthread-unsafe notifier-safe notifier-unsafe
