@@ -88,28 +88,28 @@ type report struct {
 	// lr is arm64's link register of the first register dump, as a
 	// frame ("f+0x7c/0xec", "" for an address alone): the caller when
 	// the pc names no function.
-	lr string
-	cpuSeen     bool
-	taint       bool // taint and release already taken
-	mods        bool
-	frozen      bool // the trace is taken: a panic on this report's account prints its own
-	aside       bool // frames of another task's dump (an RCU stall's grace-period kthread): not the report's
-	depth       int  // open <IRQ>/<TASK> markers in the trace
-	irq         int  // open <IRQ>, <NMI>, <SOFTIRQ> markers
-	frames      int
-	unknown     int       // unrecognised lines taken so far
-	nestedRIP   string    // first register dump inside the trace (a stalled task's RIP)
-	taskFrames  []string  // reliable frames outside <IRQ>/<NMI>
-	stack       *[]string // where frames printed outside "Call Trace:" go (sanitizer stacks)
-	lockAt      []string  // lockdep: the frames of the "at:" lines that name the locks (lockdep.go)
-	lockNext    bool      // lockdep: the next line holds such an "at:"
-	pending     []string  // unrecognised lines, kept only if a recognised one follows
-	bannerTail  bool      // a mailer wrapped the banner: its rest (location and function, or the address) is the next line
-	elided      bool      // a "..." line cut the report: frames may follow without their "Call Trace:" line
-	bare        bool      // the trace's frames are bare names (a symbolizer dropped the offsets)
-	joinsNext   bool      // the banner is the message of the WARNING that follows, which is this report (a dentry still in use)
-	ppcRegs     bool      // inside powerpc's register dump of an exception frame in the trace
-	weakArch    string    // an architecture a line suggested without proving it ("Call trace:" is arm64's, and arm's since 5.x)
+	lr         string
+	cpuSeen    bool
+	taint      bool // taint and release already taken
+	mods       bool
+	frozen     bool // the trace is taken: a panic on this report's account prints its own
+	aside      bool // frames of another task's dump (an RCU stall's grace-period kthread): not the report's
+	depth      int  // open <IRQ>/<TASK> markers in the trace
+	irq        int  // open <IRQ>, <NMI>, <SOFTIRQ> markers
+	frames     int
+	unknown    int       // unrecognised lines taken so far
+	nestedRIP  string    // first register dump inside the trace (a stalled task's RIP)
+	taskFrames []string  // reliable frames outside <IRQ>/<NMI>
+	stack      *[]string // where frames printed outside "Call Trace:" go (sanitizer stacks)
+	lockAt     []string  // lockdep: the frames of the "at:" lines that name the locks (lockdep.go)
+	lockNext   bool      // lockdep: the next line holds such an "at:"
+	pending    []string  // unrecognised lines, kept only if a recognised one follows
+	bannerTail bool      // a mailer wrapped the banner: its rest (location and function, or the address) is the next line
+	elided     bool      // a "..." line cut the report: frames may follow without their "Call Trace:" line
+	bare       bool      // the trace's frames are bare names (a symbolizer dropped the offsets)
+	joinsNext  bool      // the banner is the message of the WARNING that follows, which is this report (a dentry still in use)
+	ppcRegs    bool      // inside powerpc's register dump of an exception frame in the trace
+	weakArch   string    // an architecture a line suggested without proving it ("Call trace:" is arm64's, and arm's since 5.x)
 }
 
 func newReport(kind Kind, end endKind, msg, base string) *report {
