@@ -113,6 +113,10 @@ func Add(ctx context.Context, imagesDir string, o AddOptions, opts FetchOptions)
 	// boot modules that are built in are skipped.
 	spec.BootModules = []string{"virtio_pci", "virtio_net"}
 	spec.File, spec.LockFile = specFile, LockPath(specFile)
+	// A project's first added image makes its images/.
+	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
+		return nil, err
+	}
 	if err := safefile.WriteAtomic(specFile, marshalSpec(spec, o)); err != nil {
 		return nil, err
 	}

@@ -1,13 +1,17 @@
 package image
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kernel-lab/lab/internal/image/archivetest"
 )
 
 // mixedIndex is the real bookworm-security index of 6.1.192-3 for amd64
@@ -156,5 +160,77 @@ func TestAptStateArchitectures(t *testing.T) {
 	}
 	if opt(arm, "APT::Architecture") != "amd64" || opt(arm, "APT::Architectures") != "amd64,arm64" || opt(amd, "APT::Architectures") != "amd64" {
 		t.Errorf("arm64 state: native %q, all %q; amd64 state: all %q", opt(arm, "APT::Architecture"), opt(arm, "APT::Architectures"), opt(amd, "APT::Architectures"))
+	}
+}
+
+// TestFetchARM64 drives the real apt on a loopback archive that serves one
+// build for amd64 and arm64, kbuild in both: an arm64 image locks and
+// unpacks the arm64 kernel and headers with amd64's kbuild tools; when the
+// mirror moves on it follows the series the same way; --locked refuses
+// the same way; the amd64 image beside it is untouched.
+func TestFetchARM64(t *testing.T) {
+	key := archivetest.NewKey(t)
+	ar := archivetest.Serve(t, key)
+	pkgsA := append(archivetest.Kernel("6.1", "6.1.0-1", "6.1.1-1"), archivetest.KernelARM64("6.1", "6.1.0-1", "6.1.1-1")...)
+	sums := ar.Publish(t, "", "testing", pkgsA)
+	dir := t.TempDir()
+	specFile := filepath.Join(dir, "t-arm64.yaml")
+	if err := os.WriteFile(specFile, []byte("name: t-arm64\nsuite: testing\nseries: \"6.1\"\narch: arm64\ncompiler: gcc-12\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec, err := LoadSpec(specFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := FetchOptions{CacheDir: filepath.Join(dir, "cache"), Mirror: ar.URL, SecurityMirror: ar.URL, Keyring: key.Keyring, Log: testLog(t)}
+	ctx := context.Background()
+	l, err := Resolve(ctx, spec, opts, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range l.Packages {
+		got = append(got, p.Name+":"+p.Arch)
+	}
+	if want := "linux-image-6.1.0-1-arm64:arm64 linux-headers-6.1.0-1-arm64:arm64 linux-headers-6.1.0-1-common:all linux-kbuild-6.1:"; l.Release != "6.1.0-1-arm64" || strings.Join(got, " ") != want {
+		t.Fatalf("lock %s: %s; want 6.1.0-1-arm64: %s", l.Release, strings.Join(got, " "), want)
+	}
+	if kb := l.Packages[3]; kb.SHA256 != sums["linux-kbuild-6.1"] || kb.SHA256 == sums["linux-kbuild-6.1:arm64"] {
+		t.Errorf("kbuild %s; want amd64's %s", kb.SHA256, sums["linux-kbuild-6.1"])
+	}
+	if err := WriteLock(spec.LockFile, l); err != nil {
+		t.Fatal(err)
+	}
+	if spec, err = LoadSpec(specFile); err != nil {
+		t.Fatal(err)
+	}
+	img, err := Fetch(ctx, spec, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kernelText(t, img); got != "arm64 kernel 6.1.1-1\n" {
+		t.Errorf("kernel %q; want the arm64 one", got)
+	}
+	fixdep, err := os.ReadFile(filepath.Join(img.Root, "usr/lib/linux-kbuild-6.1/scripts/basic/fixdep"))
+	if err != nil || string(fixdep) != "fixdep 6.1.1-1\n" {
+		t.Errorf("kbuild's fixdep = %q, %v; want amd64's, which runs on the host", fixdep, err)
+	}
+
+	// The mirror moves on to build B for both: a fresh cache follows the
+	// series to B's arm64 kernel; --locked refuses.
+	ar.Publish(t, "", "testing", append(archivetest.Kernel("6.1", "6.1.0-2", "6.1.2-1"), archivetest.KernelARM64("6.1", "6.1.0-2", "6.1.2-1")...))
+	fresh := opts
+	fresh.CacheDir = t.TempDir()
+	img, err = Fetch(ctx, spec, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !img.Resolution.Followed || img.Spec.Release != "6.1.0-2-arm64" || kernelText(t, img) != "arm64 kernel 6.1.2-1\n" {
+		t.Errorf("followed %v to %s, kernel %q; want the arm64 build B", img.Resolution.Followed, img.Spec.Release, kernelText(t, img))
+	}
+	fresh.CacheDir, fresh.Locked = t.TempDir(), true
+	var le *LockedError
+	if _, err := Fetch(ctx, spec, fresh); !errors.As(err, &le) {
+		t.Errorf("--locked with the arm64 lock gone: %v; want a LockedError", err)
 	}
 }

@@ -23,7 +23,27 @@ import (
 // and control fields.
 type Package struct {
 	Name, Version, Depends string
-	Files                  map[string]string
+	// Arch is the package's Debian architecture: amd64 (empty), arm64
+	// or all.
+	Arch  string
+	Files map[string]string
+}
+
+func (p Package) arch() string {
+	if p.Arch == "" {
+		return "amd64"
+	}
+	return p.Arch
+}
+
+// SumKey is the key of p's sha256 in what Publish returns: its name, and
+// its architecture when that is not amd64 or all (amd64's and arm64's
+// kbuild share a name).
+func SumKey(p Package) string {
+	if a := p.arch(); a != "amd64" && a != "all" {
+		return p.Name + ":" + a
+	}
+	return p.Name
 }
 
 // Key is a throwaway signing key and the keyring apt verifies with.
@@ -106,7 +126,9 @@ func Serve(t *testing.T, k *Key) *Archive {
 // Publish makes suite serve exactly pkgs under prefix (a path inside the
 // archive, e.g. "" or "archive/debian/20261202T000000Z"), replacing what it
 // served before: the pool keeps only what some suite lists, like a mirror.
-// It returns each package's sha256 by name.
+// It returns each package's sha256 by SumKey. Each architecture of pkgs
+// gets its index (arch all packages are in every one; amd64 always has
+// one).
 func (a *Archive) Publish(t *testing.T, prefix, suite string, pkgs []Package) map[string]string {
 	t.Helper()
 	root := filepath.Join(a.Root, filepath.FromSlash(prefix))
@@ -115,7 +137,12 @@ func (a *Archive) Publish(t *testing.T, prefix, suite string, pkgs []Package) ma
 	if err := os.MkdirAll(pool, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var index strings.Builder
+	index := map[string]*strings.Builder{"amd64": {}}
+	for _, p := range pkgs {
+		if p.arch() != "all" && index[p.arch()] == nil {
+			index[p.arch()] = &strings.Builder{}
+		}
+	}
 	sums := map[string]string{}
 	for _, p := range pkgs {
 		deb := a.build(t, p)
@@ -128,26 +155,40 @@ func (a *Archive) Publish(t *testing.T, prefix, suite string, pkgs []Package) ma
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(data)
-		sums[p.Name] = hex.EncodeToString(sum[:])
-		fmt.Fprintf(&index, "Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: lab tests <tests@lab.invalid>\n", p.Name, p.Version)
-		if p.Depends != "" {
-			fmt.Fprintf(&index, "Depends: %s\n", p.Depends)
+		sums[SumKey(p)] = hex.EncodeToString(sum[:])
+		for arch, ix := range index {
+			if p.arch() != arch && p.arch() != "all" {
+				continue
+			}
+			fmt.Fprintf(ix, "Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: lab tests <tests@lab.invalid>\n", p.Name, p.Version, p.arch())
+			if p.Depends != "" {
+				fmt.Fprintf(ix, "Depends: %s\n", p.Depends)
+			}
+			fmt.Fprintf(ix, "Filename: pool/main/%s\nSize: %d\nSHA256: %s\nDescription: %s\n\n", name, len(data), sums[SumKey(p)], p.Name)
 		}
-		fmt.Fprintf(&index, "Filename: pool/main/%s\nSize: %d\nSHA256: %s\nDescription: %s\n\n", name, len(data), sums[p.Name], p.Name)
 	}
 	dist := filepath.Join(root, "dists", suite)
 	os.RemoveAll(dist)
-	bin := filepath.Join(dist, "main", "binary-amd64")
-	if err := os.MkdirAll(bin, 0o755); err != nil {
-		t.Fatal(err)
+	arches := make([]string, 0, len(index))
+	for arch := range index {
+		arches = append(arches, arch)
 	}
-	packages := []byte(index.String())
-	if err := os.WriteFile(filepath.Join(bin, "Packages"), packages, 0o644); err != nil {
-		t.Fatal(err)
+	sort.Strings(arches)
+	var indexSums strings.Builder
+	for _, arch := range arches {
+		bin := filepath.Join(dist, "main", "binary-"+arch)
+		if err := os.MkdirAll(bin, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		packages := []byte(index[arch].String())
+		if err := os.WriteFile(filepath.Join(bin, "Packages"), packages, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ps := sha256.Sum256(packages)
+		fmt.Fprintf(&indexSums, " %s %d main/binary-%s/Packages\n", hex.EncodeToString(ps[:]), len(packages), arch)
 	}
-	ps := sha256.Sum256(packages)
-	release := fmt.Sprintf("Origin: lab tests\nSuite: %s\nCodename: %s\nDate: %s\nArchitectures: amd64\nComponents: main\nSHA256:\n %s %d main/binary-amd64/Packages\n",
-		suite, suite, time.Now().UTC().Format(time.RFC1123), hex.EncodeToString(ps[:]), len(packages))
+	release := fmt.Sprintf("Origin: lab tests\nSuite: %s\nCodename: %s\nDate: %s\nArchitectures: %s\nComponents: main\nSHA256:\n%s",
+		suite, suite, time.Now().UTC().Format(time.RFC1123), strings.Join(arches, " "), indexSums.String())
 	if err := os.WriteFile(filepath.Join(dist, "Release"), []byte(release), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +202,7 @@ func (a *Archive) Publish(t *testing.T, prefix, suite string, pkgs []Package) ma
 // build makes (once) the .deb of p.
 func (a *Archive) build(t *testing.T, p Package) string {
 	t.Helper()
-	out := filepath.Join(a.key.debs, p.Name+"_"+p.Version+"_amd64.deb")
+	out := filepath.Join(a.key.debs, p.Name+"_"+p.Version+"_"+p.arch()+".deb")
 	if _, err := os.Stat(out); err == nil {
 		return out
 	}
@@ -169,7 +210,7 @@ func (a *Archive) build(t *testing.T, p Package) string {
 	if err := os.MkdirAll(filepath.Join(dir, "DEBIAN"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: amd64\nMaintainer: lab tests <tests@lab.invalid>\nDescription: %s\n", p.Name, p.Version, p.Name)
+	control := fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nMaintainer: lab tests <tests@lab.invalid>\nDescription: %s\n", p.Name, p.Version, p.arch(), p.Name)
 	if p.Depends != "" {
 		control += "Depends: " + p.Depends + "\n"
 	}
@@ -215,11 +256,36 @@ func Kernel(series, abi, version string) []Package {
 				"usr/src/linux-headers-" + rel + "/Makefile":         "include /usr/src/linux-headers-" + abi + "-common/Makefile\n",
 				"usr/src/linux-headers-" + rel + "/.kernelvariables": "override CC = $(CROSS_COMPILE)gcc-12\n",
 			}},
-		{Name: "linux-headers-" + abi + "-common", Version: version, Files: map[string]string{
+		{Name: "linux-headers-" + abi + "-common", Version: version, Arch: "all", Files: map[string]string{
 			"usr/src/linux-headers-" + abi + "-common/Makefile": "# common\n",
 		}},
 		{Name: "linux-kbuild-" + series, Version: version, Files: map[string]string{
 			"usr/lib/linux-kbuild-" + series + "/scripts/basic/fixdep": "fixdep " + version + "\n",
+		}},
+	}
+}
+
+// KernelARM64 is the arm64 packages of the build Kernel(series, abi,
+// version) makes for amd64, as Debian's archive serves them beside it:
+// the image and headers for arm64, and an arm64 kbuild of the same name
+// and version as amd64's (whose programs an amd64 host cannot run). The
+// common headers are Kernel's, arch all.
+func KernelARM64(series, abi, version string) []Package {
+	rel := abi + "-arm64"
+	return []Package{
+		{Name: "linux-image-" + rel, Version: version, Arch: "arm64", Depends: "kmod, linux-base (>= 4.3~)", Files: map[string]string{
+			"boot/vmlinuz-" + rel:                       "arm64 kernel " + version + "\n",
+			"boot/System.map-" + rel:                    "ffff800008000000 T _text\n",
+			"lib/modules/" + rel + "/kernel/dummy/x.ko": "module\n",
+		}},
+		{Name: "linux-headers-" + rel, Version: version, Arch: "arm64",
+			Depends: fmt.Sprintf("linux-headers-%s-common (= %s), linux-kbuild-%s (>= %s), linux-compiler-gcc-12-arm", abi, version, series, version),
+			Files: map[string]string{
+				"usr/src/linux-headers-" + rel + "/Makefile":         "include /usr/src/linux-headers-" + abi + "-common/Makefile\n",
+				"usr/src/linux-headers-" + rel + "/.kernelvariables": "override CC = $(CROSS_COMPILE)gcc-12\n",
+			}},
+		{Name: "linux-kbuild-" + series, Version: version, Arch: "arm64", Files: map[string]string{
+			"usr/lib/linux-kbuild-" + series + "/scripts/basic/fixdep": "arm64 fixdep " + version + "\n",
 		}},
 	}
 }
