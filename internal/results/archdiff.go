@@ -87,7 +87,7 @@ func compareArches(a string, sa Signature, b string, sb Signature) string {
 		}
 	}
 	if len(differ) > 0 {
-		return "the architectures behave differently: " + strings.Join(differ, "; ")
+		return "the architectures differ: " + strings.Join(differ, "; ")
 	}
 	s := "the same behaviour, reports worded by each architecture"
 	if len(words) > 0 {

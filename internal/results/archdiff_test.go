@@ -76,16 +76,16 @@ func TestCompareArches(t *testing.T) {
 		want string
 	}{
 		{"words and signal", arm(nil), "the same behaviour, reports worded by each architecture; a task killed by its oops dies of SIGKILL on amd64, of SIGSEGV on arm64"},
-		{"another state", arm(func(s *Signature) { s.Processes[0].State = "D" }), "the architectures behave differently: A is exited killed by SIGKILL on amd64, D on arm64"},
-		{"each other's signal", arm(func(s *Signature) { s.Processes[0].State = "exited killed by SIGBUS" }), "the architectures behave differently: A is exited killed by SIGKILL on amd64, exited killed by SIGBUS on arm64"},
-		{"a panic", arm(func(s *Signature) { s.Panic = true }), "the architectures behave differently: whether the kernel panicked"},
-		{"a step", arm(func(s *Signature) { s.Steps[0].Outcome = "ok" }), "the architectures behave differently: step outcomes"},
-		{"another kind", arm(func(s *Signature) { s.Reports[0].Kind = "null-deref" }), "the architectures behave differently: report 1 is page-fault on amd64, null-deref on arm64"},
-		{"another function", arm(func(s *Signature) { s.Reports[0].Guilty = "filp_close" }), "the architectures behave differently: report 1 is in vfs_read on amd64, in filp_close on arm64"},
-		{"a report more", arm(func(s *Signature) { s.Reports = append(s.Reports, s.Reports[0]) }), "the architectures behave differently: 1 kernel reports on amd64, 2 on arm64"},
-		{"a process more", arm(func(s *Signature) { s.Processes = append(s.Processes, ProcessEnd{Holder: "B", State: "S"}) }), "the architectures behave differently: which processes the experiment left"},
-		{"another holder", arm(func(s *Signature) { s.Processes[0].Holder = "B" }), "the architectures behave differently: which processes the experiment left"},
-		{"an error", arm(func(s *Signature) { s.Verdict, s.ErrorKind = Error, "guest-hang" }), "the architectures behave differently: verdict pass on amd64, error (guest-hang) on arm64"},
+		{"another state", arm(func(s *Signature) { s.Processes[0].State = "D" }), "the architectures differ: A is exited killed by SIGKILL on amd64, D on arm64"},
+		{"each other's signal", arm(func(s *Signature) { s.Processes[0].State = "exited killed by SIGBUS" }), "the architectures differ: A is exited killed by SIGKILL on amd64, exited killed by SIGBUS on arm64"},
+		{"a panic", arm(func(s *Signature) { s.Panic = true }), "the architectures differ: whether the kernel panicked"},
+		{"a step", arm(func(s *Signature) { s.Steps[0].Outcome = "ok" }), "the architectures differ: step outcomes"},
+		{"another kind", arm(func(s *Signature) { s.Reports[0].Kind = "null-deref" }), "the architectures differ: report 1 is page-fault on amd64, null-deref on arm64"},
+		{"another function", arm(func(s *Signature) { s.Reports[0].Guilty = "filp_close" }), "the architectures differ: report 1 is in vfs_read on amd64, in filp_close on arm64"},
+		{"a report more", arm(func(s *Signature) { s.Reports = append(s.Reports, s.Reports[0]) }), "the architectures differ: 1 kernel reports on amd64, 2 on arm64"},
+		{"a process more", arm(func(s *Signature) { s.Processes = append(s.Processes, ProcessEnd{Holder: "B", State: "S"}) }), "the architectures differ: which processes the experiment left"},
+		{"another holder", arm(func(s *Signature) { s.Processes[0].Holder = "B" }), "the architectures differ: which processes the experiment left"},
+		{"an error", arm(func(s *Signature) { s.Verdict, s.ErrorKind = Error, "guest-hang" }), "the architectures differ: verdict pass on amd64, error (guest-hang) on arm64"},
 		{"one names no function", arm(func(s *Signature) { s.Reports[0].Guilty = "" }), "the same behaviour, reports worded by each architecture; only amd64's report 1 names a function (vfs_read); a task"},
 	} {
 		if got := compareArches("amd64", base, "arm64", tc.b); !strings.HasPrefix(got, tc.want) {
