@@ -33,6 +33,8 @@ type Arch struct {
 	// KeyChannelDevice is the guest end of the snapshot key channel (see
 	// protocol.KeyChannelDevice).
 	KeyChannelDevice string
+	// GDBArch is gdb's name of the architecture (set architecture).
+	GDBArch string
 }
 
 // The architectures, amd64 first (the default).
@@ -41,7 +43,7 @@ var (
 		Name: "amd64", GOARCH: "amd64", KernelARCH: "x86",
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86",
 		// The second 16550 of the pc machine; the first is the console.
-		Console: "ttyS0", KeyChannelDevice: "/dev/ttyS1",
+		Console: "ttyS0", KeyChannelDevice: "/dev/ttyS1", GDBArch: "i386:x86-64",
 	}
 	ARM64 = Arch{
 		Name: "arm64", GOARCH: "arm64", KernelARCH: "arm64",
@@ -50,7 +52,7 @@ var (
 		QEMU:          "qemu-system-aarch64", QEMUPackage: "qemu-system-arm",
 		// virt's console is a PL011 (ttyAMA0); the key channel is a PCI
 		// 16550 (pci-serial), the guest's first ttyS.
-		Console: "ttyAMA0", KeyChannelDevice: "/dev/ttyS0",
+		Console: "ttyAMA0", KeyChannelDevice: "/dev/ttyS0", GDBArch: "aarch64",
 	}
 	All = []Arch{AMD64, ARM64}
 )

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/results"
 )
 
@@ -17,9 +18,15 @@ type GDBModule struct {
 
 // GDBCommand is the gdb command line that attaches to QEMU's gdbstub on
 // port and loads each module's symbols where the guest put its sections
-// (modules without a .text address are left out: gdb needs one).
-func GDBCommand(port int, mods []GDBModule) string {
-	parts := []string{"gdb", "-ex", shellQuote(fmt.Sprintf("target remote 127.0.0.1:%d", port))}
+// (modules without a .text address are left out: gdb needs one). A guest
+// of another architecture than the host's takes gdb-multiarch (Debian's
+// gdb debugs the host's architecture only), told the architecture.
+func GDBCommand(a arch.Arch, port int, mods []GDBModule) string {
+	parts := []string{"gdb"}
+	if !a.Native() {
+		parts = []string{"gdb-multiarch", "-ex", shellQuote("set architecture " + a.GDBArch)}
+	}
+	parts = append(parts, "-ex", shellQuote(fmt.Sprintf("target remote 127.0.0.1:%d", port)))
 	for _, m := range mods {
 		text, ok := m.Layout.Sections[".text"]
 		if !ok {
@@ -87,7 +94,7 @@ func (s *session) loadedModules() []GDBModule {
 func (s *session) gdbWait(ctx context.Context, where string) error {
 	w := s.progress()
 	fmt.Fprintf(w, "lab: the VM is paused %s; QEMU's gdbstub listens on 127.0.0.1:%d. Attach with:\n", where, s.machine.gdbPort())
-	fmt.Fprintf(w, "  %s\n", GDBCommand(s.machine.gdbPort(), s.loadedModules()))
+	fmt.Fprintf(w, "  %s\n", GDBCommand(s.p.Arch(), s.machine.gdbPort(), s.loadedModules()))
 	fmt.Fprintf(w, "lab: waiting for the VM to run (type continue in gdb)\n")
 	if err := s.machine.WaitRunning(ctx); err != nil {
 		return fmt.Errorf("waiting for gdb to continue the VM: %w", err)

@@ -3,6 +3,7 @@ package runner
 import (
 	"testing"
 
+	"github.com/kernel-lab/lab/internal/arch"
 	"github.com/kernel-lab/lab/internal/results"
 )
 
@@ -13,7 +14,7 @@ func TestGDBCommand(t *testing.T) {
 		".text": 0xffffffffc0200000, ".data": 0xffffffffc0202000, ".bss": 0xffffffffc0202400, ".rodata": 0xffffffffc0201000,
 		".symtab": 0xffffffffc0203000, ".strtab": 0xffffffffc0203800, ".init.text": 0xffffffffc0100000,
 	}}
-	got := GDBCommand(40123, []GDBModule{
+	got := GDBCommand(arch.AMD64, 40123, []GDBModule{
 		{Path: "/c/kmods/chardev_safe.ko", Layout: l},
 		{Path: "/c/x.ko", Layout: results.ModuleLayout{Name: "x", Sections: map[string]uint64{".data": 1}}},
 	})
@@ -21,8 +22,12 @@ func TestGDBCommand(t *testing.T) {
 	if got != want {
 		t.Errorf("GDBCommand =\n%s\nwant\n%s", got, want)
 	}
-	if got := GDBCommand(1, []GDBModule{{Path: "/it's.ko", Layout: results.ModuleLayout{Sections: map[string]uint64{".text": 16}}}}); got != `gdb -ex 'target remote 127.0.0.1:1' -ex 'add-symbol-file /it'\''s.ko 0x10'` {
+	if got := GDBCommand(arch.AMD64, 1, []GDBModule{{Path: "/it's.ko", Layout: results.ModuleLayout{Sections: map[string]uint64{".text": 16}}}}); got != `gdb -ex 'target remote 127.0.0.1:1' -ex 'add-symbol-file /it'\''s.ko 0x10'` {
 		t.Errorf("GDBCommand quoting = %s", got)
+	}
+	// An arm64 guest on an amd64 host: Debian's gdb debugs amd64 only.
+	if got := GDBCommand(arch.ARM64, 2, nil); got != `gdb-multiarch -ex 'set architecture aarch64' -ex 'target remote 127.0.0.1:2'` {
+		t.Errorf("GDBCommand arm64 = %s", got)
 	}
 }
 
