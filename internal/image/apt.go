@@ -372,6 +372,12 @@ func (a *aptState) absent(ctx context.Context, spec *Spec, pkgs []Package) ([]Pa
 	var absent []Package
 	for _, p := range pkgs {
 		e, ok := idx[queryKey(p.Name, p.Arch, p.Version)]
+		if !ok && p.Arch == "" {
+			// Locks say no arch for amd64 and, written before lab read
+			// architectures, for arch-all packages (the common headers,
+			// linux-source) too.
+			e, ok = idx[queryKey(p.Name, "all", p.Version)]
+		}
 		if !ok {
 			q := p
 			q.Suite = spec.PackageSuite(p)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -232,5 +233,33 @@ func TestFetchARM64(t *testing.T) {
 	var le *LockedError
 	if _, err := Fetch(ctx, spec, fresh); !errors.As(err, &le) {
 		t.Errorf("--locked with the arm64 lock gone: %v; want a LockedError", err)
+	}
+}
+
+// TestArchAllWithoutArch: locks written before lab read architectures
+// say nothing of an arch-all package (the common headers, linux-source);
+// the mirror still serves it, and a package fetched by name alone is
+// fetched.
+func TestArchAllWithoutArch(t *testing.T) {
+	d := newDrift(t)
+	var common int
+	for i, p := range d.spec.Packages {
+		if strings.HasSuffix(p.Name, "-common") {
+			common = i
+		}
+	}
+	if d.spec.Packages[common].Arch != "all" {
+		t.Fatalf("the common headers are locked as %+v; want arch all", d.spec.Packages[common])
+	}
+	old := *d.spec
+	old.Packages = slices.Clone(d.spec.Packages)
+	old.Packages[common].Arch = ""
+	ctx := context.Background()
+	if ok, err := Served(ctx, &old, d.opts); err != nil || !ok {
+		t.Errorf("a lock without the arch of its arch-all package: served %v, %v; want served", ok, err)
+	}
+	deb, err := DownloadPackage(ctx, "testing", "linux-headers-6.1.0-1-common", d.opts)
+	if err != nil || !strings.HasSuffix(deb, "_all.deb") {
+		t.Errorf("DownloadPackage of an arch-all package = %q, %v", deb, err)
 	}
 }

@@ -143,7 +143,7 @@ func DownloadPackage(ctx context.Context, suite, name string, opts FetchOptions)
 	if !ok {
 		return "", fmt.Errorf("%s does not serve %s", suite, name)
 	}
-	spec.Packages = []Package{{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: suite}}
+	spec.Packages = []Package{{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: suite, Arch: lockArch(p.Arch)}}
 	debs, err := fetchDebs(ctx, spec, opts, opts.Log)
 	if err != nil {
 		return "", err

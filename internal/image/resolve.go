@@ -128,11 +128,7 @@ func lockBuild(spec *Spec, ix suiteIndex, now time.Time, release string, kernel,
 		if p.SHA256 == "" {
 			return nil, fmt.Errorf("image %s: the %s index gives no SHA256 for %s %s", spec.Name, spec.Suite, p.Name, p.Version)
 		}
-		arch := p.Arch
-		if arch == ArchAMD64 {
-			arch = "" // the default: amd64 locks read as they always did
-		}
-		l.Packages = append(l.Packages, Package{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: spec.Suite, Arch: arch, Date: date})
+		l.Packages = append(l.Packages, Package{Name: p.Name, Version: p.Version, SHA256: p.SHA256, Suite: spec.Suite, Arch: lockArch(p.Arch), Date: date})
 		deps, err := buildDeps(p, ix)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", spec.Name, err)
@@ -140,6 +136,15 @@ func lockBuild(spec *Spec, ix suiteIndex, now time.Time, release string, kernel,
 		queue = append(queue, deps...)
 	}
 	return l, nil
+}
+
+// lockArch is how a lock spells an index's Architecture: amd64, the
+// default, not at all (amd64 locks read as they always did).
+func lockArch(a string) string {
+	if a == ArchAMD64 {
+		return ""
+	}
+	return a
 }
 
 // buildDeps are the packages of p's Depends that belong to the kernel
