@@ -64,10 +64,11 @@ func TestWaitDeadOnlyWhenItStays(t *testing.T) {
 // takes the name (the kernel reports it as holder-A) and answers as one
 // started for the step would.
 func TestSpares(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "lab-holder")
-	if out, err := exec.Command("gcc", "-static", "-Os", "-o", bin, "holder/holder.c").CombinedOutput(); err != nil {
-		t.Skipf("no gcc to build the holder: %v\n%s", err, out)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		t.Skip("needs gcc to build the holder")
 	}
+	bin := filepath.Join(t.TempDir(), "lab-holder")
+	buildHolder(t, bin, "-static", "-Os")
 	old := holderBinary
 	holderBinary = bin
 	t.Cleanup(func() { holderBinary = old })
