@@ -35,6 +35,21 @@ type Arch struct {
 	KeyChannelDevice string
 	// GDBArch is gdb's name of the architecture (set architecture).
 	GDBArch string
+	// Machine is QEMU's -machine, TCGCPU its -cpu under TCG (KVM's is
+	// "host" on every architecture).
+	Machine, TCGCPU string
+	// CmdlineExtra is what the kernel command line adds for this
+	// machine, after the console and panic=-1 (see runner.kernelCmdline).
+	CmdlineExtra string
+	// PVPanic: the kernel has a pvpanic driver, and the machine gets the
+	// device (a panic is then also a QMP event).
+	PVPanic bool
+	// PCIKeyChannel: the machine's only UART is the console, so the key
+	// channel is a 16550 on PCI (pci-serial) rather than a second -serial.
+	PCIKeyChannel bool
+	// PVH: the kernel is a bzImage whose vmlinux QEMU can start at its PVH
+	// entry (package pvh); otherwise QEMU boots the kernel file as it is.
+	PVH bool
 }
 
 // The architectures, amd64 first (the default).
@@ -44,6 +59,12 @@ var (
 		QEMU: "qemu-system-x86_64", QEMUPackage: "qemu-system-x86",
 		// The second 16550 of the pc machine; the first is the console.
 		Console: "ttyS0", KeyChannelDevice: "/dev/ttyS1", GDBArch: "i386:x86-64",
+		// TCG's "max" gives the guest RDRAND, so its RNG is ready at once
+		// and the SSH handshake does not wait on getrandom.
+		Machine: "pc", TCGCPU: "max",
+		// runner.kernelCmdline says why.
+		CmdlineExtra: "acpi=noirq",
+		PVPanic:      true, PVH: true,
 	}
 	ARM64 = Arch{
 		Name: "arm64", GOARCH: "arm64", KernelARCH: "arm64",
@@ -53,6 +74,19 @@ var (
 		// virt's console is a PL011 (ttyAMA0); the key channel is a PCI
 		// 16550 (pci-serial), the guest's first ttyS.
 		Console: "ttyAMA0", KeyChannelDevice: "/dev/ttyS0", GDBArch: "aarch64",
+		// virt named by the version of QEMU bookworm has (7.2), not the
+		// "virt" alias of the newest, so that a snapshot restores into a
+		// QEMU of another version that still has that machine. Its
+		// "max" CPU emulates pointer authentication with the architected
+		// QARMA algorithm, every signed return a cipher: the kernel
+		// reached init 4-6 times slower (7.5-12 s against 1.9-2.5 s)
+		// than with QEMU's own cheap algorithm (pauth-impdef), which the
+		// guest cannot tell apart. A device tree boot: no ACPI to tame.
+		Machine: "virt-7.2", TCGCPU: "max,pauth-impdef=on",
+		// Debian's arm64 kernels have no pvpanic driver (CONFIG_PVPANIC
+		// is off): their panic is the console's line and, with panic=-1
+		// and -no-reboot, QEMU's exit.
+		PVPanic: false, PCIKeyChannel: true,
 	}
 	All = []Arch{AMD64, ARM64}
 )
@@ -98,6 +132,23 @@ func ByGOARCH(goarch string) (Arch, bool) {
 	}
 	return Arch{}, false
 }
+
+// OrDefault is a, or amd64 for the zero Arch (options that name none).
+func (a Arch) OrDefault() Arch {
+	if a.Name == "" {
+		return AMD64
+	}
+	return a
+}
+
+// Triplet is the GNU triplet of a's cross tools and C library
+// (aarch64-linux-gnu), "" on the host's own architecture.
+func (a Arch) Triplet() string { return strings.TrimSuffix(a.CrossPrefix, "-") }
+
+// CrossPackage is the bookworm package that has a's cross tool of pkg's
+// version: gcc-12 → gcc-12-aarch64-linux-gnu, binutils →
+// binutils-aarch64-linux-gnu.
+func (a Arch) CrossPackage(pkg string) string { return pkg + "-" + a.Triplet() }
 
 // Tool is the host's program that does tool's job for a: tool itself on
 // amd64, the cross tool (aarch64-linux-gnu-gcc-12) otherwise.

@@ -40,6 +40,20 @@ func TestTable(t *testing.T) {
 	if _, ok := ByGOARCH("riscv64"); ok {
 		t.Errorf("ByGOARCH(riscv64) found one")
 	}
+	if (Arch{}).OrDefault().Name != "amd64" || ARM64.OrDefault().Name != "arm64" {
+		t.Errorf("OrDefault: %q, %q", (Arch{}).OrDefault().Name, ARM64.OrDefault().Name)
+	}
+	if ARM64.Triplet() != "aarch64-linux-gnu" || ARM64.CrossPackage("gcc-12") != "gcc-12-aarch64-linux-gnu" || ARM64.CrossPackage("binutils") != "binutils-aarch64-linux-gnu" {
+		t.Errorf("arm64 triplet %q, packages %q %q", ARM64.Triplet(), ARM64.CrossPackage("gcc-12"), ARM64.CrossPackage("binutils"))
+	}
+	// The machines: amd64's PC with pvpanic, a PVH kernel and ACPI's
+	// IRQ routing off; arm64's virt with neither, its key channel on PCI.
+	if AMD64.Machine != "pc" || !AMD64.PVPanic || !AMD64.PVH || AMD64.PCIKeyChannel || AMD64.CmdlineExtra != "acpi=noirq" || AMD64.TCGCPU != "max" {
+		t.Errorf("amd64 machine: %+v", AMD64)
+	}
+	if ARM64.Machine != "virt-7.2" || ARM64.PVPanic || ARM64.PVH || !ARM64.PCIKeyChannel || ARM64.CmdlineExtra != "" || ARM64.TCGCPU != "max,pauth-impdef=on" {
+		t.Errorf("arm64 machine: %+v", ARM64)
+	}
 	if got := strings.Join(Names(), ","); got != "amd64,arm64" {
 		t.Errorf("Names() = %s", got)
 	}

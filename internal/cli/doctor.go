@@ -307,10 +307,10 @@ func checkCrossArches(ctx context.Context, e *doctorEnv) Check {
 	for _, a := range arches {
 		need(a.QEMU, a.QEMUPackage)
 		for _, cc := range compilers[a.Name] {
-			need(a.Tool(cc), cc+"-"+strings.TrimSuffix(a.CrossPrefix, "-"))
+			need(a.Tool(cc), a.CrossPackage(cc))
 		}
-		need(a.Tool("objcopy"), "binutils-"+strings.TrimSuffix(a.CrossPrefix, "-"))
-		need(filepath.Join(crossSysroot, strings.TrimSuffix(a.CrossPrefix, "-"), "lib", "libc.a"), a.CrossPackages[len(a.CrossPackages)-1])
+		need(a.Tool("objcopy"), a.CrossPackage("binutils"))
+		need(filepath.Join(crossSysroot, a.Triplet(), "lib", "libc.a"), a.CrossPackages[len(a.CrossPackages)-1])
 	}
 	if len(missing) > 0 {
 		ch.Status, ch.Detail = CheckFail, "missing for the "+archNames(arches)+" images: "+strings.Join(missing, ", ")

@@ -269,15 +269,7 @@ func (r *report) archPC(s string) {
 // isBareAddress tells an address alone, "0x64" or "0xffffc725355ef07c".
 func isBareAddress(s string) bool {
 	h, ok := strings.CutPrefix(s, "0x")
-	if !ok || h == "" || len(h) > 16 {
-		return false
-	}
-	for _, c := range h {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
+	return ok && len(h) <= 16 && isHex(h)
 }
 
 // pcFrame finds the frame in what a PC register line holds: the frame

@@ -22,7 +22,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -83,9 +82,7 @@ type Image struct {
 // Build returns the cached initramfs for o, building what is missing.
 func Build(ctx context.Context, o Options) (*Image, error) {
 	o.Log = logx.Or(o.Log)
-	if o.Arch.Name == "" {
-		o.Arch = arch.AMD64
-	}
+	o.Arch = o.Arch.OrDefault()
 	dir := filepath.Join(o.CacheDir, "initramfs")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -369,6 +366,7 @@ func buildC(ctx context.Context, o Options, dir, src, name string) (string, erro
 		return "", err
 	}
 	flags := []string{"-static", "-Os", "-s", "-Wall"}
+	key := strings.Join(flags, " ") + "\n"
 	cc := "gcc"
 	if !o.Arch.Native() {
 		// bookworm's cross compilers are versioned only
@@ -379,10 +377,9 @@ func buildC(ctx context.Context, o Options, dir, src, name string) (string, erro
 			cc = o.Arch.Tool("gcc")
 		}
 		// An amd64 build keeps the key it always had.
-		flags = append(flags, "--arch="+o.Arch.Name)
+		key = strings.Join(flags, " ") + " --arch=" + o.Arch.Name + "\n"
 	}
-	sum := sha256.Sum256(append([]byte(strings.Join(flags, " ")+"\n"), b...))
-	flags = slices.DeleteFunc(flags, func(f string) bool { return strings.HasPrefix(f, "--arch=") })
+	sum := sha256.Sum256(append([]byte(key), b...))
 	out := filepath.Join(dir, name+"-"+hex.EncodeToString(sum[:])[:16])
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
@@ -407,7 +404,7 @@ func buildC(ctx context.Context, o Options, dir, src, name string) (string, erro
 func corePath(dir, repoRoot string, a arch.Arch) string {
 	h := sha256.New()
 	fmt.Fprintln(h, urootVersion(), strings.Join(Commands, " "))
-	if a.Name != "" && a.Name != arch.AMD64.Name {
+	if !a.Native() {
 		fmt.Fprintln(h, "GOARCH", a.GOARCH) // amd64 keeps its old key
 	}
 	for _, f := range []string{"go.mod", "go.sum"} {

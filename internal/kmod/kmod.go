@@ -95,9 +95,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		return nil, fmt.Errorf("kernel %s: headers %s have no Makefile: %w", o.Release, headers, err)
 	}
 
-	if o.Arch.Name == "" {
-		o.Arch = arch.AMD64
-	}
+	o.Arch = o.Arch.OrDefault()
 	if o.BuildRoot != nil && !o.Arch.Native() {
 		return nil, fmt.Errorf("kernel %s: a build root builds for the host's architecture, not %s: lab cross-builds %s modules on the host", o.Release, o.Arch.Name, o.Arch.Name)
 	}
@@ -132,7 +130,7 @@ func Build(ctx context.Context, o BuildOptions) (map[string]string, error) {
 		if o.Compiler != "" {
 			if cc := o.Arch.Tool(o.Compiler); !o.Arch.Native() {
 				if _, err := exec.LookPath(cc); err != nil {
-					return nil, fmt.Errorf("kernel %s (%s) was built with %s; install its cross compiler %s (apt-get install %s)", o.Release, o.Arch.Name, o.Compiler, cc, crossPackage(o.Arch, o.Compiler))
+					return nil, fmt.Errorf("kernel %s (%s) was built with %s; install its cross compiler %s (apt-get install %s)", o.Release, o.Arch.Name, o.Compiler, cc, o.Arch.CrossPackage(o.Compiler))
 				}
 			} else if _, err := exec.LookPath(cc); err != nil {
 				return nil, fmt.Errorf("kernel %s was built with %s; install it (apt-get install %s)", o.Release, o.Compiler, o.Compiler)
@@ -521,12 +519,6 @@ func runMake(ctx context.Context, headers, dir, compiler string, a arch.Arch) ([
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	return runGroup(ctx, cmd)
-}
-
-// crossPackage is the bookworm package with a's cross compiler of
-// compiler's version: gcc-12 → gcc-12-aarch64-linux-gnu.
-func crossPackage(a arch.Arch, compiler string) string {
-	return compiler + "-" + strings.TrimSuffix(a.CrossPrefix, "-")
 }
 
 // hint names the package a failed host build lacks, when make's output

@@ -38,17 +38,18 @@ func (s *session) newAttempt(acc string) {
 //   - panic=-1: a panic reboots at once, and -no-reboot turns that into
 //     QEMU's exit (with pvpanic's event first), instead of a guest that
 //     sits in the panic loop until a timeout.
-//   - acpi=noirq: PCI interrupts are routed from the BIOS's $PIR table,
+//   - acpi=noirq (amd64's arch.Arch.CmdlineExtra): PCI interrupts are routed from the BIOS's $PIR table,
 //     not by running ACPI's link methods (_SB_.LNKB …). Under TCG that
 //     AML made virtio_pci's probe take 0.12-0.13 s of a cold boot's
 //     0.55 s from /init to ready (debian-6.1); with the table it takes
 //     0.01 s. ACPI stays on for everything else (pvpanic, power off).
 //     arm64's virt machine boots from a device tree: no ACPI to tame.
 func kernelCmdline(a arch.Arch, extra string) string {
-	if a.Name == arch.ARM64.Name {
-		return strings.TrimSpace("console=" + a.Console + " panic=-1 " + extra)
+	line := "console=" + a.Console + " panic=-1"
+	if a.CmdlineExtra != "" {
+		line += " " + a.CmdlineExtra
 	}
-	return strings.TrimSpace("console=ttyS0 panic=-1 acpi=noirq " + extra)
+	return strings.TrimSpace(line + " " + extra)
 }
 
 // boot starts QEMU and waits for the agent's ready marker on the console.

@@ -188,7 +188,7 @@ func Prepare(ctx context.Context, o Options, spec *image.Spec) (*Prepared, error
 	}
 	kernel := img.KernelPath()
 	sum := fileSHA256(kernel)
-	if target.Name != arch.AMD64.Name {
+	if !target.PVH {
 		// QEMU boots an arm64 Image as it is: PVH is an x86 entry.
 	} else if k, err := pvh.Kernel(ctx, o.CacheDir, kernel, sum); err != nil {
 		o.Log.Info("booting the bzImage", "image", spec.Name, "why", err)

@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/kernel-lab/lab/internal/arch"
 )
 
 // Snapshot support: a VM whose Config has KeyChannel gets a second serial
@@ -27,9 +25,9 @@ func (v *VM) snapshotArgs() []string {
 	var args []string
 	if v.cfg.KeyChannel {
 		args = append(args, "-chardev", "socket,id="+keyChannelID+",path="+v.keyChannelPath()+",server=on,wait=off")
-		if v.cfg.Arch.Name == arch.ARM64.Name {
-			// virt has one UART, the console: the channel is a 16550 on
-			// PCI, which the guest's 8250 driver calls ttyS0.
+		if v.cfg.Arch.PCIKeyChannel {
+			// The guest's 8250 driver calls it ttyS0 (arch.Arch's
+			// KeyChannelDevice).
 			args = append(args, "-device", "pci-serial,chardev="+keyChannelID)
 		} else {
 			args = append(args, "-serial", "chardev:"+keyChannelID)

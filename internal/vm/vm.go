@@ -65,22 +65,14 @@ type Config struct {
 	Log    *slog.Logger
 }
 
-// CPUModel is the -cpu for accel on a. Under KVM "host" is the convention
-// (and what lab's KVM probe tries); under TCG "max" gives an amd64 guest
-// RDRAND, so its RNG is ready at once and the SSH handshake does not wait
-// on getrandom. An arm64 "max" emulates pointer authentication with the
-// architected QARMA algorithm, every signed return a cipher: the kernel
-// reached init 4-6 times slower (7.5-12 s against 1.9-2.5 s) than with
-// QEMU's own cheap algorithm (pauth-impdef), which the guest cannot tell
-// apart.
+// CPUModel is the -cpu for accel on a: under KVM "host", the convention
+// (and what lab's KVM probe tries); under TCG the architecture's own
+// (arch.Arch.TCGCPU says why).
 func CPUModel(accel string, a arch.Arch) string {
 	if accel == AccelKVM {
 		return "host"
 	}
-	if a.Name == arch.ARM64.Name {
-		return "max,pauth-impdef=on"
-	}
-	return "max"
+	return a.OrDefault().TCGCPU
 }
 
 // VM is a running QEMU.
@@ -117,9 +109,7 @@ var ErrExited = errors.New("qemu exited")
 // Start starts QEMU and connects to its QMP socket. The QEMU process is tied
 // to ctx: cancelling it kills QEMU.
 func Start(ctx context.Context, cfg Config) (*VM, error) {
-	if cfg.Arch.Name == "" {
-		cfg.Arch = arch.AMD64
-	}
+	cfg.Arch = cfg.Arch.OrDefault()
 	if cfg.QEMU == "" {
 		cfg.QEMU = cfg.Arch.QEMU
 	}
@@ -212,9 +202,10 @@ func (v *VM) start(ctx context.Context) error {
 // Args is QEMU's command line, the one place it is built.
 func (v *VM) Args(qmpSock string) []string {
 	c := v.cfg
+	c.Arch = c.Arch.OrDefault() // MachineSignature's Config has not been through Start
 	args := []string{
 		"-nodefaults", "-no-user-config",
-		"-machine", machine(c.Arch), "-accel", c.Accel, "-cpu", CPUModel(c.Accel, c.Arch),
+		"-machine", c.Arch.Machine, "-accel", c.Accel, "-cpu", CPUModel(c.Accel, c.Arch),
 		"-m", strconv.Itoa(c.MemoryMB), "-smp", strconv.Itoa(c.CPUs),
 		"-kernel", c.Kernel, "-initrd", c.Initrd, "-append", c.Append,
 		"-display", "none", "-no-reboot",
@@ -222,10 +213,7 @@ func (v *VM) Args(qmpSock string) []string {
 		"-serial", "chardev:console",
 		"-qmp", "unix:" + qmpSock + ",server=on,wait=off",
 	}
-	if c.Arch.Name != arch.ARM64.Name {
-		// Debian's arm64 kernels have no pvpanic driver (CONFIG_PVPANIC
-		// is off): their panic is the console's line and, with panic=-1
-		// and -no-reboot, QEMU's exit.
+	if c.Arch.PVPanic {
 		args = append(args, "-device", "pvpanic")
 	}
 	if c.GuestPort != 0 {
@@ -247,17 +235,6 @@ func (v *VM) Args(qmpSock string) []string {
 		args = append(args, "-S")
 	}
 	return append(args, v.snapshotArgs()...)
-}
-
-// machine is QEMU's -machine for a: the PC for amd64; for arm64 virt, named
-// by the version of QEMU that bookworm has (7.2) rather than the "virt"
-// alias of the newest, so that a snapshot restores into a QEMU of another
-// version that still has that machine.
-func machine(a arch.Arch) string {
-	if a.Name == arch.ARM64.Name {
-		return "virt-7.2"
-	}
-	return "pc"
 }
 
 // Pause stops the guest's CPUs (QMP stop), as a debugger's break does.

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kernel-lab/lab/internal/arch"
 )
 
 func TestArgs(t *testing.T) {
@@ -23,10 +25,33 @@ func TestArgs(t *testing.T) {
 		// nothing outside.
 		"hostfwd=tcp:127.0.0.1:40022-:22", "restrict=on",
 		"virtio-net-pci,netdev=net0,romfile=,guest_announce=off",
+		// A Config without an architecture is amd64's PC, with pvpanic.
+		"-machine pc", "-device pvpanic",
 	} {
 		if !strings.Contains(args, want) {
 			t.Errorf("Args() = %s; want it to contain %q", args, want)
 		}
+	}
+}
+
+// TestArgsARM64: virt under TCG with QEMU's cheap pointer authentication,
+// no pvpanic (Debian's arm64 kernel has no driver), the key channel a PCI
+// 16550 instead of a second -serial.
+func TestArgsARM64(t *testing.T) {
+	v := &VM{cfg: Config{Arch: arch.ARM64, Kernel: "/k", Initrd: "/i", Accel: AccelTCG, Console: "/c.log", KeyChannel: true}, sockDir: "/p"}
+	args := strings.Join(v.Args("/s/qmp.sock"), " ")
+	for _, want := range []string{"-machine virt-7.2 -accel tcg -cpu max,pauth-impdef=on", "-chardev socket,id=keys,path=/p/keys.sock,server=on,wait=off -device pci-serial,chardev=keys"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("Args() = %s; want it to contain %q", args, want)
+		}
+	}
+	for _, not := range []string{"pvpanic", "-serial chardev:keys"} {
+		if strings.Contains(args, not) {
+			t.Errorf("Args() = %s; want no %q", args, not)
+		}
+	}
+	if got := CPUModel(AccelKVM, arch.ARM64); got != "host" {
+		t.Errorf("CPUModel(kvm, arm64) = %s", got)
 	}
 }
 
