@@ -53,7 +53,7 @@ catalogue: lab
 # a busy machine's slow test is not taken for a killed mutant. Minutes per
 # package, about an hour for all on 2 cores; not part of make test.
 GREMLINS ?= github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
-MUTATE ?= attribute bisect compare evidence experiment kallsyms logx protocol pvh results runner safefile shard symbolize textutil yamlx
+MUTATE ?= arch attribute bisect compare evidence experiment kallsyms logx protocol pvh results runner safefile shard symbolize textutil yamlx
 mutate:
 	@mkdir -p .mutate
 	@for p in $(MUTATE); do \
